@@ -1,0 +1,119 @@
+//! The Apache Kafka Connect worker (Java, distributed mode) from Maven Central, for side-by-side
+//! comparisons and compatibility tests. Each instance has its own group and internal topics so it
+//! never merges with a Tributary cluster by accident.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use nix::sys::signal::Signal;
+
+use super::kafka::TEST_JVM_OPTS;
+use super::ports::free_ports;
+use super::process::{Managed, spawn, tail};
+use crate::installed::Installed;
+
+#[derive(Debug)]
+pub struct JavaConnect {
+    pub url: String,
+    pub group_id: String,
+    pub process: Managed,
+}
+
+/// Worker properties for a single-node-friendly distributed worker.
+pub fn worker_properties(bootstrap: &str, group_id: &str, port: u16, replication: usize) -> String {
+    format!(
+        "bootstrap.servers={bootstrap}
+group.id={group_id}
+listeners=http://127.0.0.1:{port}
+rest.advertised.host.name=127.0.0.1
+rest.advertised.port={port}
+key.converter=org.apache.kafka.connect.json.JsonConverter
+value.converter=org.apache.kafka.connect.json.JsonConverter
+key.converter.schemas.enable=false
+value.converter.schemas.enable=false
+config.storage.topic={group_id}-configs
+offset.storage.topic={group_id}-offsets
+status.storage.topic={group_id}-status
+config.storage.replication.factor={replication}
+offset.storage.replication.factor={replication}
+status.storage.replication.factor={replication}
+offset.storage.partitions=1
+status.storage.partitions=1
+offset.flush.interval.ms=1000
+plugin.discovery=service_load
+"
+    )
+}
+
+impl JavaConnect {
+    /// Starts a worker; the caller's thread owns it (see [`super::process`]).
+    pub fn start(
+        installed: &Installed,
+        bootstrap: &str,
+        group_id: &str,
+        dir: &Path,
+        replication: usize,
+    ) -> Result<Self> {
+        let libs = installed.connect_libs()?;
+        std::fs::create_dir_all(dir)?;
+        let port = free_ports(1)?[0];
+        let props = dir.join(format!("{group_id}.properties"));
+        std::fs::write(
+            &props,
+            worker_properties(bootstrap, group_id, port, replication),
+        )?;
+        let mut cmd = Command::new("java");
+        cmd.args(TEST_JVM_OPTS)
+            .arg(format!(
+                "-Dlog4j2.configurationFile=file:{}",
+                installed.log4j_config().display()
+            ))
+            .arg("-cp")
+            .arg(format!("{}/*", libs.display()))
+            .arg("org.apache.kafka.connect.cli.ConnectDistributed")
+            .arg(&props);
+        let process = spawn(
+            &format!("java-connect-{group_id}"),
+            &mut cmd,
+            dir,
+            Signal::SIGTERM,
+        )?;
+        Ok(Self {
+            url: format!("http://127.0.0.1:{port}"),
+            group_id: group_id.to_string(),
+            process,
+        })
+    }
+
+    /// Waits until `GET /` answers 200 (the REST server starts after the worker joined its group
+    /// and read its config topic).
+    pub async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.process.poll_exit() {
+                bail!(
+                    "Java Connect exited ({status}) while starting; last lines of {}:\n{}",
+                    self.process.log.display(),
+                    tail(&self.process.log, 40)
+                );
+            }
+            if let Ok(r) = http.get(format!("{}/", self.url)).send().await {
+                if r.status().is_success() {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "Java Connect was not ready within {timeout:?}; see {}",
+                    self.process.log.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}

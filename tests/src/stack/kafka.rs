@@ -1,0 +1,325 @@
+//! Apache Kafka in KRaft mode from the Maven Central jars: 1 or 3 combined broker+controller
+//! nodes on loopback, each with a PLAINTEXT listener and a SASL_SSL listener (SCRAM-SHA-512,
+//! certificate from the stack's CA).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use nix::sys::signal::Signal;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use super::pki::ServerCert;
+use super::ports::free_ports;
+use super::process::{Managed, run_to_completion, spawn, tail};
+use crate::installed::Installed;
+
+/// SCRAM user created at format time.
+pub const SASL_USER: &str = "tributary";
+pub const SASL_MECHANISM: &str = "SCRAM-SHA-512";
+
+/// JVM settings for a small, quick-starting test broker (see docs/test-infra.md).
+pub const TEST_JVM_OPTS: &[&str] = &[
+    "-Xms128m",
+    "-Xmx512m",
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
+    "-XX:MaxMetaspaceSize=192m",
+    "-XX:ReservedCodeCacheSize=64m",
+    "-Xss512k",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-Djava.awt.headless=true",
+];
+
+#[derive(Debug)]
+pub struct KafkaNode {
+    pub id: u32,
+    pub plaintext_port: u16,
+    pub sasl_port: u16,
+    pub controller_port: u16,
+    pub process: Managed,
+}
+
+#[derive(Debug)]
+pub struct KafkaCluster {
+    pub cluster_id: String,
+    pub nodes: Vec<KafkaNode>,
+    pub sasl_password: String,
+    pub ca_cert: PathBuf,
+}
+
+/// A random KRaft cluster id: 16 random bytes in unpadded URL-safe base64, as StorageTool makes.
+pub fn random_cluster_id() -> Result<String> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = random_bytes(16)?;
+    let mut bits: u32 = 0;
+    let mut nbits = 0;
+    let mut out = String::new();
+    for b in bytes {
+        bits = (bits << 8) | u32::from(b);
+        nbits += 8;
+        while nbits >= 6 {
+            nbits -= 6;
+            out.push(ALPHABET[((bits >> nbits) & 63) as usize] as char);
+        }
+    }
+    if nbits > 0 {
+        out.push(ALPHABET[((bits << (6 - nbits)) & 63) as usize] as char);
+    }
+    Ok(out)
+}
+
+pub fn random_bytes(n: usize) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+pub fn random_hex(n: usize) -> Result<String> {
+    Ok(random_bytes(n)?
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+fn java_command(installed: &Installed, libs: &Path, data: &Path) -> Command {
+    let mut cmd = Command::new("java");
+    cmd.args(TEST_JVM_OPTS)
+        .arg(format!(
+            "-Dlog4j2.configurationFile=file:{}",
+            installed.log4j_config().display()
+        ))
+        .arg(format!("-Dkafka.logs.dir={}", data.join("logs").display()))
+        .arg("-cp")
+        .arg(format!("{}/*", libs.display()));
+    cmd
+}
+
+fn server_properties(
+    node: u32,
+    ports: (u16, u16, u16),
+    voters: &str,
+    nodes: usize,
+    data: &Path,
+    server_cert: &ServerCert,
+) -> String {
+    let (plain, sasl, ctrl) = ports;
+    let rf = nodes.min(3);
+    let min_isr = if nodes >= 3 { 2 } else { 1 };
+    format!(
+        "process.roles=broker,controller
+node.id={node}
+controller.quorum.voters={voters}
+listeners=PLAINTEXT://127.0.0.1:{plain},SASL_SSL://127.0.0.1:{sasl},CONTROLLER://127.0.0.1:{ctrl}
+advertised.listeners=PLAINTEXT://127.0.0.1:{plain},SASL_SSL://127.0.0.1:{sasl}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
+listener.name.sasl_ssl.sasl.enabled.mechanisms={SASL_MECHANISM}
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location={keystore}
+listener.name.sasl_ssl.ssl.client.auth=none
+log.dirs={logdir}
+num.partitions=1
+default.replication.factor={rf}
+min.insync.replicas={min_isr}
+offsets.topic.replication.factor={rf}
+offsets.topic.num.partitions=3
+transaction.state.log.replication.factor={rf}
+transaction.state.log.min.isr={min_isr}
+transaction.state.log.num.partitions=3
+share.coordinator.state.topic.replication.factor={rf}
+share.coordinator.state.topic.min.isr={min_isr}
+group.initial.rebalance.delay.ms=0
+log.cleaner.dedupe.buffer.size=16777216
+num.network.threads=2
+num.io.threads=2
+background.threads=2
+auto.create.topics.enable=true
+",
+        keystore = server_cert.key_and_cert.display(),
+        logdir = data.join("data").display(),
+    )
+}
+
+impl KafkaCluster {
+    /// Formats and starts `nodes` nodes; returns once every process is started (not yet ready).
+    pub fn start(
+        installed: &Installed,
+        libs: &Path,
+        dir: &Path,
+        log_dir: &Path,
+        nodes: usize,
+        server_cert: &ServerCert,
+        ca_cert: &Path,
+    ) -> Result<Self> {
+        if !matches!(nodes, 1 | 3) {
+            bail!("a devstack Kafka cluster has 1 or 3 nodes, not {nodes}");
+        }
+        let cluster_id = random_cluster_id()?;
+        let sasl_password = random_hex(12)?;
+        let ports = free_ports(nodes * 3)?;
+        let node_ports: Vec<(u16, u16, u16)> =
+            ports.chunks(3).map(|c| (c[0], c[1], c[2])).collect();
+        let voters = node_ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("{}@127.0.0.1:{}", i + 1, p.2))
+            .collect::<Vec<_>>()
+            .join(",");
+
+        // Format every node's storage in parallel: each is a JVM start.
+        let mut formats = Vec::new();
+        for (i, p) in node_ports.iter().enumerate() {
+            let id = (i + 1) as u32;
+            let data = dir.join(format!("kafka-{id}"));
+            std::fs::create_dir_all(&data)?;
+            let props = data.join("server.properties");
+            std::fs::write(
+                &props,
+                server_properties(id, *p, &voters, nodes, &data, server_cert),
+            )?;
+            let mut cmd = java_command(installed, libs, &data);
+            cmd.args(["kafka.tools.StorageTool", "format", "-t", &cluster_id, "-c"])
+                .arg(&props)
+                .args(["--ignore-formatted", "--add-scram"])
+                .arg(format!(
+                    "{SASL_MECHANISM}=[name={SASL_USER},password={sasl_password}]"
+                ));
+            let log_dir = log_dir.to_path_buf();
+            formats.push(std::thread::spawn(move || {
+                run_to_completion(
+                    &format!("kafka-{id}-format"),
+                    &mut cmd,
+                    &log_dir,
+                    Duration::from_secs(120),
+                )
+            }));
+        }
+        for f in formats {
+            f.join()
+                .map_err(|_| anyhow::anyhow!("storage format thread panicked"))??;
+        }
+
+        let mut started = Vec::new();
+        for (i, p) in node_ports.iter().enumerate() {
+            let id = (i + 1) as u32;
+            let data = dir.join(format!("kafka-{id}"));
+            let mut cmd = java_command(installed, libs, &data);
+            cmd.arg("kafka.Kafka").arg(data.join("server.properties"));
+            let process = spawn(&format!("kafka-{id}"), &mut cmd, log_dir, Signal::SIGTERM)?;
+            started.push(KafkaNode {
+                id,
+                plaintext_port: p.0,
+                sasl_port: p.1,
+                controller_port: p.2,
+                process,
+            });
+        }
+        Ok(Self {
+            cluster_id,
+            nodes: started,
+            sasl_password,
+            ca_cert: ca_cert.to_path_buf(),
+        })
+    }
+
+    pub fn bootstrap(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.plaintext_port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn sasl_bootstrap(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.sasl_port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Waits until every node is a registered broker, through both listeners. Blocking.
+    pub fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let want = self.nodes.len();
+        for (what, config) in [
+            ("PLAINTEXT", self.plaintext_config()),
+            ("SASL_SSL", self.sasl_config()),
+        ] {
+            let consumer: BaseConsumer = config
+                .create()
+                .context("creating a Kafka metadata client")?;
+            loop {
+                for node in &mut self.nodes {
+                    if let Some(status) = node.process.poll_exit() {
+                        bail!(
+                            "kafka-{} exited ({status}) while starting; last lines of {}:\n{}",
+                            node.id,
+                            node.process.log.display(),
+                            tail(&node.process.log, 40)
+                        );
+                    }
+                }
+                match consumer.fetch_metadata(None, Duration::from_secs(2)) {
+                    Ok(md) if md.brokers().len() == want => break,
+                    Ok(md) => tracing::debug!(
+                        listener = what,
+                        brokers = md.brokers().len(),
+                        want,
+                        "waiting for brokers"
+                    ),
+                    Err(e) => tracing::debug!(listener = what, error = %e, "waiting for Kafka"),
+                }
+                if Instant::now() > deadline {
+                    bail!(
+                        "Kafka ({want} nodes) was not ready on {what} within {timeout:?}; see {}",
+                        self.nodes[0].process.log.display()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        }
+        Ok(())
+    }
+
+    fn plaintext_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", self.bootstrap())
+            .set("log_level", "3");
+        c
+    }
+
+    fn sasl_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", self.sasl_bootstrap())
+            .set("security.protocol", "SASL_SSL")
+            .set("sasl.mechanism", SASL_MECHANISM)
+            .set("sasl.username", SASL_USER)
+            .set("sasl.password", &self.sasl_password)
+            .set("ssl.ca.location", self.ca_cert.display().to_string())
+            .set("log_level", "3");
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_ids_are_22_url_safe_characters() {
+        let id = random_cluster_id().expect("urandom");
+        assert_eq!(id.len(), 22);
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
+        assert_ne!(id, random_cluster_id().expect("urandom"));
+    }
+}

@@ -1,0 +1,181 @@
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use futures::StreamExt;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, ClientContext};
+use tributary_tests::{Devstack, unique_name, wait_until};
+
+const RECORDS: usize = 10_000;
+
+/// Produces `count` records numbered from `first` with acks=all and idempotence, failing on the
+/// first record the cluster did not take.
+async fn produce(config: &ClientConfig, topic: &str, first: usize, count: usize) -> Result<()> {
+    let producer: FutureProducer = config
+        .clone()
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "120000")
+        .create()?;
+    let sends = (first..first + count).map(|i| {
+        let key = i.to_string();
+        let payload = format!("record-{i}");
+        let producer = &producer;
+        async move {
+            producer
+                .send(
+                    FutureRecord::to(topic).key(&key).payload(&payload),
+                    Duration::from_secs(120),
+                )
+                .await
+                .map_err(|(e, _)| anyhow::anyhow!("record {i} was not acknowledged: {e}"))
+        }
+    });
+    let results: Vec<_> = futures::stream::iter(sends)
+        .buffer_unordered(1000)
+        .collect()
+        .await;
+    for r in results {
+        r?;
+    }
+    Ok(())
+}
+
+/// Reads the topic from the start until `count` distinct records arrived, checking each one.
+async fn consume(config: &ClientConfig, topic: &str, count: usize) -> Result<()> {
+    let consumer: StreamConsumer = config
+        .clone()
+        .set("group.id", unique_name("smoke-group"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    consumer.subscribe(&[topic])?;
+    let mut seen = BTreeMap::new();
+    let mut stream = consumer.stream();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    while seen.len() < count {
+        let msg = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(m)) => m?,
+            Ok(None) => bail!("consumer stream ended"),
+            Err(_) => bail!(
+                "only {} of {count} records arrived within 180 s",
+                seen.len()
+            ),
+        };
+        let key: usize = std::str::from_utf8(msg.key().unwrap_or_default())?.parse()?;
+        let payload = std::str::from_utf8(msg.payload().unwrap_or_default())?.to_string();
+        assert_eq!(payload, format!("record-{key}"), "payload of record {key}");
+        seen.insert(key, ());
+    }
+    assert_eq!(
+        seen.keys().copied().collect::<Vec<_>>(),
+        (0..count).collect::<Vec<_>>()
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_records_through_a_single_node() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let topic = stack.create_topic("smoke-single", 3, 1, &[]).await?;
+    let config = stack.kafka_config()?;
+    produce(&config, &topic, 0, RECORDS).await?;
+    consume(&config, &topic, RECORDS).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_records_through_sasl_ssl_with_scram() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let topic = stack.create_topic("smoke-sasl", 3, 1, &[]).await?;
+    let config = stack.kafka_sasl_config(stack.kafka_sasl_password()?)?;
+    produce(&config, &topic, 0, RECORDS).await?;
+    consume(&config, &topic, RECORDS).await
+}
+
+/// Records the errors librdkafka reports outside any request.
+#[derive(Clone, Default)]
+struct ErrorLog(Arc<Mutex<Vec<(KafkaError, String)>>>);
+
+impl ClientContext for ErrorLog {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push((error, reason.to_string()));
+        }
+    }
+}
+impl ConsumerContext for ErrorLog {}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_scram_password_is_an_authentication_error() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let log = ErrorLog::default();
+    let consumer: BaseConsumer<ErrorLog> = stack
+        .kafka_sasl_config("not-the-password")?
+        .create_with_context(log.clone())?;
+    let metadata =
+        tokio::task::spawn_blocking(move || consumer.fetch_metadata(None, Duration::from_secs(10)))
+            .await?;
+    assert!(
+        metadata.is_err(),
+        "metadata must not be readable with a wrong password"
+    );
+    let reason = wait_until("an authentication error", Duration::from_secs(60), || {
+        let log = log.clone();
+        async move {
+            let v = log.0.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+            Ok(v.iter()
+                .find(|(e, _)| e.rdkafka_error_code() == Some(RDKafkaErrorCode::Authentication))
+                .map(|(_, reason)| reason.clone()))
+        }
+    })
+    .await?;
+    assert!(
+        reason.contains("SASL authentication error"),
+        "unexpected reason: {reason}"
+    );
+    // And the right password on the same listener works, so the failure was the password.
+    let good: BaseConsumer = stack
+        .kafka_sasl_config(stack.kafka_sasl_password()?)?
+        .create()?;
+    tokio::task::spawn_blocking(move || good.fetch_metadata(None, Duration::from_secs(30)))
+        .await??;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_keep_taking_acks_all_records_when_one_is_killed() -> Result<()> {
+    let stack = tokio::task::spawn_blocking(|| {
+        Devstack::start(&["--kafka-nodes", "3", "--no-kube", "--no-postgres"])
+    })
+    .await??;
+    assert_eq!(stack.kafka_nodes()?, 3);
+    let topic = stack
+        .create_topic("smoke-three", 3, 3, &[("min.insync.replicas", "2")])
+        .await?;
+    let config = stack.kafka_config()?;
+    produce(&config, &topic, 0, RECORDS / 2).await?;
+
+    let pid = stack.kafka_node_pid(2)?;
+    stack.kill_component("kafka-2")?;
+    wait_until(
+        "kafka-2 to be gone",
+        Duration::from_secs(30),
+        || async move {
+            let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+                && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .unwrap_or_default()
+                    .contains(") Z ");
+            Ok((!alive).then_some(()))
+        },
+    )
+    .await?;
+
+    produce(&config, &topic, RECORDS / 2, RECORDS / 2).await?;
+    consume(&config, &topic, RECORDS).await
+}
