@@ -4,10 +4,12 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use futures::StreamExt;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{
+    BaseProducer, DeliveryResult, FutureProducer, FutureRecord, Producer, ProducerContext,
+};
 use rdkafka::{ClientConfig, ClientContext};
 use tributary_tests::{Devstack, unique_name, wait_until};
 
@@ -109,37 +111,53 @@ impl ClientContext for ErrorLog {
         }
     }
 }
-impl ConsumerContext for ErrorLog {}
+impl ProducerContext for ErrorLog {
+    type DeliveryOpaque = ();
+    fn delivery(&self, _: &DeliveryResult<'_>, _: ()) {}
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_scram_password_is_an_authentication_error() -> Result<()> {
     let stack = Devstack::shared()?;
     let log = ErrorLog::default();
-    let consumer: BaseConsumer<ErrorLog> = stack
+    let producer: BaseProducer<ErrorLog> = stack
         .kafka_sasl_config("not-the-password")?
         .create_with_context(log.clone())?;
-    let metadata =
-        tokio::task::spawn_blocking(move || consumer.fetch_metadata(None, Duration::from_secs(10)))
-            .await?;
-    assert!(
-        metadata.is_err(),
-        "metadata must not be readable with a wrong password"
-    );
-    let reason = wait_until("an authentication error", Duration::from_secs(60), || {
-        let log = log.clone();
-        async move {
-            let v = log.0.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-            Ok(v.iter()
-                .find(|(e, _)| e.rdkafka_error_code() == Some(RDKafkaErrorCode::Authentication))
-                .map(|(_, reason)| reason.clone()))
+    let metadata = tokio::task::spawn_blocking(move || {
+        let md = producer
+            .client()
+            .fetch_metadata(None, Duration::from_secs(10))
+            .map(|_| ());
+        // Errors reach the context only while the client is polled.
+        for _ in 0..100 {
+            producer.poll(Duration::from_millis(100));
         }
+        md
     })
     .await?;
+    let metadata_error = metadata.err().map(|e| e.to_string());
     assert!(
-        reason.contains("SASL authentication error"),
-        "unexpected reason: {reason}"
+        metadata_error.is_some(),
+        "metadata must not be readable with a wrong password"
     );
-    // And the right password on the same listener works, so the failure was the password.
+    let errors = log
+        .0
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone();
+    let auth = errors
+        .iter()
+        .find(|(e, _)| e.rdkafka_error_code() == Some(RDKafkaErrorCode::Authentication));
+    match auth {
+        Some((_, reason)) => assert!(
+            reason.contains("SASL authentication error"),
+            "unexpected reason: {reason}"
+        ),
+        None => bail!(
+            "no authentication error reported; metadata error {metadata_error:?}, errors {errors:?}"
+        ),
+    }
+    // The right password on the same listener works, so the failure was the password.
     let good: BaseConsumer = stack
         .kafka_sasl_config(stack.kafka_sasl_password()?)?
         .create()?;

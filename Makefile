@@ -1,0 +1,41 @@
+# Tributary's entry points. Every target installs what it needs first (idempotent; the cache is
+# ${TRIBUTARY_CACHE:-~/.cache/tributary}), so a fresh clone needs nothing but this file.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: all install build test test-long demo lint fmt generate clean-cache
+
+all: build
+
+## install: the real components the tests and the demo run (Kafka, Kubernetes, etcd, helm, PostgreSQL)
+install:
+	tests/infra/install.sh
+
+## build: every crate, binary and test
+build:
+	$(CARGO) build --workspace --all-targets --locked
+
+## test: install what is missing, start one devstack, run every test against it
+test: install
+	tests/run.sh
+
+## test-long: everything in `make test`, then the long tiers (soak, chaos, long fuzz runs; added by later issues)
+test-long: test
+	@echo "make test-long: no long tiers yet beyond make test"
+
+## demo: the whole local stack in the foreground; Ctrl-C stops it and cleans up
+demo: install
+	$(CARGO) build --locked -p tributary-tests --bin devstack
+	target/debug/devstack up --java-connect
+
+## lint: formatting and clippy with warnings as errors
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## generate: regenerate generated files (CRDs, chart, manifests; none yet)
+generate:
+	@echo "make generate: nothing is generated yet"
