@@ -61,12 +61,18 @@ async fn consume(config: &ClientConfig, topic: &str, count: usize) -> Result<()>
     let mut seen = BTreeMap::new();
     let mut stream = consumer.stream();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    let mut last_error = None;
     while seen.len() < count {
         let msg = match tokio::time::timeout_at(deadline, stream.next()).await {
-            Ok(Some(m)) => m?,
+            Ok(Some(Ok(m))) => m,
+            // librdkafka reports a dead broker of the bootstrap list as an error and carries on.
+            Ok(Some(Err(e))) => {
+                last_error = Some(e);
+                continue;
+            }
             Ok(None) => bail!("consumer stream ended"),
             Err(_) => bail!(
-                "only {} of {count} records arrived within 180 s",
+                "only {} of {count} records arrived within 180 s (last error: {last_error:?})",
                 seen.len()
             ),
         };
