@@ -22,7 +22,6 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 
 use crate::env_file;
-use crate::installed::install_command;
 use crate::stack::process::tail;
 
 /// How long a test waits for a devstack to come up: generous, since JVMs and the apiserver
@@ -344,9 +343,4 @@ where
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-}
-
-/// Where the installer is, for messages in tests.
-pub fn installer(component: &str) -> String {
-    install_command(component)
 }

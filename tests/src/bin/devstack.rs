@@ -119,16 +119,15 @@ fn up(args: UpArgs) -> Result<ExitCode> {
     }
     let env_path = args.env_file.clone().unwrap_or_else(default_env_file);
     if let Ok(existing) = env_file::read(&env_path) {
-        if let Some(pid) = existing
+        let running = existing
             .get("TRIBUTARY_DEVSTACK_PID")
             .and_then(|p| p.parse::<i32>().ok())
-        {
-            if kill(Pid::from_raw(pid), None).is_ok() && pid != std::process::id() as i32 {
-                bail!(
-                    "a devstack (pid {pid}) already uses {}; stop it with `devstack down --env-file {0}` or pass another --env-file",
-                    env_path.display()
-                );
-            }
+            .filter(|pid| kill(Pid::from_raw(*pid), None).is_ok());
+        if let Some(pid) = running {
+            bail!(
+                "a devstack (pid {pid}) already uses {}; stop it with `devstack down --env-file {0}` or pass another --env-file",
+                env_path.display()
+            );
         }
         let _ = std::fs::remove_file(&env_path);
     }

@@ -102,10 +102,10 @@ impl JavaConnect {
                     tail(&self.process.log, 40)
                 );
             }
-            if let Ok(r) = http.get(format!("{}/", self.url)).send().await {
-                if r.status().is_success() {
-                    return Ok(());
-                }
+            if let Ok(r) = http.get(format!("{}/", self.url)).send().await
+                && r.status().is_success()
+            {
+                return Ok(());
             }
             if Instant::now() > deadline {
                 bail!(

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use nix::sys::signal::Signal;
 
 use super::kafka::random_hex;
@@ -29,7 +29,6 @@ pub struct ControlPlane {
     pub etcd: Managed,
     pub apiserver: Managed,
     pub controller_manager: Option<Managed>,
-    dir: PathBuf,
     log_dir: PathBuf,
 }
 
@@ -120,7 +119,6 @@ impl ControlPlane {
             etcd,
             apiserver,
             controller_manager: None,
-            dir: dir.to_path_buf(),
             log_dir: log_dir.to_path_buf(),
         })
     }
@@ -172,7 +170,6 @@ impl ControlPlane {
             ])
             .arg(format!("--controllers={CONTROLLERS}"))
             .args(["--concurrent-gc-syncs=5", "--v=1"]);
-        let _ = &self.dir;
         self.controller_manager = Some(spawn(
             "kube-controller-manager",
             &mut kcm,
@@ -205,10 +202,4 @@ current-context: devstack
 ",
         ca = ca.display()
     )
-}
-
-/// Checks a kubeconfig path exists, for clearer errors than the client's.
-pub fn require_kubeconfig(path: &Path) -> Result<()> {
-    std::fs::metadata(path).with_context(|| format!("kubeconfig {} is missing", path.display()))?;
-    Ok(())
 }

@@ -120,8 +120,6 @@ impl Postgres {
         as_user(&mut server);
         // Smart shutdown (SIGTERM) waits for clients to leave; fast shutdown does not.
         let process = spawn("postgres", &mut server, log_dir, Signal::SIGINT)?;
-        // Keep the server in the stack's process group like every other child.
-        let _ = &server.get_program();
         Ok(Self {
             port,
             password,

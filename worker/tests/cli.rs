@@ -1,0 +1,37 @@
+//! The command line a user meets first: help, version, and clear errors.
+
+#![allow(clippy::expect_used)] // a test that cannot even start its subject should stop right there
+
+use std::process::Command;
+
+fn worker(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tributary-worker"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn help_names_both_modes() {
+    let out = worker(&["--help"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("standalone") && text.contains("distributed"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_unknown_argument_fails_and_names_it() {
+    let out = worker(&["--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--no-such-flag"));
+}
+
+#[test]
+fn a_missing_properties_file_is_named() {
+    let out = worker(&["distributed", "/nonexistent/worker.properties"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/worker.properties"));
+}
