@@ -244,17 +244,20 @@ impl KafkaCluster {
             .join(",")
     }
 
-    /// Waits until every node is a registered broker, through both listeners. Blocking.
-    pub fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+    /// Waits until every node is a registered broker, through both listeners. The metadata
+    /// requests block, so they run off the runtime's thread and a Ctrl-C is heard meanwhile.
+    pub async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         let want = self.nodes.len();
         for (what, config) in [
             ("PLAINTEXT", self.plaintext_config()),
             ("SASL_SSL", self.sasl_config()),
         ] {
-            let consumer: BaseConsumer = config
-                .create()
-                .context("creating a Kafka metadata client")?;
+            let consumer: std::sync::Arc<BaseConsumer> = std::sync::Arc::new(
+                config
+                    .create()
+                    .context("creating a Kafka metadata client")?,
+            );
             loop {
                 for node in &mut self.nodes {
                     if let Some(status) = node.process.poll_exit() {
@@ -266,14 +269,18 @@ impl KafkaCluster {
                         );
                     }
                 }
-                match consumer.fetch_metadata(None, Duration::from_secs(2)) {
-                    Ok(md) if md.brokers().len() == want => break,
-                    Ok(md) => tracing::debug!(
-                        listener = what,
-                        brokers = md.brokers().len(),
-                        want,
-                        "waiting for brokers"
-                    ),
+                let client = consumer.clone();
+                let brokers = tokio::task::spawn_blocking(move || {
+                    client
+                        .fetch_metadata(None, Duration::from_secs(2))
+                        .map(|md| md.brokers().len())
+                })
+                .await?;
+                match brokers {
+                    Ok(n) if n == want => break,
+                    Ok(n) => {
+                        tracing::debug!(listener = what, brokers = n, want, "waiting for brokers")
+                    }
                     Err(e) => tracing::debug!(listener = what, error = %e, "waiting for Kafka"),
                 }
                 if Instant::now() > deadline {
@@ -282,7 +289,7 @@ impl KafkaCluster {
                         self.nodes[0].process.log.display()
                     );
                 }
-                std::thread::sleep(Duration::from_millis(250));
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
         }
         Ok(())

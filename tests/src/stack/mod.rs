@@ -156,7 +156,7 @@ impl Stack {
 
         let started = std::time::Instant::now();
         if let Some(kafka) = &mut self.kafka {
-            kafka.wait_ready(KAFKA_READY)?;
+            kafka.wait_ready(KAFKA_READY).await?;
             tracing::info!(elapsed = ?started.elapsed(), bootstrap = %kafka.bootstrap(), "Kafka ready");
         }
         if let Some(pg) = &mut self.postgres {
@@ -339,15 +339,22 @@ impl Stack {
         }
     }
 
-    /// Stops everything, newest first, each with its own stop signal and a grace period.
+    /// Stops everything with each child's own stop signal and a grace period. etcd goes last:
+    /// the apiserver's graceful shutdown stalls while its storage is already gone.
     pub fn shutdown(&mut self) {
-        let deadline = std::time::Instant::now() + STOP_GRACE;
-        let mut children = self.children_mut();
-        for c in children.iter_mut() {
-            c.request_stop();
-        }
-        for c in children.iter_mut() {
-            c.wait_stopped(deadline);
+        for last in [false, true] {
+            let deadline = std::time::Instant::now() + STOP_GRACE;
+            let mut children: Vec<_> = self
+                .children_mut()
+                .into_iter()
+                .filter(|c| (c.name == "etcd") == last)
+                .collect();
+            for c in children.iter_mut() {
+                c.request_stop();
+            }
+            for c in children.iter_mut() {
+                c.wait_stopped(deadline);
+            }
         }
     }
 }
