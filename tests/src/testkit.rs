@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -120,6 +121,9 @@ impl Devstack {
             .arg("--dir")
             .arg(workdir.join("stack"))
             .env_remove("TRIBUTARY_DEVSTACK_ENV")
+            // Its own process group with all its children: a Ctrl-C meant for the test runner
+            // reaches the stack only through its closing stdin, and `kill -- -<pid>` takes all.
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(log.try_clone()?)
             .stderr(log)
