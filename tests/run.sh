@@ -48,7 +48,7 @@ log "devstack ready ($(grep -E '^ready in' "$state/devstack.log" || true))"
 test_start=$SECONDS
 status=0
 TRIBUTARY_DEVSTACK_ENV=$env_file RUST_BACKTRACE=${RUST_BACKTRACE:-0} \
-  cargo test --workspace --locked --no-fail-fast "$@" || status=$?
+  cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$state/cargo-test.log" || status=$?
 log "tests finished in $((SECONDS - test_start)) s (exit $status); total $((SECONDS - start)) s"
 
 stop_devstack
@@ -58,4 +58,8 @@ if [[ $status -eq 0 ]]; then
 else
   log "devstack logs kept in ${stack_dir:-$state}/logs"
 fi
+# One closing line over every test binary, so the total is plain to see (and to CI).
+counts=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;/) p += $i; if ($(i+1) ~ /^failed;/) f += $i } }
+  END { printf "%d passed, %d failed", p, f }' "$state/cargo-test.log")
+echo "tests: $counts"
 exit $status
