@@ -289,6 +289,12 @@ impl Devstack {
             .context("bad pid")
     }
 
+    /// What a component of the stack has logged so far (`kafka-1`, `kube-apiserver`, ...).
+    pub fn component_log(&self, name: &str) -> Result<String> {
+        let path = Path::new(self.var("TRIBUTARY_DEVSTACK_LOGS")?).join(format!("{name}.log"));
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+    }
+
     /// The Kafka version the stack runs.
     pub fn kafka_version(&self) -> Result<&str> {
         self.var("TRIBUTARY_KAFKA_VERSION")

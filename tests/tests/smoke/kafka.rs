@@ -94,7 +94,49 @@ async fn ten_thousand_records_through_a_single_node() -> Result<()> {
     let topic = stack.create_topic("smoke-single", 3, 1, &[]).await?;
     let config = stack.kafka_config()?;
     produce(&config, &topic, 0, RECORDS).await?;
-    consume(&config, &topic, RECORDS).await
+    consume(&config, &topic, RECORDS).await?;
+    // The broker logs through log4j2 (an SLF4J binding is on the classpath) and is the pinned one.
+    let version = stack.kafka_version()?;
+    let log = stack.component_log("kafka-1")?;
+    assert!(
+        log.contains(&format!("Kafka version: {version}")),
+        "kafka-1.log lacks the version line"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_compatibility_broker_is_kafka_3_and_takes_records() -> Result<()> {
+    let stack = tokio::task::spawn_blocking(|| {
+        Devstack::start(&["--kafka-compat", "--no-kube", "--no-postgres"])
+    })
+    .await??;
+    let version = stack.kafka_version()?.to_string();
+    assert!(version.starts_with("3."), "compat broker version {version}");
+    assert!(
+        stack
+            .component_log("kafka-1")?
+            .contains(&format!("Kafka version: {version}"))
+    );
+    for (listener, config) in [
+        ("PLAINTEXT", stack.kafka_config()?),
+        (
+            "SASL_SSL",
+            stack.kafka_sasl_config(stack.kafka_sasl_password()?)?,
+        ),
+    ] {
+        let topic = stack
+            .create_topic(
+                &format!("smoke-compat-{}", listener.to_lowercase().replace('_', "-")),
+                2,
+                1,
+                &[],
+            )
+            .await?;
+        produce(&config, &topic, 0, 1000).await?;
+        consume(&config, &topic, 1000).await?;
+    }
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
