@@ -119,7 +119,8 @@ impl Devstack {
             .arg("--env-file")
             .arg(&env_path)
             .arg("--dir")
-            .arg(workdir.join("stack"))
+            .arg(&workdir)
+            .arg("--remove-dir")
             .env_remove("TRIBUTARY_DEVSTACK_ENV")
             // Its own process group with all its children: a Ctrl-C meant for the test runner
             // reaches the stack only through its closing stdin, and `kill -- -<pid>` takes all.

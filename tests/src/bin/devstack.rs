@@ -68,6 +68,10 @@ struct UpArgs {
     /// Keep the state and logs folder after a clean stop (it is always kept after a failure).
     #[arg(long)]
     keep: bool,
+    /// Remove the --dir folder itself after a clean stop (for the testkit, whose folder also
+    /// holds this process's own log).
+    #[arg(long, requires = "dir")]
+    remove_dir: bool,
     /// Stop when the parent process dies (for scripts).
     #[arg(long)]
     exit_with_parent: bool,
@@ -141,6 +145,8 @@ fn up(args: UpArgs) -> Result<ExitCode> {
             .tempdir()?
             .keep(),
     };
+    // PostgreSQL runs as an unprivileged user, who must be able to walk into the folder.
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
     let opts = Options {
         kafka_nodes: args.kafka_nodes,
         kafka_compat: args.kafka_compat,
@@ -167,7 +173,7 @@ fn up(args: UpArgs) -> Result<ExitCode> {
     };
     if failed || args.keep {
         eprintln!("devstack: logs and state kept in {}", dir.display());
-    } else if args.dir.is_none() {
+    } else if args.dir.is_none() || args.remove_dir {
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(if failed {
