@@ -319,6 +319,49 @@ impl KafkaCluster {
 mod tests {
     use super::*;
 
+    fn props(nodes: usize) -> String {
+        let cert = ServerCert {
+            cert: "/c.crt".into(),
+            key: "/c.key".into(),
+            key_and_cert: "/pki/kafka-keystore.pem".into(),
+        };
+        server_properties(
+            2,
+            (9092, 9093, 9094),
+            "1@x:1,2@x:2,3@x:3",
+            nodes,
+            Path::new("/d"),
+            &cert,
+        )
+    }
+
+    #[test]
+    fn three_nodes_replicate_internal_topics_three_times_with_min_isr_two() {
+        let p = props(3);
+        for line in [
+            "node.id=2",
+            "offsets.topic.replication.factor=3",
+            "transaction.state.log.min.isr=2",
+            "min.insync.replicas=2",
+            "default.replication.factor=3",
+        ] {
+            assert!(p.lines().any(|l| l == line), "missing {line}");
+        }
+    }
+
+    #[test]
+    fn one_node_replicates_once_and_listens_on_both_client_listeners() {
+        let p = props(1);
+        assert!(p.lines().any(|l| l == "offsets.topic.replication.factor=1"));
+        assert!(p.lines().any(|l| l == "min.insync.replicas=1"));
+        assert!(
+            p.contains("advertised.listeners=PLAINTEXT://127.0.0.1:9092,SASL_SSL://127.0.0.1:9093")
+        );
+        assert!(p.contains("listener.name.sasl_ssl.ssl.keystore.location=/pki/kafka-keystore.pem"));
+        // A .properties value cannot carry a trailing comment: every line is key=value.
+        assert!(p.lines().all(|l| l.contains('=') && !l.starts_with(' ')));
+    }
+
     #[test]
     fn cluster_ids_are_22_url_safe_characters() {
         let id = random_cluster_id().expect("urandom");

@@ -203,3 +203,21 @@ current-context: devstack
         ca = ca.display()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kubeconfig_is_one_kube_rs_reads() {
+        let yaml = kubeconfig_yaml("https://127.0.0.1:6443", Path::new("/pki/ca.crt"), "tok");
+        let config = kube::config::Kubeconfig::from_yaml(&yaml).expect("valid kubeconfig");
+        assert_eq!(config.current_context.as_deref(), Some("devstack"));
+        let cluster = config.clusters[0].cluster.as_ref().expect("cluster");
+        assert_eq!(cluster.server.as_deref(), Some("https://127.0.0.1:6443"));
+        assert_eq!(
+            cluster.certificate_authority.as_deref(),
+            Some("/pki/ca.crt")
+        );
+    }
+}
