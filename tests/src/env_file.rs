@@ -48,6 +48,8 @@ pub fn write(path: &Path, vars: &BTreeMap<String, String>) -> Result<()> {
     }
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, render(vars)).with_context(|| format!("writing {}", tmp.display()))?;
+    // It holds the stack's passwords and token: readable by its owner only.
+    std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     std::fs::rename(&tmp, path)
         .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
 }
@@ -71,6 +73,27 @@ mod tests {
         ]
         .into();
         assert_eq!(parse(&render(&vars)), vars);
+    }
+
+    #[test]
+    fn the_file_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("x.env");
+        write(
+            &path,
+            &BTreeMap::from([("K".to_string(), "secret".to_string())]),
+        )
+        .expect("written");
+        assert_eq!(
+            std::fs::metadata(&path)
+                .expect("exists")
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+        assert_eq!(read(&path).expect("read")["K"], "secret");
     }
 
     #[test]
