@@ -201,7 +201,7 @@ if [[ -n "${KAFKA_PID:-}" ]] && ! wait "$KAFKA_PID"; then
 fi
 # The binaries are cached by version, so Go's build cache (about 4.5 GB after Kubernetes) has
 # nothing left to speed up; the module cache stays for the next version's build.
-if [[ -d "$GOCACHE" ]] && [[ -n "$(ls -A "$GOCACHE" 2>/dev/null)" ]]; then
+if [[ -n "$(find "$GOCACHE" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | head -1)" ]]; then
   go clean -cache
   log "cleared Go's build cache ($GOCACHE)"
 fi
