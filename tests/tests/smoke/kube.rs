@@ -210,3 +210,44 @@ async fn the_garbage_collector_deletes_dependents_of_a_deleted_owner() -> Result
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_built_apiserver_kubectl_and_helm_report_the_pinned_versions() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let want = format!("v{}", tributary_tests::installed::Versions::pinned().k8s);
+    // The version ldflags are set, so /version is not v0.0.0-master (Helm's kubeVersion checks rely on it).
+    let server = stack.kube_client().await?.apiserver_version().await?;
+    assert_eq!(server.git_version, want);
+
+    let kubeconfig = stack.var("TRIBUTARY_KUBECONFIG")?;
+    let out = std::process::Command::new(stack.var("TRIBUTARY_KUBECTL")?)
+        .args(["version", "-o", "json", "--kubeconfig", kubeconfig])
+        .output()?;
+    assert!(
+        out.status.success(),
+        "kubectl version: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let versions: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(versions["clientVersion"]["gitVersion"], want.as_str());
+    assert_eq!(versions["serverVersion"]["gitVersion"], want.as_str());
+
+    let helm = stack.var("TRIBUTARY_HELM")?;
+    let out = std::process::Command::new(helm)
+        .args(["version", "--short"])
+        .output()?;
+    let helm_version = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        helm_version.starts_with(&tributary_tests::installed::Versions::pinned().helm),
+        "helm {helm_version}"
+    );
+    let out = std::process::Command::new(helm)
+        .args(["list", "--all-namespaces", "--kubeconfig", kubeconfig])
+        .output()?;
+    assert!(
+        out.status.success(),
+        "helm list: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
