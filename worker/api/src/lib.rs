@@ -1,6 +1,15 @@
 //! What a connector plugin author sees: the Connect data model (schemas, values, structs, logical
-//! types), source and sink records, the connector and task traits with their contexts, and
-//! `ConfigDef`.
+//! types), and, as the worker core grows, source and sink records, the connector and task
+//! traits with their contexts, and `ConfigDef`.
 //!
-//! Kept free of I/O and of the runtime so that plugins depend on a small, stable surface. The
-//! contents arrive with the worker core (issue 3); see `../shared/DESIGN.md` §4.
+//! Kept free of I/O and of the runtime so that plugins depend on a small, stable surface; shaped
+//! like Kafka Connect's `org.apache.kafka.connect.data` so converters map one to one.
+
+pub mod error;
+pub mod logical;
+pub mod schema;
+pub mod value;
+
+pub use error::DataError;
+pub use schema::{Field, Schema, SchemaBuilder, Type};
+pub use value::{Decimal, Struct, Value};
