@@ -5,6 +5,7 @@
 //! connector properties files in standalone mode.
 
 use std::path::{Path, PathBuf};
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -54,8 +55,8 @@ fn main() -> ExitCode {
         }
     };
     for file in files {
-        if let Err(err) = std::fs::metadata(file) {
-            eprintln!("error: cannot read {}: {err}", file.display());
+        if let Err(err) = tributary_worker::config::properties::load(file) {
+            eprintln!("error: {err}");
             return ExitCode::from(2);
         }
     }

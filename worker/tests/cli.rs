@@ -35,3 +35,23 @@ fn a_missing_properties_file_is_named() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/worker.properties"));
 }
+
+#[test]
+fn a_malformed_properties_file_is_named_with_its_line() {
+    let dir = std::env::temp_dir().join(format!("tributary-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("worker.properties");
+    std::fs::write(
+        &path,
+        "bootstrap.servers=localhost:9092\ngroup.id=\\u00zz\n",
+    )
+    .expect("write");
+    let out = worker(&["distributed", path.to_str().expect("utf-8")]);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("worker.properties:2:") && err.contains("\\uxxxx"),
+        "{err}"
+    );
+}
