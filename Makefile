@@ -36,6 +36,6 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## generate: regenerate generated files (CRDs, chart, manifests; none yet)
+## generate: regenerate generated files (the JsonConverter fixtures; later CRDs, chart, manifests)
 generate:
-	@echo "make generate: nothing is generated yet"
+	tests/fixtures/json-converter/generate.sh
