@@ -11,6 +11,9 @@ pub enum Error {
         line: usize,
         reason: String,
     },
+    /// Data a converter cannot write or read.
+    #[error("conversion error: {0}")]
+    Conversion(String),
     #[error("cannot read {}: {source}", path.display())]
     Io {
         path: PathBuf,
