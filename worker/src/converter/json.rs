@@ -1,13 +1,14 @@
-//! `org.apache.kafka.connect.json.JsonConverter`, serializing direction: Connect data to the
-//! exact bytes Kafka's converter writes (checked against fixtures made by the real jar), with
-//! `schemas.enable`, `decimal.format` and `replace.null.with.default`.
+//! `org.apache.kafka.connect.json.JsonConverter`: Connect data to the exact bytes Kafka's converter
+//! writes and back (checked against fixtures made by the real jar), with `schemas.enable`,
+//! `decimal.format` and `replace.null.with.default`.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use num_bigint::BigInt;
 use tributary_connect_api::logical;
-use tributary_connect_api::{Decimal, Schema, Type, Value};
+use tributary_connect_api::{Decimal, Schema, SchemaBuilder, Struct, Type, Value};
 
-use super::json_text::{java_double, java_float, string};
+use super::json_text::{Json, java_double, java_float, parse, string};
 use crate::error::{Error, Result};
 
 /// How decimals are written in payloads.
@@ -239,6 +240,330 @@ impl JsonConverter {
         }
         Ok(())
     }
+}
+
+impl JsonConverter {
+    /// The schema and value of record bytes; `(None, None)` for a null record.
+    pub fn to_connect_data(&self, bytes: Option<&[u8]>) -> Result<(Option<Schema>, Option<Value>)> {
+        let Some(bytes) = bytes else {
+            return Ok((None, None));
+        };
+        let json = parse(bytes).map_err(|e| {
+            Error::Conversion(format!(
+                "Converting byte[] to Kafka Connect data failed due to serialization error: {e}"
+            ))
+        })?;
+        if !self.schemas_enable {
+            return Ok((None, self.read_value(None, &json)?));
+        }
+        let envelope_ok = matches!(&json, Json::Object(m) if m.len() == 2 && json.get("schema").is_some() && json.get("payload").is_some());
+        if !envelope_ok {
+            return Err(conversion(
+                "JsonConverter with schemas.enable requires \"schema\" and \"payload\" fields and may not contain additional fields. \
+                 If you are trying to deserialize plain JSON data, set schemas.enable=false in your converter configuration.",
+            ));
+        }
+        let schema = match json.get("schema") {
+            Some(Json::Null) | None => None,
+            Some(s) => Some(self.read_schema(s)?),
+        };
+        let value = self.read_value(schema.as_ref(), json.get("payload").unwrap_or(&Json::Null))?;
+        Ok((schema, value))
+    }
+
+    fn read_schema(&self, json: &Json) -> Result<Schema> {
+        let type_name = match json.get("type") {
+            Some(Json::String(t)) => t.as_str(),
+            _ => return Err(conversion("Schema must contain 'type' field")),
+        };
+        let type_ = Type::from_name(type_name)
+            .ok_or_else(|| conversion(&format!("Unknown schema type: {type_name}")))?;
+        let mut b = match type_ {
+            Type::Array => {
+                let items = json
+                    .get("items")
+                    .ok_or_else(|| conversion("Array schema did not specify the element type"))?;
+                SchemaBuilder::array(self.read_schema(items)?)
+            }
+            Type::Map => {
+                let keys = json
+                    .get("keys")
+                    .ok_or_else(|| conversion("Map schema did not specify the key type"))?;
+                let values = json
+                    .get("values")
+                    .ok_or_else(|| conversion("Map schema did not specify the value type"))?;
+                SchemaBuilder::map(self.read_schema(keys)?, self.read_schema(values)?)
+            }
+            Type::Struct => {
+                let mut b = SchemaBuilder::struct_();
+                let Some(Json::Array(fields)) = json.get("fields") else {
+                    return Err(conversion(
+                        "Struct schema's \"fields\" argument is not an array.",
+                    ));
+                };
+                for f in fields {
+                    let Some(Json::String(name)) = f.get("field") else {
+                        return Err(conversion(
+                            "Struct schema's field name not specified properly",
+                        ));
+                    };
+                    b = b.field(name.clone(), self.read_schema(f)?);
+                }
+                b
+            }
+            other => SchemaBuilder::new(other),
+        };
+        if matches!(json.get("optional"), Some(Json::Bool(true))) {
+            b = b.optional();
+        }
+        if let Some(Json::String(name)) = json.get("name") {
+            b = b.name(name.clone());
+        }
+        if let Some(Json::Number(v)) = json.get("version") {
+            b = b.version(
+                v.parse()
+                    .map_err(|_| conversion(&format!("Schema version {v} is not an integer")))?,
+            );
+        }
+        if let Some(Json::String(doc)) = json.get("doc") {
+            b = b.doc(doc.clone());
+        }
+        if let Some(Json::Object(params)) = json.get("parameters") {
+            for (k, v) in params {
+                let Json::String(v) = v else {
+                    return Err(conversion("Schema parameters must have string values."));
+                };
+                b = b.parameter(k.clone(), v.clone());
+            }
+        }
+        if let Some(default) = json.get("default").filter(|d| **d != Json::Null) {
+            // The default is read under the schema as built so far, without a default of its own.
+            let bare = b.clone().build().map_err(|e| conversion(&e.to_string()))?;
+            if let Some(v) = self.read_value(Some(&bare), default)? {
+                b = b.default_value(v);
+            }
+        }
+        b.build().map_err(|e| conversion(&e.to_string()))
+    }
+
+    fn read_value(&self, schema: Option<&Schema>, json: &Json) -> Result<Option<Value>> {
+        if *json == Json::Null {
+            return match schema {
+                None => Ok(None),
+                Some(s) => match s.default_value() {
+                    Some(d) if self.replace_null_with_default => Ok(Some(d.clone())),
+                    _ if s.is_optional() => Ok(None),
+                    _ => Err(conversion(&format!(
+                        "Invalid null value for required {} field",
+                        s.type_()
+                    ))),
+                },
+            };
+        }
+        let Some(schema) = schema else {
+            return self.read_schemaless(json).map(Some);
+        };
+        let wrong = || {
+            conversion(&format!(
+                "a JSON {} does not fit schema {}",
+                kind(json),
+                schema
+                    .name()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| schema.type_().to_string())
+            ))
+        };
+        let int = |json: &Json| -> Result<i64> {
+            match json {
+                Json::Number(n) if json.is_integral() => n
+                    .parse()
+                    .map_err(|_| conversion(&format!("{n} is out of range"))),
+                _ => Err(wrong()),
+            }
+        };
+        let fits = |n: i64, v: Option<Value>| {
+            v.ok_or_else(|| conversion(&format!("{n} is out of range for {}", schema.type_())))
+        };
+        let value = match (schema.name(), schema.type_()) {
+            (Some(logical::DECIMAL), Type::Bytes) => {
+                let scale =
+                    logical::decimal_scale(schema).map_err(|e| conversion(&e.to_string()))?;
+                match json {
+                    Json::Number(n) => Value::Decimal(decimal_from_text(n, scale)?),
+                    Json::String(b64) => {
+                        Value::Decimal(logical::decimal_from_bytes(&decode_base64(b64)?, scale))
+                    }
+                    _ => return Err(wrong()),
+                }
+            }
+            (Some(logical::DATE), Type::Int32) => {
+                Value::Date(i32::try_from(int(json)?).map_err(|_| wrong())?)
+            }
+            (Some(logical::TIME), Type::Int32) => {
+                Value::Time(i32::try_from(int(json)?).map_err(|_| wrong())?)
+            }
+            (Some(logical::TIMESTAMP), Type::Int64) => Value::Timestamp(int(json)?),
+            (_, Type::Int8) => {
+                int(json).and_then(|n| fits(n, i8::try_from(n).ok().map(Value::Int8)))?
+            }
+            (_, Type::Int16) => {
+                int(json).and_then(|n| fits(n, i16::try_from(n).ok().map(Value::Int16)))?
+            }
+            (_, Type::Int32) => {
+                int(json).and_then(|n| fits(n, i32::try_from(n).ok().map(Value::Int32)))?
+            }
+            (_, Type::Int64) => Value::Int64(int(json)?),
+            (_, Type::Float32) => match json {
+                Json::Number(n) => Value::Float32(n.parse().map_err(|_| wrong())?),
+                _ => return Err(wrong()),
+            },
+            (_, Type::Float64) => match json {
+                Json::Number(n) => Value::Float64(n.parse().map_err(|_| wrong())?),
+                _ => return Err(wrong()),
+            },
+            (_, Type::Boolean) => match json {
+                Json::Bool(b) => Value::Boolean(*b),
+                _ => return Err(wrong()),
+            },
+            (_, Type::String) => match json {
+                Json::String(s) => Value::String(s.clone()),
+                _ => return Err(wrong()),
+            },
+            (_, Type::Bytes) => match json {
+                Json::String(s) => Value::Bytes(decode_base64(s)?),
+                _ => return Err(wrong()),
+            },
+            (_, Type::Array) => match json {
+                Json::Array(items) => {
+                    let element = element(schema)?;
+                    Value::Array(
+                        items
+                            .iter()
+                            .map(|i| self.read_value(Some(element), i))
+                            .collect::<Result<_>>()?,
+                    )
+                }
+                _ => return Err(wrong()),
+            },
+            (_, Type::Map) => {
+                let key_schema = schema
+                    .key_schema()
+                    .ok_or_else(|| conversion("map schema without key schema"))?;
+                let value_schema = element(schema)?;
+                let entries = match json {
+                    Json::Object(members) if key_schema.type_() == Type::String => members
+                        .iter()
+                        .map(|(k, v)| {
+                            Ok((
+                                Some(Value::String(k.clone())),
+                                self.read_value(Some(value_schema), v)?,
+                            ))
+                        })
+                        .collect::<Result<Vec<_>>>()?,
+                    Json::Array(pairs) if key_schema.type_() != Type::String => pairs
+                        .iter()
+                        .map(|pair| match pair {
+                            Json::Array(kv) if kv.len() == 2 => Ok((
+                                self.read_value(Some(key_schema), &kv[0])?,
+                                self.read_value(Some(value_schema), &kv[1])?,
+                            )),
+                            _ => Err(conversion("Found invalid map entry instead of array tuple")),
+                        })
+                        .collect::<Result<Vec<_>>>()?,
+                    _ => return Err(wrong()),
+                };
+                Value::Map(entries)
+            }
+            (_, Type::Struct) => {
+                if !matches!(json, Json::Object(_)) {
+                    return Err(wrong());
+                }
+                let mut s = Struct::new(schema.clone()).map_err(|e| conversion(&e.to_string()))?;
+                for f in schema.fields() {
+                    let v =
+                        self.read_value(Some(&f.schema), json.get(&f.name).unwrap_or(&Json::Null))?;
+                    s.put(&f.name, v).map_err(|e| conversion(&e.to_string()))?;
+                }
+                Value::Struct(s)
+            }
+        };
+        Ok(Some(value))
+    }
+
+    /// Without a schema, as Java infers: integral numbers are int64, other numbers float64,
+    /// objects maps with string keys.
+    fn read_schemaless(&self, json: &Json) -> Result<Value> {
+        Ok(match json {
+            Json::Null => return Err(conversion("null has no schemaless value")),
+            Json::Bool(b) => Value::Boolean(*b),
+            Json::Number(n) if json.is_integral() => match n.parse() {
+                Ok(i) => Value::Int64(i),
+                Err(_) => Value::Float64(
+                    n.parse()
+                        .map_err(|_| conversion(&format!("{n} is not a number")))?,
+                ),
+            },
+            Json::Number(n) => Value::Float64(
+                n.parse()
+                    .map_err(|_| conversion(&format!("{n} is not a number")))?,
+            ),
+            Json::String(s) => Value::String(s.clone()),
+            Json::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|i| self.read_value(None, i))
+                    .collect::<Result<_>>()?,
+            ),
+            Json::Object(members) => Value::Map(
+                members
+                    .iter()
+                    .map(|(k, v)| Ok((Some(Value::String(k.clone())), self.read_value(None, v)?)))
+                    .collect::<Result<_>>()?,
+            ),
+        })
+    }
+}
+
+fn kind(json: &Json) -> &'static str {
+    match json {
+        Json::Null => "null",
+        Json::Bool(_) => "boolean",
+        Json::Number(_) => "number",
+        Json::String(_) => "string",
+        Json::Array(_) => "array",
+        Json::Object(_) => "object",
+    }
+}
+
+fn decode_base64(text: &str) -> Result<Vec<u8>> {
+    BASE64
+        .decode(text)
+        .map_err(|e| conversion(&format!("invalid base64 bytes: {e}")))
+}
+
+/// A JSON number as a decimal of the schema's scale; refused when that would round it.
+fn decimal_from_text(text: &str, scale: i32) -> Result<Decimal> {
+    let bad = || conversion(&format!("{text} is not a decimal of scale {scale}"));
+    let (mantissa, exp) = match text.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().map_err(|_| bad())?),
+        None => (text, 0),
+    };
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{int_part}{frac_part}");
+    let unscaled: BigInt = digits.parse().map_err(|_| bad())?;
+    // value = unscaled × 10^(exp - frac digits); rescale to `scale`.
+    let text_scale = frac_part.len() as i32 - exp;
+    let shift = scale - text_scale;
+    let unscaled = if shift >= 0 {
+        unscaled * BigInt::from(10u8).pow(shift as u32)
+    } else {
+        let divisor = BigInt::from(10u8).pow((-shift) as u32);
+        if &unscaled % &divisor != BigInt::from(0u8) {
+            return Err(bad());
+        }
+        unscaled / divisor
+    };
+    Ok(Decimal { unscaled, scale })
 }
 
 fn element(schema: &Schema) -> Result<&Schema> {

@@ -124,3 +124,276 @@ mod tests {
         assert_eq!(out, "\"café \\\"q\\\" \\\\ \\n\\t\\u0001\"");
     }
 }
+
+/// A parsed JSON document that keeps what Kafka's converter needs and general parsers drop: the
+/// text of numbers (exact decimals) and the order of object members.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Json {
+    Null,
+    Bool(bool),
+    /// The number as written, e.g. `10.50` or `-1.0E-7`.
+    Number(String),
+    String(String),
+    Array(Vec<Json>),
+    Object(Vec<(String, Json)>),
+}
+
+impl Json {
+    pub fn get(&self, key: &str) -> Option<&Json> {
+        match self {
+            Json::Object(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn is_integral(&self) -> bool {
+        matches!(self, Json::Number(n) if !n.contains(['.', 'e', 'E']))
+    }
+}
+
+/// Parses one JSON document (RFC 8259); errors say where.
+pub fn parse(bytes: &[u8]) -> Result<Json, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
+    let mut p = Parser {
+        s: text.as_bytes(),
+        i: 0,
+        text,
+    };
+    let v = p.value(0)?;
+    p.ws();
+    if p.i != p.s.len() {
+        return Err(format!(
+            "unexpected content after the document at byte {}",
+            p.i
+        ));
+    }
+    Ok(v)
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+    text: &'a str,
+}
+
+const MAX_DEPTH: usize = 512;
+
+impl Parser<'_> {
+    fn ws(&mut self) {
+        while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+            self.i += 1;
+        }
+    }
+
+    fn err<T>(&self, what: &str) -> Result<T, String> {
+        Err(format!("{what} at byte {}", self.i))
+    }
+
+    fn eat(&mut self, word: &str) -> bool {
+        if self.s[self.i..].starts_with(word.as_bytes()) {
+            self.i += word.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Json, String> {
+        if depth > MAX_DEPTH {
+            return self.err("nesting too deep");
+        }
+        self.ws();
+        match self.s.get(self.i) {
+            None => self.err("unexpected end of input"),
+            Some(b'n') if self.eat("null") => Ok(Json::Null),
+            Some(b't') if self.eat("true") => Ok(Json::Bool(true)),
+            Some(b'f') if self.eat("false") => Ok(Json::Bool(false)),
+            Some(b'"') => Ok(Json::String(self.string()?)),
+            Some(b'[') => {
+                self.i += 1;
+                let mut items = Vec::new();
+                self.ws();
+                if self.eat("]") {
+                    return Ok(Json::Array(items));
+                }
+                loop {
+                    items.push(self.value(depth + 1)?);
+                    self.ws();
+                    if self.eat(",") {
+                        continue;
+                    }
+                    if self.eat("]") {
+                        return Ok(Json::Array(items));
+                    }
+                    return self.err("expected , or ]");
+                }
+            }
+            Some(b'{') => {
+                self.i += 1;
+                let mut members = Vec::new();
+                self.ws();
+                if self.eat("}") {
+                    return Ok(Json::Object(members));
+                }
+                loop {
+                    self.ws();
+                    if self.s.get(self.i) != Some(&b'"') {
+                        return self.err("expected a member name");
+                    }
+                    let key = self.string()?;
+                    self.ws();
+                    if !self.eat(":") {
+                        return self.err("expected :");
+                    }
+                    members.push((key, self.value(depth + 1)?));
+                    self.ws();
+                    if self.eat(",") {
+                        continue;
+                    }
+                    if self.eat("}") {
+                        return Ok(Json::Object(members));
+                    }
+                    return self.err("expected , or }");
+                }
+            }
+            Some(c) if *c == b'-' || c.is_ascii_digit() => self.number(),
+            Some(_) => self.err("unexpected character"),
+        }
+    }
+
+    fn number(&mut self) -> Result<Json, String> {
+        let start = self.i;
+        let digits = |p: &mut Self| {
+            let from = p.i;
+            while p.i < p.s.len() && p.s[p.i].is_ascii_digit() {
+                p.i += 1;
+            }
+            p.i > from
+        };
+        self.eat("-");
+        if !digits(self) {
+            return self.err("expected digits");
+        }
+        if self.eat(".") && !digits(self) {
+            return self.err("expected digits after the decimal point");
+        }
+        if self.eat("e") || self.eat("E") {
+            let _ = self.eat("+") || self.eat("-");
+            if !digits(self) {
+                return self.err("expected exponent digits");
+            }
+        }
+        Ok(Json::Number(self.text[start..self.i].to_string()))
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        self.i += 1; // opening quote
+        let mut out = String::new();
+        loop {
+            let Some(&c) = self.s.get(self.i) else {
+                return self.err("unterminated string");
+            };
+            match c {
+                b'"' => {
+                    self.i += 1;
+                    return Ok(out);
+                }
+                b'\\' => {
+                    self.i += 1;
+                    let esc = self.s.get(self.i).copied();
+                    self.i += 1;
+                    match esc {
+                        Some(b'"') => out.push('"'),
+                        Some(b'\\') => out.push('\\'),
+                        Some(b'/') => out.push('/'),
+                        Some(b'b') => out.push('\u{8}'),
+                        Some(b'f') => out.push('\u{c}'),
+                        Some(b'n') => out.push('\n'),
+                        Some(b'r') => out.push('\r'),
+                        Some(b't') => out.push('\t'),
+                        Some(b'u') => {
+                            let hi = self.hex4()?;
+                            let code = if (0xd800..0xdc00).contains(&hi) && self.eat("\\u") {
+                                let lo = self.hex4()?;
+                                0x10000 + ((hi - 0xd800) << 10) + (lo.wrapping_sub(0xdc00) & 0x3ff)
+                            } else {
+                                hi
+                            };
+                            out.push(char::from_u32(code).unwrap_or('\u{fffd}'));
+                        }
+                        _ => return self.err("bad escape"),
+                    }
+                }
+                c if c < 0x20 => return self.err("control character in string"),
+                _ => {
+                    // Copy one UTF-8 character.
+                    let rest = &self.text[self.i..];
+                    let ch = rest.chars().next().unwrap_or('\u{fffd}');
+                    out.push(ch);
+                    self.i += ch.len_utf8();
+                }
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32, String> {
+        let hex = self
+            .text
+            .get(self.i..self.i + 4)
+            .ok_or_else(|| format!("bad \\u escape at byte {}", self.i))?;
+        let code = u32::from_str_radix(hex, 16)
+            .map_err(|_| format!("bad \\u escape at byte {}", self.i))?;
+        self.i += 4;
+        Ok(code)
+    }
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+
+    #[test]
+    fn keeps_number_text_and_member_order() {
+        let j = parse(br#" {"b": 10.50, "a": [1, -2.0E-7, true, null], "s": "caf\u00e9 \ud83d\ude00 \"q\""} "#).expect("valid");
+        let Json::Object(members) = &j else {
+            panic!("object")
+        };
+        assert_eq!(
+            members.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            ["b", "a", "s"]
+        );
+        assert_eq!(j.get("b"), Some(&Json::Number("10.50".into())));
+        assert_eq!(
+            j.get("a"),
+            Some(&Json::Array(vec![
+                Json::Number("1".into()),
+                Json::Number("-2.0E-7".into()),
+                Json::Bool(true),
+                Json::Null
+            ]))
+        );
+        assert_eq!(j.get("s"), Some(&Json::String("café 😀 \"q\"".into())));
+    }
+
+    #[test]
+    fn rejects_what_is_not_json_and_says_where() {
+        for bad in [
+            &b"{"[..],
+            b"[1,]",
+            b"01x",
+            b"\"open",
+            b"{\"a\" 1}",
+            b"1 2",
+            b"nul",
+        ] {
+            assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+        assert!(parse(b"[1,]").expect_err("bad").contains("byte 3"));
+        let deep = "[".repeat(600) + &"]".repeat(600);
+        assert!(
+            parse(deep.as_bytes())
+                .expect_err("deep")
+                .contains("too deep")
+        );
+    }
+}
