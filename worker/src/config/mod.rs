@@ -1,4 +1,5 @@
-//! Worker and connector configuration: Java `.properties` files first; typed worker settings,
-//! config providers and the translation to librdkafka follow with the worker core.
+//! Worker and connector configuration: Java `.properties` files and config providers; typed
+//! worker settings and the translation to librdkafka follow with the worker core.
 
 pub mod properties;
+pub mod providers;
