@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tributary_worker::config::properties;
+use tributary_worker::config::worker::{Mode as WorkerMode, WorkerConfig};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,27 +42,56 @@ enum Mode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (mode, files): (&str, Vec<&Path>) = match &cli.mode {
+    let (mode, worker_file, connector_files): (WorkerMode, &Path, &[PathBuf]) = match &cli.mode {
         Mode::Standalone {
             worker_properties,
             connector_properties,
         } => (
-            "standalone",
-            std::iter::once(worker_properties.as_path())
-                .chain(connector_properties.iter().map(PathBuf::as_path))
-                .collect(),
+            WorkerMode::Standalone,
+            worker_properties,
+            connector_properties,
         ),
         Mode::Distributed { worker_properties } => {
-            ("distributed", vec![worker_properties.as_path()])
+            (WorkerMode::Distributed, worker_properties, &[])
         }
     };
-    for file in files {
-        if let Err(err) = tributary_worker::config::properties::load(file) {
+    let worker_props = match properties::load(worker_file) {
+        Ok(p) => properties::to_map(&p),
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    for file in connector_files {
+        if let Err(err) = properties::load(file) {
             eprintln!("error: {err}");
             return ExitCode::from(2);
         }
     }
+    let config = match WorkerConfig::parse(mode, &worker_props) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!(
+                "error: {} is not a valid worker configuration:",
+                worker_file.display()
+            );
+            for e in errors {
+                eprintln!("  {e}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    for key in &config.unknown_keys {
+        eprintln!(
+            "warning: {}: unknown worker setting {key} (ignored)",
+            worker_file.display()
+        );
+    }
+    if let Some(reason) = config.unsupported() {
+        eprintln!("error: {reason}");
+        return ExitCode::from(2);
+    }
     // The runtime itself lands with the worker core (standalone) and distributed mode issues.
-    eprintln!("error: {mode} mode is not built yet in this version of tributary-worker");
+    eprintln!("error: {mode:?} mode is not built yet in this version of tributary-worker");
     ExitCode::FAILURE
 }

@@ -55,3 +55,29 @@ fn a_malformed_properties_file_is_named_with_its_line() {
         "{err}"
     );
 }
+
+#[test]
+fn every_invalid_worker_setting_is_listed_and_unknown_ones_only_warned() {
+    let dir = std::env::temp_dir().join(format!("tributary-cli-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("worker.properties");
+    std::fs::write(
+        &path,
+        "key.converter=org.apache.kafka.connect.json.JsonConverter\nvalue.converter=org.apache.kafka.connect.json.JsonConverter\n\
+         group.id=connect\nconfig.storage.topic=c\noffset.storage.topic=o\n\
+         offset.flush.interval.ms=often\nmade.up.key=1\n",
+    )
+    .expect("write");
+    let out = worker(&["distributed", path.to_str().expect("utf-8")]);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Missing required configuration \"status.storage.topic\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("Invalid value often for configuration offset.flush.interval.ms"),
+        "{err}"
+    );
+}

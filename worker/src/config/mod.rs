@@ -3,3 +3,4 @@
 
 pub mod properties;
 pub mod providers;
+pub mod worker;
