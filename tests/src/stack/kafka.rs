@@ -51,7 +51,18 @@ pub struct KafkaCluster {
 }
 
 /// A random KRaft cluster id: 16 random bytes in unpadded URL-safe base64, as StorageTool makes.
+/// Like Kafka's `Uuid.randomUuid`, never one starting with `-`: the storage tool's argument
+/// parser would take it for an option.
 pub fn random_cluster_id() -> Result<String> {
+    loop {
+        let id = encode_cluster_id()?;
+        if !id.starts_with('-') {
+            return Ok(id);
+        }
+    }
+}
+
+fn encode_cluster_id() -> Result<String> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let bytes = random_bytes(16)?;
     let mut bits: u32 = 0;
@@ -364,6 +375,9 @@ mod tests {
 
     #[test]
     fn cluster_ids_are_22_url_safe_characters() {
+        for _ in 0..2000 {
+            assert!(!random_cluster_id().expect("urandom").starts_with('-'));
+        }
         let id = random_cluster_id().expect("urandom");
         assert_eq!(id.len(), 22);
         assert!(
