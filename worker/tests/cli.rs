@@ -11,6 +11,14 @@ fn worker(args: &[&str]) -> std::process::Output {
         .expect("the binary runs")
 }
 
+/// Runs `tributary-worker distributed` on a worker.properties holding `text`.
+fn distributed_with(text: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("worker.properties");
+    std::fs::write(&path, text).expect("write");
+    worker(&["distributed", path.to_str().expect("utf-8")])
+}
+
 #[test]
 fn help_names_both_modes() {
     let out = worker(&["--help"]);
@@ -38,16 +46,7 @@ fn a_missing_properties_file_is_named() {
 
 #[test]
 fn a_malformed_properties_file_is_named_with_its_line() {
-    let dir = std::env::temp_dir().join(format!("tributary-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let path = dir.join("worker.properties");
-    std::fs::write(
-        &path,
-        "bootstrap.servers=localhost:9092\ngroup.id=\\u00zz\n",
-    )
-    .expect("write");
-    let out = worker(&["distributed", path.to_str().expect("utf-8")]);
-    std::fs::remove_dir_all(&dir).expect("cleanup");
+    let out = distributed_with("bootstrap.servers=localhost:9092\ngroup.id=\\u00zz\n");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -57,19 +56,12 @@ fn a_malformed_properties_file_is_named_with_its_line() {
 }
 
 #[test]
-fn every_invalid_worker_setting_is_listed_and_unknown_ones_only_warned() {
-    let dir = std::env::temp_dir().join(format!("tributary-cli-cfg-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let path = dir.join("worker.properties");
-    std::fs::write(
-        &path,
+fn every_invalid_worker_setting_is_listed_at_once() {
+    let out = distributed_with(
         "key.converter=org.apache.kafka.connect.json.JsonConverter\nvalue.converter=org.apache.kafka.connect.json.JsonConverter\n\
          group.id=connect\nconfig.storage.topic=c\noffset.storage.topic=o\n\
          offset.flush.interval.ms=often\nmade.up.key=1\n",
-    )
-    .expect("write");
-    let out = worker(&["distributed", path.to_str().expect("utf-8")]);
-    std::fs::remove_dir_all(&dir).expect("cleanup");
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -162,48 +162,71 @@ fn cases() -> BTreeMap<&'static str, (Schema, Option<Value>)> {
     ])
 }
 
-#[test]
-fn every_fixture_is_written_byte_for_byte() {
+/// One line of the fixture file: the case, the converter settings, and Java's output.
+struct Fixture {
+    name: String,
+    converter: JsonConverter,
+    json: Option<String>,
+}
+
+fn fixtures() -> Vec<Fixture> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../tests/fixtures/json-converter/json_converter.jsonl"
     );
     let text = std::fs::read_to_string(path).expect("fixtures");
+    text.lines()
+        .map(|line| {
+            let fx: serde_json::Value = serde_json::from_str(line).expect("fixture line");
+            Fixture {
+                name: fx["case"].as_str().expect("case").to_string(),
+                converter: JsonConverter {
+                    schemas_enable: fx["schemas_enable"].as_bool().expect("bool"),
+                    decimal_format: if fx["decimal_format"] == "NUMERIC" {
+                        DecimalFormat::Numeric
+                    } else {
+                        DecimalFormat::Base64
+                    },
+                    replace_null_with_default: fx["replace_null_with_default"]
+                        .as_bool()
+                        .expect("bool"),
+                },
+                json: fx["json"].as_str().map(str::to_string),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn every_fixture_is_written_byte_for_byte() {
     let cases = cases();
-    let mut checked = 0;
+    let fixtures = fixtures();
     let mut failures = Vec::new();
-    for line in text.lines() {
-        let fx: serde_json::Value = serde_json::from_str(line).expect("fixture line");
-        let name = fx["case"].as_str().expect("case");
+    for Fixture {
+        name,
+        converter,
+        json,
+    } in &fixtures
+    {
         let (schema, value) = cases
-            .get(name)
+            .get(name.as_str())
             .unwrap_or_else(|| panic!("no Rust case for fixture {name}"));
-        let converter = JsonConverter {
-            schemas_enable: fx["schemas_enable"].as_bool().expect("bool"),
-            decimal_format: if fx["decimal_format"] == "NUMERIC" {
-                DecimalFormat::Numeric
-            } else {
-                DecimalFormat::Base64
-            },
-            replace_null_with_default: fx["replace_null_with_default"].as_bool().expect("bool"),
-        };
         let got = converter
             .from_connect_data(Some(schema), value.as_ref())
             .expect("converts")
             .map(|b| String::from_utf8(b).expect("utf-8"));
-        let want = fx["json"].as_str().map(str::to_string);
-        if got != want {
+        if &got != json {
             failures.push(format!(
-                "{name} {converter:?}\n  want {want:?}\n  got  {got:?}"
+                "{name} {converter:?}\n  want {json:?}\n  got  {got:?}"
             ));
         }
-        checked += 1;
     }
-    assert!(checked >= 176, "only {checked} fixtures");
+    assert!(fixtures.len() >= 176, "only {} fixtures", fixtures.len());
     assert!(
         failures.is_empty(),
-        "{} of {checked} differ:\n{}",
+        "{} of {} differ:\n{}",
         failures.len(),
+        fixtures.len(),
         failures.join("\n")
     );
 }
@@ -230,27 +253,17 @@ fn a_required_null_without_default_is_an_error_naming_the_problem() {
 /// null was replaced by its default on the way out).
 #[test]
 fn every_fixture_reads_back_to_the_same_data() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/fixtures/json-converter/json_converter.jsonl"
-    );
-    let text = std::fs::read_to_string(path).expect("fixtures");
     let cases = cases();
     let mut failures = Vec::new();
-    for line in text.lines() {
-        let fx: serde_json::Value = serde_json::from_str(line).expect("fixture line");
-        let name = fx["case"].as_str().expect("case");
-        let Some(json) = fx["json"].as_str() else {
+    for Fixture {
+        name,
+        converter,
+        json,
+    } in fixtures()
+    {
+        let name = name.as_str();
+        let Some(json) = json.as_deref() else {
             continue;
-        };
-        let converter = JsonConverter {
-            schemas_enable: fx["schemas_enable"].as_bool().expect("bool"),
-            decimal_format: if fx["decimal_format"] == "NUMERIC" {
-                DecimalFormat::Numeric
-            } else {
-                DecimalFormat::Base64
-            },
-            replace_null_with_default: fx["replace_null_with_default"].as_bool().expect("bool"),
         };
         let (schema, value) = match converter.to_connect_data(Some(json.as_bytes())) {
             Ok(read) => read,
