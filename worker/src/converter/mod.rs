@@ -1,5 +1,6 @@
 //! Converters between Connect data and the bytes of Kafka records, byte-compatible with Apache
-//! Kafka's. So far: the JSON converter's serializing direction.
+//! Kafka's: JSON (both directions), String and ByteArray.
 
 pub mod json;
 pub mod json_text;
+pub mod simple;
