@@ -14,6 +14,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use super::pki::ServerCert;
 use super::ports::free_ports;
 use super::process::{Managed, run_to_completion, spawn, tail};
+use super::random::{random_bytes, random_hex};
 use crate::installed::Installed;
 
 /// SCRAM user created at format time.
@@ -80,20 +81,6 @@ fn encode_cluster_id() -> Result<String> {
         out.push(ALPHABET[((bits << (6 - nbits)) & 63) as usize] as char);
     }
     Ok(out)
-}
-
-pub fn random_bytes(n: usize) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let mut buf = vec![0u8; n];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
-    Ok(buf)
-}
-
-pub fn random_hex(n: usize) -> Result<String> {
-    Ok(random_bytes(n)?
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
 }
 
 fn java_command(installed: &Installed, libs: &Path, data: &Path) -> Command {

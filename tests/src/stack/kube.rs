@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use nix::sys::signal::Signal;
 
-use super::kafka::random_hex;
 use super::pki::Pki;
 use super::ports::free_ports;
 use super::process::{Managed, spawn, tail};
+use super::random::random_hex;
 use crate::installed::Installed;
 
 /// The controllers the operator's behaviour depends on (workloads, garbage collection,

@@ -8,6 +8,7 @@ pub mod pki;
 pub mod ports;
 pub mod postgres;
 pub mod process;
+pub mod random;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -37,18 +38,6 @@ pub struct Options {
     pub kube: bool,
     pub postgres: bool,
     pub java_connect: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            kafka_nodes: 1,
-            kafka_compat: false,
-            kube: true,
-            postgres: true,
-            java_connect: false,
-        }
-    }
 }
 
 /// The running components. Built up step by step so that a failure half-way still leaves

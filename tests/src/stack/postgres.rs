@@ -11,9 +11,9 @@ use anyhow::{Context, Result, bail};
 use nix::sys::signal::Signal;
 use nix::unistd::{Uid, User, chown};
 
-use super::kafka::random_hex;
 use super::ports::free_ports;
 use super::process::{Managed, run_to_completion, spawn, tail};
+use super::random::random_hex;
 use crate::installed::Installed;
 
 pub const USER: &str = "tributary";

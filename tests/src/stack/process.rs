@@ -125,21 +125,11 @@ impl Managed {
         !self.stopping && self.poll_exit().is_some()
     }
 
-    pub fn is_stopping(&self) -> bool {
-        self.stopping
-    }
-
     /// Kills the child at once (SIGKILL), the way a crash or `kill -9` would.
     pub fn kill_now(&mut self) {
         self.stopping = true;
         let _ = self.child.kill();
         self.exited = self.child.wait().ok();
-    }
-
-    /// Asks the child to stop with its stop signal, escalating to SIGKILL after `grace`.
-    pub fn stop(&mut self, grace: Duration) {
-        self.request_stop();
-        self.wait_stopped(Instant::now() + grace);
     }
 
     /// Sends the stop signal without waiting, so many children can stop at once.

@@ -359,9 +359,14 @@ impl ConfigDef {
         Self::default()
     }
 
-    /// Adds a key; a second definition of the same name replaces the first (Java refuses it at
-    /// definition time, which is a programming error here too, so tests catch it).
+    /// Adds a key. Defining a name twice is a programming error (Java refuses it too); debug
+    /// builds, and so the tests, stop on it.
     pub fn define(mut self, key: ConfigKey) -> Self {
+        debug_assert!(
+            self.key(&key.name).is_none(),
+            "config key {} defined twice",
+            key.name
+        );
         self.keys.retain(|k| k.name != key.name);
         self.keys.push(key);
         self
@@ -486,6 +491,13 @@ mod tests {
         list.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    #[should_panic(expected = "defined twice")]
+    fn defining_a_key_twice_is_caught() {
+        let key = || ConfigKey::new("k", ConfigType::Int, Importance::Low, "");
+        let _ = ConfigDef::new().define(key()).define(key());
     }
 
     #[test]

@@ -115,6 +115,12 @@ impl fmt::Debug for Schema {
 }
 
 impl Schema {
+    /// Whether both are the very same schema object (a cheap test for caches; equal schemas
+    /// built separately are not the same).
+    pub fn is_same(&self, other: &Schema) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     pub fn type_(&self) -> Type {
         self.0.type_
     }

@@ -5,7 +5,7 @@ use num_bigint::BigInt;
 
 use crate::error::DataError;
 use crate::logical;
-use crate::schema::{Schema, Type};
+use crate::schema::{Field, Schema, Type};
 
 /// A value of a Connect record. Logical types have variants of their own so that converters and
 /// transforms never guess from the schema name twice.
@@ -95,10 +95,32 @@ impl Struct {
             .schema
             .field(name)
             .ok_or_else(|| DataError::UnknownField(name.to_string()))?;
-        validate_value(name, &field.schema, value.as_ref())?;
-        let index = field.index;
-        self.values[index] = value;
+        let field = field.clone();
+        self.put_field(&field, value)
+    }
+
+    /// Sets the field of this struct's schema without looking it up by name (for converters,
+    /// which walk the fields in order).
+    pub fn put_field(
+        &mut self,
+        field: &Field,
+        value: Option<Value>,
+    ) -> Result<&mut Self, DataError> {
+        validate_value(&field.name, &field.schema, value.as_ref())?;
+        let slot = self
+            .values
+            .get_mut(field.index)
+            .ok_or_else(|| DataError::UnknownField(field.name.clone()))?;
+        *slot = value;
         Ok(self)
+    }
+
+    /// Each field with its own value (no defaults), in schema order.
+    pub fn fields_with_values(&self) -> impl Iterator<Item = (&Field, Option<&Value>)> {
+        self.schema
+            .fields()
+            .iter()
+            .zip(self.values.iter().map(Option::as_ref))
     }
 
     /// The field's value, or its schema's default when unset (as Java's `get`).
@@ -122,8 +144,7 @@ impl Struct {
     }
 
     /// Checks every field, so a struct with a required field left unset is caught before it is
-    /// converted (Java's `validate`).
-    /// An unset field passes when it is optional or has a default, as in Java.
+    /// converted (Java's `validate`); an unset field with a default passes, as in Java.
     pub fn validate(&self) -> Result<(), DataError> {
         for field in self.schema.fields() {
             let value = self.values[field.index].as_ref();

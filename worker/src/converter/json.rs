@@ -23,23 +23,74 @@ pub enum DecimalFormat {
 
 #[derive(Debug, Clone)]
 pub struct JsonConverter {
-    pub schemas_enable: bool,
-    pub decimal_format: DecimalFormat,
-    pub replace_null_with_default: bool,
+    schemas_enable: bool,
+    decimal_format: DecimalFormat,
+    replace_null_with_default: bool,
+    /// The envelope's `"schema"` text for the last schema seen. Records of one stream share one
+    /// schema, so it is rendered once, not per record (Java keeps a cache for the same reason).
+    last_schema: SchemaCache,
+}
+
+#[derive(Debug, Default)]
+struct SchemaCache(std::sync::Mutex<Option<(Schema, std::sync::Arc<str>)>>);
+
+impl Clone for SchemaCache {
+    /// A copy starts empty: the cache is an optimisation, not state.
+    fn clone(&self) -> Self {
+        Self::default()
+    }
 }
 
 impl Default for JsonConverter {
     /// Java's defaults.
     fn default() -> Self {
-        Self {
-            schemas_enable: true,
-            decimal_format: DecimalFormat::Base64,
-            replace_null_with_default: true,
-        }
+        Self::new(true, DecimalFormat::Base64, true)
     }
 }
 
 impl JsonConverter {
+    pub fn new(
+        schemas_enable: bool,
+        decimal_format: DecimalFormat,
+        replace_null_with_default: bool,
+    ) -> Self {
+        Self {
+            schemas_enable,
+            decimal_format,
+            replace_null_with_default,
+            last_schema: SchemaCache::default(),
+        }
+    }
+
+    pub fn schemas_enable(&self) -> bool {
+        self.schemas_enable
+    }
+
+    pub fn decimal_format(&self) -> DecimalFormat {
+        self.decimal_format
+    }
+
+    pub fn replace_null_with_default(&self) -> bool {
+        self.replace_null_with_default
+    }
+
+    /// The schema's envelope text, rendered once per distinct schema in a row.
+    fn schema_json(&self, schema: &Schema) -> Result<std::sync::Arc<str>> {
+        if let Ok(cache) = self.last_schema.0.lock()
+            && let Some((cached, text)) = cache.as_ref()
+            && cached.is_same(schema)
+        {
+            return Ok(text.clone());
+        }
+        let mut text = String::new();
+        self.write_schema(schema, None, &mut text)?;
+        let text: std::sync::Arc<str> = text.into();
+        if let Ok(mut cache) = self.last_schema.0.lock() {
+            *cache = Some((schema.clone(), text.clone()));
+        }
+        Ok(text)
+    }
+
     /// The record bytes for `value` under `schema`; `None` (a null record) when both are absent.
     pub fn from_connect_data(
         &self,
@@ -53,7 +104,7 @@ impl JsonConverter {
         if self.schemas_enable {
             out.push_str("{\"schema\":");
             match schema {
-                Some(s) => self.write_schema(s, None, &mut out)?,
+                Some(s) => out.push_str(&self.schema_json(s)?),
                 None => out.push_str("null"),
             }
             out.push_str(",\"payload\":");
@@ -162,10 +213,11 @@ impl JsonConverter {
             return Ok(());
         };
         match value {
-            Value::Int8(n) => out.push_str(&n.to_string()),
-            Value::Int16(n) => out.push_str(&n.to_string()),
-            Value::Int32(n) | Value::Date(n) | Value::Time(n) => out.push_str(&n.to_string()),
-            Value::Int64(n) | Value::Timestamp(n) => out.push_str(&n.to_string()),
+            // Written straight into the buffer: this runs once per field of every record.
+            Value::Int8(n) => write_num(out, n),
+            Value::Int16(n) => write_num(out, n),
+            Value::Int32(n) | Value::Date(n) | Value::Time(n) => write_num(out, n),
+            Value::Int64(n) | Value::Timestamp(n) => write_num(out, n),
             Value::Float32(f) => out.push_str(&java_float(*f)),
             Value::Float64(d) => out.push_str(&java_double(*d)),
             Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -224,15 +276,12 @@ impl JsonConverter {
             }
             Value::Struct(s) => {
                 out.push('{');
-                for (i, f) in s.schema().fields().iter().enumerate() {
+                for (i, (f, v)) in s.fields_with_values().enumerate() {
                     if i > 0 {
                         out.push(',');
                     }
                     string(&f.name, out);
                     out.push(':');
-                    let v = s
-                        .get_without_default(&f.name)
-                        .map_err(|e| conversion(&e.to_string()))?;
                     self.write_value(Some(&f.schema), v, out)?;
                 }
                 out.push('}');
@@ -396,13 +445,17 @@ impl JsonConverter {
                     _ => return Err(wrong()),
                 }
             }
-            (Some(logical::DATE), Type::Int32) => {
-                Value::Date(i32::try_from(int(json)?).map_err(|_| wrong())?)
+            // Date, Time and Timestamp: the primitive, then the data model's own conversion
+            // (which also refuses a Time outside one day).
+            (Some(logical::DATE | logical::TIME), Type::Int32) => {
+                let n = i32::try_from(int(json)?).map_err(|_| wrong())?;
+                logical::from_primitive(schema, Value::Int32(n))
+                    .map_err(|e| conversion(&e.to_string()))?
             }
-            (Some(logical::TIME), Type::Int32) => {
-                Value::Time(i32::try_from(int(json)?).map_err(|_| wrong())?)
+            (Some(logical::TIMESTAMP), Type::Int64) => {
+                logical::from_primitive(schema, Value::Int64(int(json)?))
+                    .map_err(|e| conversion(&e.to_string()))?
             }
-            (Some(logical::TIMESTAMP), Type::Int64) => Value::Timestamp(int(json)?),
             (_, Type::Int8) => {
                 int(json).and_then(|n| fits(n, i8::try_from(n).ok().map(Value::Int8)))?
             }
@@ -482,7 +535,7 @@ impl JsonConverter {
                 for f in schema.fields() {
                     let v =
                         self.read_value(Some(&f.schema), json.get(&f.name).unwrap_or(&Json::Null))?;
-                    s.put(&f.name, v).map_err(|e| conversion(&e.to_string()))?;
+                    s.put_field(f, v).map_err(|e| conversion(&e.to_string()))?;
                 }
                 Value::Struct(s)
             }
@@ -522,6 +575,12 @@ impl JsonConverter {
             ),
         })
     }
+}
+
+fn write_num(out: &mut String, n: impl std::fmt::Display) {
+    use std::fmt::Write;
+    // Writing into a String cannot fail.
+    let _ = write!(out, "{n}");
 }
 
 fn kind(json: &Json) -> &'static str {
