@@ -20,6 +20,21 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A setting that cannot work, with the key and the reason.
+    #[error("{0}")]
+    Config(String),
+    /// The Kafka cluster refused or failed an operation.
+    #[error("kafka: {0}")]
+    Kafka(String),
+    /// A connector or task failed.
+    #[error(transparent)]
+    Connect(#[from] tributary_connect_api::ConnectError),
+}
+
+impl From<rdkafka::error::KafkaError> for Error {
+    fn from(e: rdkafka::error::KafkaError) -> Self {
+        Error::Kafka(e.to_string())
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

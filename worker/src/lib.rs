@@ -2,7 +2,15 @@
 //! over this library, so every part can be tested without starting a process.
 
 pub mod config;
+pub mod connectors;
 pub mod converter;
 pub mod error;
+pub mod herder;
+pub mod metrics;
+pub mod offset_store;
+pub mod rest;
+pub mod standalone;
+pub mod status;
+pub mod task;
 
 pub use error::{Error, Result};

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tributary_worker::config::properties;
 use tributary_worker::config::worker::{Mode as WorkerMode, WorkerConfig};
+use tributary_worker::standalone;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
             (WorkerMode::Distributed, worker_properties, &[])
         }
     };
+    init_logging();
     let worker_props = match properties::load(worker_file) {
         Ok(p) => properties::to_map(&p),
         Err(err) => {
@@ -62,10 +64,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let mut connectors = Vec::new();
     for file in connector_files {
-        if let Err(err) = properties::load(file) {
-            eprintln!("error: {err}");
-            return ExitCode::from(2);
+        match properties::load(file) {
+            Ok(p) => connectors.push((file.clone(), properties::to_map(&p))),
+            Err(err) => {
+                eprintln!("error: {err}");
+                return ExitCode::from(2);
+            }
         }
     }
     let config = match WorkerConfig::parse(mode, &worker_props) {
@@ -82,16 +88,51 @@ fn main() -> ExitCode {
         }
     };
     for key in &config.unknown_keys {
-        eprintln!(
-            "warning: {}: unknown worker setting {key} (ignored)",
-            worker_file.display()
-        );
+        tracing::warn!(file = %worker_file.display(), key, "unknown worker setting (ignored)");
     }
     if let Some(reason) = config.unsupported() {
         eprintln!("error: {reason}");
         return ExitCode::from(2);
     }
-    // The runtime itself lands with the worker core (standalone) and distributed mode issues.
-    eprintln!("error: {mode:?} mode is not built yet in this version of tributary-worker");
-    ExitCode::FAILURE
+    if mode == WorkerMode::Distributed {
+        eprintln!(
+            "error: distributed mode is not built yet in this version of tributary-worker; use standalone"
+        );
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(standalone::run(config, worker_props, connectors)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "worker failed");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Structured logs on stderr: `TRIBUTARY_LOG` (or `RUST_LOG`) filters, `TRIBUTARY_LOG_FORMAT=json`
+/// switches to one JSON object per line for log collectors.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TRIBUTARY_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("TRIBUTARY_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
 }

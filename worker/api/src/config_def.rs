@@ -372,6 +372,17 @@ impl ConfigDef {
         self
     }
 
+    /// Adds every key of `other` not already defined here (the worker's common connector keys
+    /// plus a plugin's own).
+    pub fn extend(mut self, other: &ConfigDef) -> Self {
+        for key in &other.keys {
+            if self.key(&key.name).is_none() {
+                self.keys.push(key.clone());
+            }
+        }
+        self
+    }
+
     pub fn keys(&self) -> &[ConfigKey] {
         &self.keys
     }

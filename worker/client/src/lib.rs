@@ -1,3 +1,7 @@
-//! Kafka Connect REST API entity types and a typed async client, shared by the worker's REST
-//! server and its request forwarding, the operator, and the tests, so that all of them agree on
-//! one wire shape. The contents arrive with distributed mode part 2 (issue 5).
+//! The Kafka Connect REST API's entities, with the JSON names and shapes of Apache Kafka
+//! Connect's `runtime/rest/entities`, shared by the worker's server and by clients (the operator)
+//! so that both sides agree by construction.
+
+pub mod entities;
+
+pub use entities::*;

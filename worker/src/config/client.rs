@@ -137,8 +137,22 @@ pub fn client_settings(
     role: Role,
     worker: &BTreeMap<String, String>,
 ) -> Result<ClientSettings, String> {
+    connector_client_settings(role, worker, &BTreeMap::new(), "None")
+}
+
+/// Settings `connector.client.config.override.policy=Principal` lets a connector override.
+const PRINCIPAL_KEYS: &[&str] = &["sasl.jaas.config", "sasl.mechanism", "security.protocol"];
+
+/// The settings of one client of a connector: the worker's (as [`client_settings`]), then the
+/// connector's `<role>.override.*` keys where the override policy (`None`, `Principal`, `All`)
+/// allows them. A refused override is an error naming the key, as Java's validation reports it.
+pub fn connector_client_settings(
+    role: Role,
+    worker: &BTreeMap<String, String>,
+    connector: &BTreeMap<String, String>,
+    policy: &str,
+) -> Result<ClientSettings, String> {
     let mut java: BTreeMap<String, String> = BTreeMap::new();
-    // Worker-level settings that configure every client (connection and security).
     for (k, v) in worker {
         let shared = k == "bootstrap.servers"
             || k == "security.protocol"
@@ -154,6 +168,23 @@ pub fn client_settings(
         if let Some(key) = k.strip_prefix(role.prefix()) {
             java.insert(key.to_string(), v.clone());
         }
+    }
+    let override_prefix = format!("{}override.", role.prefix());
+    for (k, v) in connector {
+        let Some(key) = k.strip_prefix(&override_prefix) else {
+            continue;
+        };
+        let allowed = match policy {
+            "All" => true,
+            "Principal" => PRINCIPAL_KEYS.contains(&key),
+            _ => false,
+        };
+        if !allowed {
+            return Err(format!(
+                "{k}: the worker's connector.client.config.override.policy={policy} does not allow overriding {key}"
+            ));
+        }
+        java.insert(key.to_string(), v.clone());
     }
     translate(role, &java)
 }

@@ -113,6 +113,15 @@ fn common() -> ConfigDef {
             ConfigKey::new("admin.listeners", T::List, I::Low, "Admin REST listeners.")
                 .default_value(""),
         )
+        .define(
+            ConfigKey::new(
+                "tributary.health.listener",
+                T::String,
+                I::Low,
+                "Where /health, /ready and /metrics are served (Tributary's own listener, for probes and Prometheus); empty to disable.",
+            )
+            .default_value("http://0.0.0.0:8084"),
+        )
         .define(ms(
             "offset.flush.interval.ms",
             "60000",

@@ -36,7 +36,7 @@ impl StringConverter {
 }
 
 /// The text Java's `toString` gives the primitive values a StringConverter meets in practice.
-fn java_to_string(v: &Value) -> Result<String> {
+pub(crate) fn java_to_string(v: &Value) -> Result<String> {
     Ok(match v {
         Value::Int8(n) => n.to_string(),
         Value::Int16(n) => n.to_string(),

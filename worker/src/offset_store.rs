@@ -1,0 +1,210 @@
+//! Source offsets. Keys and values are the bytes Kafka Connect writes (`["<connector>",{partition}]`
+//! → `{offset}`, compact JSON), so the same lookup and byte-reuse rules serve the file store of
+//! standalone mode now and the offsets topic later.
+//!
+//! The standalone file is not Java's (Java serialises a `HashMap` with `ObjectOutputStream`): it
+//! is a JSON object from key text to value text, replaced atomically (write, fsync, rename) on
+//! every flush, so a crash leaves either the old or the new offsets, never a torn file.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tributary_connect_api::{OffsetMap, OffsetStorageReader};
+
+use crate::error::{Error, Result};
+
+/// The key bytes of `partition` under `connector`, as Java's `OffsetUtils` writes them.
+pub fn offset_key(connector: &str, partition: &OffsetMap) -> Vec<u8> {
+    serde_json::to_vec(&(connector, partition)).unwrap_or_default()
+}
+
+pub fn offset_value(offset: &OffsetMap) -> Vec<u8> {
+    serde_json::to_vec(offset).unwrap_or_default()
+}
+
+/// Where source offsets are kept.
+pub trait OffsetBackingStore: Send + Sync {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>>;
+    /// Stores every entry (`None` removes one) durably before returning.
+    fn put_all(&self, entries: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<()>;
+    /// Every entry, for `GET /connectors/{c}/offsets`.
+    fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)>;
+}
+
+/// `offset.storage.file.filename`.
+#[derive(Debug)]
+pub struct FileOffsetStore {
+    path: PathBuf,
+    data: Mutex<BTreeMap<String, String>>,
+}
+
+impl FileOffsetStore {
+    pub fn open(path: &Path) -> Result<Self> {
+        let io = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let data = match std::fs::read(path) {
+            Ok(bytes) if bytes.is_empty() => BTreeMap::new(),
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                Error::Config(format!(
+                    "offset.storage.file.filename={}: not a Tributary offsets file ({e}); move it away to start from no offsets",
+                    path.display()
+                ))
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(io(e)),
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            data: Mutex::new(data),
+        })
+    }
+
+    fn write(&self, data: &BTreeMap<String, String>) -> Result<()> {
+        let io = |source| Error::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let tmp = self.path.with_extension("tmp");
+        let text = serde_json::to_vec_pretty(data).map_err(|e| Error::Config(e.to_string()))?;
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        f.write_all(&text).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        std::fs::rename(&tmp, &self.path).map_err(io)?;
+        if let Some(dir) = self.path.parent()
+            && let Ok(d) = std::fs::File::open(if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            })
+        {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
+impl OffsetBackingStore for FileOffsetStore {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let key = std::str::from_utf8(key).ok()?;
+        let data = self.data.lock().ok()?;
+        data.get(key).map(|v| v.as_bytes().to_vec())
+    }
+
+    fn put_all(&self, entries: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<()> {
+        let mut data = self
+            .data
+            .lock()
+            .map_err(|_| Error::Config("offset store lock poisoned".into()))?;
+        let mut next = data.clone();
+        for (k, v) in entries {
+            let k = String::from_utf8(k).map_err(|e| Error::Conversion(e.to_string()))?;
+            match v {
+                Some(v) => {
+                    next.insert(
+                        k,
+                        String::from_utf8(v).map_err(|e| Error::Conversion(e.to_string()))?,
+                    );
+                }
+                None => {
+                    next.remove(&k);
+                }
+            }
+        }
+        self.write(&next)?;
+        *data = next;
+        Ok(())
+    }
+
+    fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.data
+            .lock()
+            .map(|d| {
+                d.iter()
+                    .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// A connector's view of the store: lookups by partition map.
+#[derive(Clone)]
+pub struct ConnectorOffsetReader {
+    pub connector: String,
+    pub store: Arc<dyn OffsetBackingStore>,
+}
+
+impl std::fmt::Debug for ConnectorOffsetReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectorOffsetReader")
+            .field("connector", &self.connector)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OffsetStorageReader for ConnectorOffsetReader {
+    fn offset(&self, partition: &OffsetMap) -> Option<OffsetMap> {
+        let raw = self.store.get(&offset_key(&self.connector, partition))?;
+        serde_json::from_slice(&raw).ok()
+    }
+}
+
+/// The partitions and offsets of one connector, parsed from every entry of the store; keys that
+/// are not `[connector, {partition}]` are skipped, as Java does.
+pub fn connector_offsets(
+    store: &dyn OffsetBackingStore,
+    connector: &str,
+) -> Vec<(OffsetMap, Option<OffsetMap>)> {
+    store
+        .entries()
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let (name, partition): (String, OffsetMap) = serde_json::from_slice(&k).ok()?;
+            (name == connector).then(|| (partition, serde_json::from_slice(&v).ok()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_javas_bytes() {
+        let p: OffsetMap = [(
+            "filename".to_string(),
+            serde_json::Value::String("/a.txt".into()),
+        )]
+        .into();
+        assert_eq!(
+            String::from_utf8(offset_key("c", &p)).unwrap_or_default(),
+            r#"["c",{"filename":"/a.txt"}]"#
+        );
+    }
+
+    #[test]
+    fn file_store_survives_reopen_and_removes_tombstones() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("offsets");
+        let store = FileOffsetStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        store
+            .put_all(vec![
+                (b"[\"a\",{}]".to_vec(), Some(b"{\"position\":1}".to_vec())),
+                (b"[\"b\",{}]".to_vec(), Some(b"{\"position\":2}".to_vec())),
+            ])
+            .unwrap_or_else(|e| panic!("{e}"));
+        store
+            .put_all(vec![(b"[\"b\",{}]".to_vec(), None)])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let again = FileOffsetStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            again.get(b"[\"a\",{}]").as_deref(),
+            Some(&b"{\"position\":1}"[..])
+        );
+        assert_eq!(again.get(b"[\"b\",{}]"), None);
+    }
+}

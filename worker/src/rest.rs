@@ -1,0 +1,464 @@
+//! The Kafka Connect REST API (standalone herder) on `listeners` (8083), and Tributary's health
+//! listener (8084: `/health`, `/ready`, `/metrics`). Paths, status codes and bodies follow
+//! `connect-compat.md` §5; errors always have the `{"error_code","message"}` shape, including
+//! malformed JSON and unknown paths, so clients never see a plain-text body.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use tributary_connect_client::{CreateConnectorRequest, ErrorMessage, ServerInfo};
+
+use crate::herder::standalone::StandaloneHerder;
+use crate::herder::{HerderError, HerderResult, TargetState};
+use crate::metrics::Metrics;
+
+/// Shared by every handler.
+#[derive(Debug, Clone)]
+pub struct Api {
+    pub herder: Arc<StandaloneHerder>,
+    pub ready: Arc<AtomicBool>,
+    pub metrics: Arc<Metrics>,
+}
+
+fn error(status: u16, message: impl Into<String>) -> Response {
+    let body = ErrorMessage {
+        error_code: status,
+        message: message.into(),
+    };
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        Json(body),
+    )
+        .into_response()
+}
+
+impl IntoResponse for HerderError {
+    fn into_response(self) -> Response {
+        error(self.status(), self.to_string())
+    }
+}
+
+/// Runs a blocking herder call off the async runtime.
+async fn call<T: Send + 'static>(
+    api: &Api,
+    f: impl FnOnce(&StandaloneHerder) -> HerderResult<T> + Send + 'static,
+) -> HerderResult<T> {
+    let herder = api.herder.clone();
+    tokio::task::spawn_blocking(move || f(&herder))
+        .await
+        .map_err(|e| HerderError::Internal(format!("request failed: {e}")))?
+}
+
+fn parse<T: DeserializeOwned>(body: &Bytes) -> HerderResult<T> {
+    serde_json::from_slice(body)
+        .map_err(|e| HerderError::BadRequest(format!("Cannot deserialize the request body: {e}")))
+}
+
+/// Values of `key` in a raw query string (`expand=status&expand=info`).
+fn query_values(query: &Option<String>, key: &str) -> Vec<String> {
+    query
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (k == key).then(|| v.to_string())
+        })
+        .collect()
+}
+
+fn query_flag(query: &Option<String>, key: &str, default: bool) -> bool {
+    query_values(query, key)
+        .last()
+        .map_or(default, |v| v.eq_ignore_ascii_case("true"))
+}
+
+fn json<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
+    (status, Json(body)).into_response()
+}
+
+async fn server_info(State(api): State<Api>) -> Response {
+    json(
+        StatusCode::OK,
+        &ServerInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            commit: option_env!("TRIBUTARY_COMMIT")
+                .unwrap_or("unknown")
+                .to_string(),
+            kafka_cluster_id: api.herder.kafka_cluster_id.clone(),
+        },
+    )
+}
+
+async fn health(State(api): State<Api>) -> Response {
+    if api.ready.load(Ordering::Acquire) {
+        json(
+            StatusCode::OK,
+            &serde_json::json!({"status":"healthy","message":"Worker has completed startup and is ready to handle requests."}),
+        )
+    } else {
+        json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({"status":"starting","message":"Worker is still starting up."}),
+        )
+    }
+}
+
+async fn list_connectors(State(api): State<Api>, RawQuery(q): RawQuery) -> Response {
+    let expand = query_values(&q, "expand");
+    let status = expand.iter().any(|e| e == "status");
+    let info = expand.iter().any(|e| e == "info");
+    let result = call(&api, move |h| {
+        let names = h.connector_names()?;
+        if !status && !info {
+            return Ok(serde_json::to_value(names).unwrap_or_default());
+        }
+        let mut out = serde_json::Map::new();
+        for n in names {
+            let mut e = serde_json::Map::new();
+            if status && let Ok(s) = h.status(&n) {
+                e.insert("status".into(), serde_json::to_value(s).unwrap_or_default());
+            }
+            if info && let Ok(i) = h.info(&n) {
+                e.insert("info".into(), serde_json::to_value(i).unwrap_or_default());
+            }
+            out.insert(n, serde_json::Value::Object(e));
+        }
+        Ok(serde_json::Value::Object(out))
+    })
+    .await;
+    match result {
+        Ok(v) => json(StatusCode::OK, &v),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn create_connector(State(api): State<Api>, body: Bytes) -> Response {
+    let result = async {
+        let req: CreateConnectorRequest = parse(&body)?;
+        let initial = req
+            .initial_state
+            .as_deref()
+            .map(TargetState::parse_initial)
+            .transpose()?;
+        let name = req.name.trim().to_string();
+        call(&api, move |h| {
+            h.put_connector(&name, req.config, false, initial)
+        })
+        .await
+    }
+    .await;
+    match result {
+        Ok((info, _)) => {
+            let mut r = json(StatusCode::CREATED, &info);
+            if let Ok(loc) = HeaderValue::from_str(&format!("/connectors/{}", info.name)) {
+                r.headers_mut().insert(header::LOCATION, loc);
+            }
+            r
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn get_connector(State(api): State<Api>, Path(name): Path<String>) -> Response {
+    match call(&api, move |h| h.info(&name)).await {
+        Ok(i) => json(StatusCode::OK, &i),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn delete_connector(State(api): State<Api>, Path(name): Path<String>) -> Response {
+    match call(&api, move |h| h.delete(&name)).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn get_config(State(api): State<Api>, Path(name): Path<String>) -> Response {
+    match call(&api, move |h| h.config(&name)).await {
+        Ok(c) => json(StatusCode::OK, &c),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn put_config(State(api): State<Api>, Path(name): Path<String>, body: Bytes) -> Response {
+    let result = async {
+        let config: BTreeMap<String, String> = parse(&body)?;
+        call(&api, move |h| h.put_connector(&name, config, true, None)).await
+    }
+    .await;
+    match result {
+        Ok((info, true)) => {
+            let mut r = json(StatusCode::CREATED, &info);
+            if let Ok(loc) = HeaderValue::from_str(&format!("/connectors/{}", info.name)) {
+                r.headers_mut().insert(header::LOCATION, loc);
+            }
+            r
+        }
+        Ok((info, false)) => json(StatusCode::OK, &info),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn patch_config(State(api): State<Api>, Path(name): Path<String>, body: Bytes) -> Response {
+    let result = async {
+        let patch: BTreeMap<String, Option<String>> = parse(&body)?;
+        call(&api, move |h| h.patch_connector(&name, patch)).await
+    }
+    .await;
+    match result {
+        Ok(info) => json(StatusCode::OK, &info),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn status(State(api): State<Api>, Path(name): Path<String>) -> Response {
+    match call(&api, move |h| h.status(&name)).await {
+        Ok(s) => json(StatusCode::OK, &s),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn tasks(State(api): State<Api>, Path(name): Path<String>) -> Response {
+    match call(&api, move |h| h.tasks(&name)).await {
+        Ok(t) => json(StatusCode::OK, &t),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn tasks_config(State(api): State<Api>, Path(name): Path<String>) -> Response {
+    let n = name.clone();
+    match call(&api, move |h| h.tasks(&n)).await {
+        Ok(t) => {
+            let map: BTreeMap<String, BTreeMap<String, String>> = t
+                .into_iter()
+                .map(|t| (format!("{}-{}", name, t.id.task), t.config))
+                .collect();
+            json(StatusCode::OK, &map)
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn task_status(
+    State(api): State<Api>,
+    Path((name, task)): Path<(String, String)>,
+) -> Response {
+    let Ok(task) = task.parse::<u32>() else {
+        return error(404, format!("Task {name}-{task} not found"));
+    };
+    match call(&api, move |h| h.task_status(&name, task)).await {
+        Ok(s) => json(StatusCode::OK, &s),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn restart_task(
+    State(api): State<Api>,
+    Path((name, task)): Path<(String, String)>,
+) -> Response {
+    let Ok(task) = task.parse::<u32>() else {
+        return error(404, format!("Task {name}-{task} not found"));
+    };
+    match call(&api, move |h| h.restart_task(&name, task)).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn restart(
+    State(api): State<Api>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let include_tasks = query_flag(&q, "includeTasks", false);
+    let only_failed = query_flag(&q, "onlyFailed", false);
+    match call(&api, move |h| h.restart(&name, include_tasks, only_failed)).await {
+        Ok(_) if !include_tasks && !only_failed => StatusCode::NO_CONTENT.into_response(),
+        Ok(s) => json(StatusCode::ACCEPTED, &s),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn target(api: Api, name: String, target: TargetState, ok: StatusCode) -> Response {
+    match call(&api, move |h| h.set_target(&name, target)).await {
+        Ok(()) => ok.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn pause(State(api): State<Api>, Path(name): Path<String>) -> Response {
+    target(api, name, TargetState::Paused, StatusCode::ACCEPTED).await
+}
+
+async fn resume(State(api): State<Api>, Path(name): Path<String>) -> Response {
+    target(api, name, TargetState::Started, StatusCode::ACCEPTED).await
+}
+
+async fn stop(State(api): State<Api>, Path(name): Path<String>) -> Response {
+    target(api, name, TargetState::Stopped, StatusCode::NO_CONTENT).await
+}
+
+async fn offsets(State(api): State<Api>, Path(name): Path<String>) -> Response {
+    match call(&api, move |h| h.offsets(&name)).await {
+        Ok(o) => json(StatusCode::OK, &o),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn plugins(State(api): State<Api>, RawQuery(q): RawQuery) -> Response {
+    let only = query_flag(&q, "connectorsOnly", true);
+    json(StatusCode::OK, &api.herder.plugins(only))
+}
+
+async fn plugin_config(State(api): State<Api>, Path(plugin): Path<String>) -> Response {
+    match call(&api, move |h| h.plugin_config(&plugin)).await {
+        Ok(c) => json(StatusCode::OK, &c),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn validate(State(api): State<Api>, Path(plugin): Path<String>, body: Bytes) -> Response {
+    let result = async {
+        let config: BTreeMap<String, String> = parse(&body)?;
+        call(&api, move |h| h.validate(&plugin, &config)).await
+    }
+    .await;
+    match result {
+        Ok(c) => json(StatusCode::OK, &c),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn not_found() -> Response {
+    error(404, "HTTP 404 Not Found")
+}
+
+async fn method_not_allowed() -> Response {
+    error(405, "HTTP 405 Method Not Allowed")
+}
+
+/// The Connect REST API.
+pub fn router(api: Api) -> Router {
+    Router::new()
+        .route("/", get(server_info))
+        .route("/health", get(health))
+        .route("/connectors", get(list_connectors).post(create_connector))
+        .route(
+            "/connectors/{name}",
+            get(get_connector).delete(delete_connector),
+        )
+        .route(
+            "/connectors/{name}/config",
+            get(get_config).put(put_config).patch(patch_config),
+        )
+        .route("/connectors/{name}/status", get(status))
+        .route("/connectors/{name}/tasks", get(tasks))
+        .route("/connectors/{name}/tasks-config", get(tasks_config))
+        .route("/connectors/{name}/tasks/{task}/status", get(task_status))
+        .route(
+            "/connectors/{name}/tasks/{task}/restart",
+            post(restart_task),
+        )
+        .route("/connectors/{name}/restart", post(restart))
+        .route("/connectors/{name}/pause", put(pause))
+        .route("/connectors/{name}/resume", put(resume))
+        .route("/connectors/{name}/stop", put(stop))
+        .route("/connectors/{name}/offsets", get(offsets))
+        .route("/connector-plugins", get(plugins))
+        .route("/connector-plugins/{plugin}/config", get(plugin_config))
+        .route("/connector-plugins/{plugin}/config/validate", put(validate))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(api)
+}
+
+async fn ready(State(api): State<Api>) -> Response {
+    if api.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response()
+    }
+}
+
+async fn metrics(State(api): State<Api>) -> Response {
+    let text = api.metrics.render(&api.herder);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// Tributary's health listener: probes and Prometheus.
+pub fn health_router(api: Api) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .with_state(api)
+}
+
+/// `http://host:port` (Java's listener syntax, empty host = all interfaces) → a bind address.
+pub fn bind_address(listener: &str) -> Result<std::net::SocketAddr, String> {
+    let rest = listener
+        .trim()
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("listener {listener}: only http:// listeners are supported yet"))?;
+    let (host, port) = rest
+        .rsplit_once(':')
+        .ok_or_else(|| format!("listener {listener}: expected http://host:port"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = if host.is_empty() { "0.0.0.0" } else { host };
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("listener {listener}: {port} is not a port"))?;
+    let ip: std::net::IpAddr = match host {
+        "localhost" => std::net::IpAddr::from([127, 0, 0, 1]),
+        h => h
+            .parse()
+            .map_err(|_| format!("listener {listener}: {h} is not an IP address"))?,
+    };
+    Ok(std::net::SocketAddr::new(ip, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listeners_parse_like_java() {
+        assert_eq!(
+            bind_address("http://:8083").map(|a| a.to_string()),
+            Ok("0.0.0.0:8083".into())
+        );
+        assert_eq!(
+            bind_address("http://127.0.0.1:9000").map(|a| a.to_string()),
+            Ok("127.0.0.1:9000".into())
+        );
+        assert!(bind_address("https://:8443").is_err());
+    }
+
+    #[test]
+    fn repeated_query_values() {
+        let q = Some("expand=status&expand=info&x=1".to_string());
+        assert_eq!(query_values(&q, "expand"), vec!["status", "info"]);
+        assert!(query_flag(
+            &Some("includeTasks=true".into()),
+            "includeTasks",
+            false
+        ));
+    }
+}

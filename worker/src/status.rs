@@ -1,0 +1,124 @@
+//! The live state of connectors and tasks on this worker, as `GET /connectors/{c}/status` shows
+//! it. Tasks write their own transitions (RUNNING, PAUSED, FAILED with a trace); the herder writes
+//! the connector's.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use tributary_connect_client::{
+    ConnectorState, ConnectorStateInfo, ConnectorType, State, TaskState,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub state: State,
+    pub trace: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Entry {
+    type_: Option<ConnectorType>,
+    connector: Option<Status>,
+    tasks: BTreeMap<u32, Status>,
+}
+
+/// Statuses of everything this worker runs.
+#[derive(Debug)]
+pub struct StatusBoard {
+    worker_id: String,
+    entries: Mutex<BTreeMap<String, Entry>>,
+}
+
+impl StatusBoard {
+    pub fn new(worker_id: String) -> Self {
+        Self {
+            worker_id,
+            entries: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut BTreeMap<String, Entry>) -> R) -> Option<R> {
+        self.entries.lock().ok().map(|mut e| f(&mut e))
+    }
+
+    pub fn set_connector(
+        &self,
+        name: &str,
+        type_: ConnectorType,
+        state: State,
+        trace: Option<String>,
+    ) {
+        self.with(|e| {
+            let entry = e.entry(name.to_string()).or_default();
+            entry.type_ = Some(type_);
+            entry.connector = Some(Status { state, trace });
+        });
+    }
+
+    pub fn set_task(&self, connector: &str, task: u32, state: State, trace: Option<String>) {
+        self.with(|e| {
+            let entry = e.entry(connector.to_string()).or_default();
+            // A task that failed stays FAILED until it is restarted; a late "stopped" or
+            // "paused" from its shutdown must not hide the failure.
+            if let Some(old) = entry.tasks.get(&task)
+                && old.state == State::Failed
+                && !matches!(
+                    state,
+                    State::Running | State::Restarting | State::Unassigned
+                )
+            {
+                return;
+            }
+            entry.tasks.insert(task, Status { state, trace });
+        });
+    }
+
+    pub fn task(&self, connector: &str, task: u32) -> Option<Status> {
+        self.with(|e| e.get(connector).and_then(|en| en.tasks.get(&task).cloned()))
+            .flatten()
+    }
+
+    /// Drops task entries at or above `count` (after a reconfiguration to fewer tasks).
+    pub fn truncate_tasks(&self, connector: &str, count: u32) {
+        self.with(|e| {
+            if let Some(entry) = e.get_mut(connector) {
+                entry.tasks.retain(|id, _| *id < count);
+            }
+        });
+    }
+
+    pub fn remove(&self, connector: &str) {
+        self.with(|e| e.remove(connector));
+    }
+
+    pub fn info(&self, name: &str) -> Option<ConnectorStateInfo> {
+        self.with(|e| {
+            let entry = e.get(name)?;
+            let connector = entry.connector.clone()?;
+            Some(ConnectorStateInfo {
+                name: name.to_string(),
+                connector: ConnectorState {
+                    state: connector.state,
+                    worker_id: self.worker_id.clone(),
+                    trace: connector.trace,
+                },
+                tasks: entry
+                    .tasks
+                    .iter()
+                    .map(|(id, s)| TaskState {
+                        id: *id,
+                        state: s.state,
+                        worker_id: self.worker_id.clone(),
+                        trace: s.trace.clone(),
+                    })
+                    .collect(),
+                type_: entry.type_.unwrap_or(ConnectorType::Unknown),
+            })
+        })
+        .flatten()
+    }
+}

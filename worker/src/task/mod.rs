@@ -1,0 +1,250 @@
+//! Task runtime: one OS thread per task (as Java), running the source or sink loop with its own
+//! Kafka client. A task that fails or panics is marked FAILED with its trace; the worker carries on.
+
+pub mod errors;
+pub mod sink;
+pub mod source;
+pub mod submitted;
+pub mod topic_creation;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientContext;
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
+use tributary_connect_api::{Config, SinkTask, SourceTask};
+use tributary_connect_client::State;
+
+use crate::config::client::{ClientSettings, Role, connector_client_settings};
+use crate::error::{Error, Result};
+use crate::offset_store::OffsetBackingStore;
+use crate::status::StatusBoard;
+
+/// What every task of this worker shares.
+#[derive(Clone)]
+pub struct WorkerContext {
+    /// The worker properties as written (with providers resolved).
+    pub worker_props: BTreeMap<String, String>,
+    pub override_policy: String,
+    pub offset_flush_interval: Duration,
+    pub offset_flush_timeout: Duration,
+    pub topic_creation_enable: bool,
+    pub status: Arc<StatusBoard>,
+    pub offsets: Arc<dyn OffsetBackingStore>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
+impl std::fmt::Debug for WorkerContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerContext").finish_non_exhaustive()
+    }
+}
+
+impl WorkerContext {
+    /// librdkafka settings for a client of `connector`, with its overrides under the policy.
+    pub fn client_settings(&self, role: Role, connector: &Config) -> Result<ClientSettings> {
+        let s =
+            connector_client_settings(role, &self.worker_props, connector, &self.override_policy)
+                .map_err(Error::Config)?;
+        for w in &s.warnings {
+            tracing::warn!("{w}");
+        }
+        Ok(s)
+    }
+}
+
+/// A task's identity, `connector-task` in logs and client ids.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TaskId {
+    pub connector: String,
+    pub task: u32,
+}
+
+impl std::fmt::Display for TaskId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.connector, self.task)
+    }
+}
+
+/// How the herder steers a running task.
+#[derive(Debug, Default)]
+pub struct TaskControl {
+    stop: AtomicBool,
+    paused: AtomicBool,
+}
+
+impl TaskControl {
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Release);
+    }
+    pub fn paused(&self) -> bool {
+        self.paused.load(Ordering::Acquire)
+    }
+}
+
+/// Everything a task thread needs to run.
+#[derive(Debug, Clone)]
+pub struct TaskSpec {
+    pub id: TaskId,
+    /// The connector's config, placeholders resolved.
+    pub connector_config: Config,
+    /// This task's config from the connector, placeholders resolved.
+    pub task_config: Config,
+}
+
+/// The plugin side of a task.
+pub enum TaskPlugin {
+    Source(Box<dyn SourceTask>),
+    Sink(Box<dyn SinkTask>),
+}
+
+impl std::fmt::Debug for TaskPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TaskPlugin::Source(_) => "Source",
+            TaskPlugin::Sink(_) => "Sink",
+        })
+    }
+}
+
+/// A started task: its control and its thread.
+#[derive(Debug)]
+pub struct TaskHandle {
+    pub id: TaskId,
+    pub control: Arc<TaskControl>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TaskHandle {
+    /// Asks the task to stop and waits up to `timeout`; a task that does not stop in time is
+    /// abandoned (its thread ends when its current call returns), as Java does.
+    pub fn stop(mut self, timeout: Duration) {
+        self.control.request_stop();
+        let deadline = Instant::now() + timeout;
+        if let Some(t) = self.thread.take() {
+            while !t.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            } else {
+                tracing::warn!(task = %self.id, timeout_ms = timeout.as_millis() as u64, "task did not stop in time; abandoning it");
+            }
+        }
+    }
+}
+
+/// Starts a task on its own thread. Failures and panics end as FAILED with a trace.
+pub fn spawn(
+    plugin: TaskPlugin,
+    spec: TaskSpec,
+    worker: WorkerContext,
+    paused: bool,
+) -> Result<TaskHandle> {
+    let control = Arc::new(TaskControl::default());
+    control.set_paused(paused);
+    let id = spec.id.clone();
+    let thread_control = control.clone();
+    let thread = std::thread::Builder::new()
+        .name(format!("task-{}", spec.id))
+        .spawn(move || {
+            let id = spec.id.clone();
+            let status = worker.status.clone();
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match plugin {
+                TaskPlugin::Source(t) => source::run(t, &spec, &worker, &thread_control),
+                TaskPlugin::Sink(t) => sink::run(t, &spec, &worker, &thread_control),
+            }));
+            let failure = match outcome {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(panic) => Some(format!(
+                    "task panicked: {}",
+                    panic
+                        .downcast_ref::<String>()
+                        .map(String::as_str)
+                        .or(panic.downcast_ref::<&str>().copied())
+                        .unwrap_or("(no message)")
+                )),
+            };
+            match failure {
+                Some(trace) => {
+                    tracing::error!(task = %id, error = %trace, "task failed");
+                    status.set_task(&id.connector, id.task, State::Failed, Some(trace));
+                }
+                None => tracing::info!(task = %id, "task stopped"),
+            }
+        })
+        .map_err(|e| Error::Config(format!("cannot start a thread for task {id}: {e}")))?;
+    Ok(TaskHandle {
+        id,
+        control,
+        thread: Some(thread),
+    })
+}
+
+/// Client context that keeps the last fatal-looking client error (authentication, TLS,
+/// all brokers down) so a task can say why it cannot reach Kafka.
+#[derive(Debug, Default, Clone)]
+pub struct ClientErrors {
+    last: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl ClientErrors {
+    pub fn record(&self, error: &KafkaError, reason: &str) {
+        let code = error.rdkafka_error_code();
+        let fatal = matches!(
+            code,
+            Some(
+                RDKafkaErrorCode::Authentication
+                    | RDKafkaErrorCode::SaslAuthenticationFailed
+                    | RDKafkaErrorCode::SSL
+                    | RDKafkaErrorCode::AllBrokersDown
+                    | RDKafkaErrorCode::Fatal
+                    | RDKafkaErrorCode::TopicAuthorizationFailed
+                    | RDKafkaErrorCode::ClusterAuthorizationFailed
+            )
+        );
+        if fatal && let Ok(mut last) = self.last.lock() {
+            *last = Some(format!("{error}: {reason}"));
+        }
+    }
+
+    pub fn last(&self) -> Option<String> {
+        self.last.lock().ok().and_then(|l| l.clone())
+    }
+}
+
+impl ClientContext for ClientErrors {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(%error, reason, "kafka client error");
+        self.record(&error, reason);
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for ClientErrors {}
+
+/// Fails with the client's last error when the cluster cannot be reached at start-up, so a wrong
+/// password or certificate shows as the task's trace instead of a silent hang.
+pub fn check_reachable<C: ClientContext>(
+    client: &rdkafka::client::Client<C>,
+    errors: &ClientErrors,
+    timeout: Duration,
+) -> Result<()> {
+    match client.fetch_metadata(None, timeout) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Error::Kafka(format!(
+            "cannot reach the Kafka cluster: {}",
+            errors.last().unwrap_or_else(|| e.to_string())
+        ))),
+    }
+}

@@ -1,0 +1,666 @@
+//! The sink task loop: consumer group `connect-<connector>` → converters → batched `put` →
+//! `flush`/`preCommit` → commit. Offsets are committed only after the task said the data is
+//! durable (and after failed records reached the dead letter queue), every
+//! `offset.flush.interval.ms`, before partitions are revoked, and on stop.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Headers as _, OwnedHeaders};
+use rdkafka::producer::ThreadedProducer;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, ClientContext, Message, Timestamp};
+use tributary_connect_api::{
+    Config, ConnectError, ConnectResult, ErrantRecordReporter, Headers, SinkOffsets, SinkRecord,
+    SinkTask, SinkTaskContext, TimestampType, TopicPartition,
+};
+use tributary_connect_client::State;
+
+use super::errors::{DeadLetterQueue, ErrorPolicy, FailureContext, Stage};
+use super::{ClientErrors, TaskControl, TaskSpec, WorkerContext, check_reachable};
+use crate::config::client::Role;
+use crate::converter::{Converter, SimpleHeaderConverter, converter_for};
+use crate::error::{Error, Result};
+
+/// Requests a task made through its context, applied by the loop between batches.
+#[derive(Debug, Default)]
+struct Requests {
+    pause: Vec<TopicPartition>,
+    resume: Vec<TopicPartition>,
+    seeks: Vec<(TopicPartition, i64)>,
+    commit: bool,
+}
+
+/// What the task's context sees; shared with the loop but never holding the task itself.
+struct ContextState {
+    config: Config,
+    assignment: Mutex<Vec<TopicPartition>>,
+    requests: Mutex<Requests>,
+    reporter: Option<Arc<dyn ErrantRecordReporter>>,
+}
+
+impl SinkTaskContext for ContextState {
+    fn config(&self) -> &Config {
+        &self.config
+    }
+    fn assignment(&self) -> Vec<TopicPartition> {
+        self.assignment
+            .lock()
+            .map(|a| a.clone())
+            .unwrap_or_default()
+    }
+    fn pause(&self, partitions: &[TopicPartition]) {
+        if let Ok(mut r) = self.requests.lock() {
+            r.pause.extend_from_slice(partitions);
+        }
+    }
+    fn resume(&self, partitions: &[TopicPartition]) {
+        if let Ok(mut r) = self.requests.lock() {
+            r.resume.extend_from_slice(partitions);
+        }
+    }
+    fn seek(&self, partition: &TopicPartition, offset: i64) {
+        if let Ok(mut r) = self.requests.lock() {
+            r.seeks.push((partition.clone(), offset));
+        }
+    }
+    fn request_commit(&self) {
+        if let Ok(mut r) = self.requests.lock() {
+            r.commit = true;
+        }
+    }
+    fn errant_record_reporter(&self) -> Option<Arc<dyn ErrantRecordReporter>> {
+        self.reporter.clone()
+    }
+}
+
+/// The error handling shared by the loop and the errant record reporter.
+struct Failures {
+    policy: ErrorPolicy,
+    dlq: Option<DeadLetterQueue>,
+    connector: String,
+    task: u32,
+}
+
+impl Failures {
+    /// A record failed at `stage`: under `all` it is logged and sent to the DLQ, under `none`
+    /// the error is returned to fail the task.
+    fn handle(
+        &self,
+        stage: Stage,
+        executing_class: &str,
+        at: (&str, i32, i64),
+        raw: (Option<&[u8]>, Option<&[u8]>, Option<OwnedHeaders>),
+        error: &str,
+    ) -> Result<()> {
+        let (topic, partition, offset) = at;
+        if !self.policy.tolerate_all {
+            return Err(Error::Conversion(format!(
+                "{} failed for the record at {topic}-{partition} offset {offset}: {error} (set errors.tolerance=all to skip such records)",
+                stage.name()
+            )));
+        }
+        if self.policy.log_enable {
+            tracing::warn!(connector = %self.connector, task = self.task, stage = stage.name(), topic, partition, offset, error, "record skipped under errors.tolerance=all");
+        }
+        if let Some(dlq) = &self.dlq {
+            dlq.send(
+                raw.0,
+                raw.1,
+                raw.2,
+                &FailureContext {
+                    topic,
+                    partition,
+                    offset,
+                    connector: &self.connector,
+                    task: self.task,
+                    stage,
+                    executing_class,
+                    error,
+                },
+            )?;
+        }
+        Ok(())
+    }
+}
+
+struct Converters {
+    key: Converter,
+    value: Converter,
+    header: SimpleHeaderConverter,
+}
+
+fn class_of(c: &Converter) -> &'static str {
+    match c {
+        Converter::String(_) => crate::converter::STRING_CONVERTER,
+        Converter::ByteArray(_) => crate::converter::BYTE_ARRAY_CONVERTER,
+        Converter::Json(_) => crate::converter::JSON_CONVERTER,
+    }
+}
+
+/// `ErrantRecordReporter` for tasks: turns the record back into bytes with the task's
+/// converters (as Java does) and hands it to the error handling.
+struct Reporter {
+    failures: Arc<Failures>,
+    key: Converter,
+    value: Converter,
+}
+
+impl ErrantRecordReporter for Reporter {
+    fn report(&self, record: &SinkRecord, error: &ConnectError) -> ConnectResult<()> {
+        let key = self
+            .key
+            .from_connect(record.key_schema.as_ref(), record.key.as_ref())
+            .unwrap_or(None);
+        let value = self
+            .value
+            .from_connect(record.value_schema.as_ref(), record.value.as_ref())
+            .unwrap_or(None);
+        self.failures
+            .handle(
+                Stage::TaskPut,
+                "tributary.SinkTask",
+                (&record.topic, record.kafka_partition, record.kafka_offset),
+                (key.as_deref(), value.as_deref(), None),
+                &error.to_string(),
+            )
+            .map_err(|e| ConnectError::fatal(e.to_string()))
+    }
+}
+
+/// The consumer's context: runs the task's `preCommit`/`close`/`open` around rebalances, on
+/// the loop's thread (librdkafka calls it from `poll`).
+struct SinkConsumerContext {
+    errors: ClientErrors,
+    task: Mutex<Box<dyn SinkTask>>,
+    state: Arc<ContextState>,
+    current: Mutex<SinkOffsets>,
+    failure: Mutex<Option<String>>,
+    failures: Arc<Failures>,
+    stopped: AtomicBool,
+}
+
+impl ClientContext for SinkConsumerContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.errors.error(error, reason);
+    }
+}
+
+fn partitions_of(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
+    tpl.elements()
+        .iter()
+        .map(|e| TopicPartition::new(e.topic(), e.partition()))
+        .collect()
+}
+
+impl SinkConsumerContext {
+    fn fail(&self, what: String) {
+        if let Ok(mut f) = self.failure.lock()
+            && f.is_none()
+        {
+            *f = Some(what);
+        }
+    }
+
+    /// Asks the task what may be committed of `offsets`, then commits it synchronously.
+    fn commit(
+        &self,
+        consumer: &BaseConsumer<SinkConsumerContext>,
+        task: &mut dyn SinkTask,
+        offsets: &SinkOffsets,
+    ) -> Result<()> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        if let Some(dlq) = &self.failures.dlq {
+            dlq.flush(Duration::from_secs(30))?;
+        }
+        let committable = task.pre_commit(offsets)?;
+        if committable.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (tp, offset) in &committable {
+            tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(*offset))?;
+        }
+        consumer.commit(&tpl, CommitMode::Sync)?;
+        tracing::debug!(partitions = committable.len(), "sink offsets committed");
+        Ok(())
+    }
+}
+
+impl ConsumerContext for SinkConsumerContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if self.stopped.load(Ordering::Acquire) {
+            return;
+        }
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let revoked = partitions_of(tpl);
+            let offsets: SinkOffsets = self
+                .current
+                .lock()
+                .map(|c| {
+                    c.iter()
+                        .filter(|(tp, _)| revoked.contains(tp))
+                        .map(|(tp, o)| (tp.clone(), *o))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if let Ok(mut task) = self.task.lock() {
+                if let Err(e) = self.commit(consumer, task.as_mut(), &offsets) {
+                    self.fail(format!("commit before revocation failed: {e}"));
+                }
+                if let Err(e) = task.close(&revoked) {
+                    self.fail(format!("close failed: {e}"));
+                }
+            }
+            if let Ok(mut c) = self.current.lock() {
+                c.retain(|tp, _| !revoked.contains(tp));
+            }
+            if let Ok(mut a) = self.state.assignment.lock() {
+                a.retain(|tp| !revoked.contains(tp));
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if self.stopped.load(Ordering::Acquire) {
+            return;
+        }
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                let assigned = partitions_of(tpl);
+                tracing::info!(partitions = ?assigned.iter().map(ToString::to_string).collect::<Vec<_>>(), "partitions assigned");
+                if let Ok(mut a) = self.state.assignment.lock() {
+                    a.extend(assigned.iter().cloned());
+                }
+                if let Ok(mut task) = self.task.lock()
+                    && let Err(e) = task.open(&assigned)
+                {
+                    self.fail(format!("open failed: {e}"));
+                }
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+            Rebalance::Revoke(_) => {}
+        }
+    }
+}
+
+fn consumer_config(spec: &TaskSpec, worker: &WorkerContext) -> Result<(ClientConfig, usize)> {
+    let settings = worker.client_settings(Role::Consumer, &spec.connector_config)?;
+    let mut cfg = ClientConfig::new();
+    cfg.set("group.id", format!("connect-{}", spec.id.connector))
+        .set("auto.offset.reset", "earliest")
+        .set(
+            "client.id",
+            format!("connector-consumer-{}-{}", spec.id.connector, spec.id.task),
+        );
+    for (k, v) in &settings.librdkafka {
+        cfg.set(k, v);
+    }
+    cfg.set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false");
+    Ok((cfg, settings.max_poll_records.unwrap_or(500).max(1)))
+}
+
+/// `topics` or `topics.regex`, exactly one (Java's rule), as librdkafka subscriptions.
+pub fn subscription(config: &Config) -> Result<Vec<String>> {
+    let topics: Vec<String> = config
+        .get("topics")
+        .map(|t| {
+            t.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let regex = config
+        .get("topics.regex")
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty());
+    match (topics.is_empty(), regex) {
+        (false, None) => Ok(topics),
+        (true, Some(r)) => {
+            regex::Regex::new(&r).map_err(|e| {
+                Error::Config(format!(
+                    "Invalid value {r} for configuration topics.regex: {e}"
+                ))
+            })?;
+            Ok(vec![format!("^({r})$")])
+        }
+        (false, Some(_)) => Err(Error::Config(
+            "topics and topics.regex are mutually exclusive options, but both are set.".into(),
+        )),
+        (true, None) => Err(Error::Config(
+            "Must configure one of topics or topics.regex".into(),
+        )),
+    }
+}
+
+fn sink_record(
+    c: &Converters,
+    msg: &BorrowedMessage<'_>,
+) -> std::result::Result<SinkRecord, (Stage, &'static str, Error)> {
+    let (key_schema, key) = c
+        .key
+        .to_connect(msg.key())
+        .map_err(|e| (Stage::KeyConverter, class_of(&c.key), e))?;
+    let (value_schema, value) = c
+        .value
+        .to_connect(msg.payload())
+        .map_err(|e| (Stage::ValueConverter, class_of(&c.value), e))?;
+    let mut headers = Headers::new();
+    if let Some(h) = msg.headers() {
+        for header in h.iter() {
+            let (schema, value) = c.header.to_connect_header(header.value);
+            headers.add(header.key, schema, value);
+        }
+    }
+    let (timestamp, timestamp_type) = match msg.timestamp() {
+        Timestamp::NotAvailable => (None, TimestampType::NoTimestampType),
+        Timestamp::CreateTime(t) => (Some(t), TimestampType::CreateTime),
+        Timestamp::LogAppendTime(t) => (Some(t), TimestampType::LogAppendTime),
+    };
+    Ok(SinkRecord {
+        topic: msg.topic().to_string(),
+        kafka_partition: msg.partition(),
+        kafka_offset: msg.offset(),
+        key_schema,
+        key,
+        value_schema,
+        value,
+        timestamp,
+        timestamp_type,
+        headers,
+    })
+}
+
+fn dlq_for(
+    policy: &ErrorPolicy,
+    spec: &TaskSpec,
+    worker: &WorkerContext,
+) -> Result<Option<DeadLetterQueue>> {
+    let Some(topic) = &policy.dlq_topic else {
+        return Ok(None);
+    };
+    let settings = worker.client_settings(Role::Producer, &spec.connector_config)?;
+    let mut cfg = ClientConfig::new();
+    cfg.set("enable.idempotence", "true").set("acks", "all");
+    for (k, v) in &settings.librdkafka {
+        cfg.set(k, v);
+    }
+    let producer: ThreadedProducer<_> = cfg.create()?;
+    // Create the DLQ topic when missing, as Java does (1 partition, the configured factor).
+    let admin_settings = worker.client_settings(Role::Admin, &spec.connector_config)?;
+    let mut admin_cfg = ClientConfig::new();
+    for (k, v) in &admin_settings.librdkafka {
+        admin_cfg.set(k, v);
+    }
+    let admin: rdkafka::admin::AdminClient<_> = admin_cfg.create()?;
+    let new = rdkafka::admin::NewTopic::new(
+        topic,
+        1,
+        rdkafka::admin::TopicReplication::Fixed(i32::from(policy.dlq_replication_factor)),
+    );
+    let results = futures::executor::block_on(admin.create_topics(
+        [&new],
+        &rdkafka::admin::AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+    ))?;
+    for r in results {
+        match r {
+            Ok(_) => tracing::info!(topic, "created dead letter queue topic"),
+            Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((t, code)) => {
+                return Err(Error::Kafka(format!(
+                    "cannot create dead letter queue topic {t}: {code} (check errors.deadletterqueue.topic.replication.factor against the cluster size)"
+                )));
+            }
+        }
+    }
+    Ok(Some(DeadLetterQueue::new(
+        topic.clone(),
+        policy.dlq_context_headers,
+        producer,
+    )))
+}
+
+pub fn run(
+    task: Box<dyn SinkTask>,
+    spec: &TaskSpec,
+    worker: &WorkerContext,
+    control: &TaskControl,
+) -> Result<()> {
+    let policy = ErrorPolicy::from_config(&spec.connector_config)?;
+    let topics = subscription(&spec.connector_config)?;
+    let converters = Converters {
+        key: converter_for(
+            "key.converter",
+            &worker.worker_props,
+            &spec.connector_config,
+        )?,
+        value: converter_for(
+            "value.converter",
+            &worker.worker_props,
+            &spec.connector_config,
+        )?,
+        header: SimpleHeaderConverter,
+    };
+    let (cfg, max_poll_records) = consumer_config(spec, worker)?;
+    let failures = Arc::new(Failures {
+        dlq: dlq_for(&policy, spec, worker)?,
+        policy: policy.clone(),
+        connector: spec.id.connector.clone(),
+        task: spec.id.task,
+    });
+    let reporter: Option<Arc<dyn ErrantRecordReporter>> =
+        if policy.tolerate_all || policy.dlq_topic.is_some() {
+            Some(Arc::new(Reporter {
+                failures: failures.clone(),
+                key: converters.key.clone(),
+                value: converters.value.clone(),
+            }))
+        } else {
+            None
+        };
+    let state = Arc::new(ContextState {
+        config: spec.task_config.clone(),
+        assignment: Mutex::new(Vec::new()),
+        requests: Mutex::new(Requests::default()),
+        reporter,
+    });
+    let errors = ClientErrors::default();
+    let consumer: BaseConsumer<SinkConsumerContext> =
+        cfg.create_with_context(SinkConsumerContext {
+            errors: errors.clone(),
+            task: Mutex::new(task),
+            state: state.clone(),
+            current: Mutex::new(BTreeMap::new()),
+            failure: Mutex::new(None),
+            failures: failures.clone(),
+            stopped: AtomicBool::new(false),
+        })?;
+    check_reachable(consumer.client(), &errors, Duration::from_secs(30))?;
+    {
+        let mut task = consumer
+            .context()
+            .task
+            .lock()
+            .map_err(|_| Error::Config("task lock poisoned".into()))?;
+        task.start(state.clone())?;
+    }
+    let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topic_refs)?;
+    let ctx = consumer.context();
+    let status = &worker.status;
+    let labels = crate::metrics::Metrics::task_labels(&spec.id.connector, spec.id.task);
+    let put_count = worker.metrics.sink_records.get_or_create(&labels).clone();
+    let skipped = worker.metrics.record_errors.get_or_create(&labels).clone();
+    let commits = worker.metrics.offset_commits.get_or_create(&labels).clone();
+    let mut shown = None;
+    let mut last_commit = Instant::now();
+    let mut paused_all = false;
+    let stopping = || control.stopping();
+    let result = (|| -> Result<()> {
+        while !control.stopping() {
+            let state_now = if control.paused() {
+                State::Paused
+            } else {
+                State::Running
+            };
+            if shown != Some(state_now) {
+                status.set_task(&spec.id.connector, spec.id.task, state_now, None);
+                shown = Some(state_now);
+            }
+            let assignment = state.assignment();
+            let want_paused = state_now == State::Paused;
+            if want_paused != paused_all && !assignment.is_empty() {
+                let mut tpl = TopicPartitionList::new();
+                for tp in &assignment {
+                    tpl.add_partition(&tp.topic, tp.partition);
+                }
+                if want_paused {
+                    consumer.pause(&tpl)?;
+                } else {
+                    consumer.resume(&tpl)?;
+                }
+                paused_all = want_paused;
+            }
+            let mut batch = Vec::new();
+            let mut next_offsets: SinkOffsets = BTreeMap::new();
+            while batch.len() < max_poll_records {
+                let wait = if batch.is_empty() && next_offsets.is_empty() {
+                    Duration::from_millis(200)
+                } else {
+                    Duration::ZERO
+                };
+                match consumer.poll(wait) {
+                    None => break,
+                    Some(Err(e)) => {
+                        tracing::warn!(task = %spec.id, error = %e, "consumer error");
+                        errors.record(&e, "consume");
+                        break;
+                    }
+                    Some(Ok(msg)) => {
+                        next_offsets.insert(
+                            TopicPartition::new(msg.topic(), msg.partition()),
+                            msg.offset() + 1,
+                        );
+                        match sink_record(&converters, &msg) {
+                            Ok(r) => batch.push(r),
+                            Err((stage, class, e)) => {
+                                skipped.inc();
+                                let headers = msg.headers().map(|h| h.detach());
+                                failures.handle(
+                                    stage,
+                                    class,
+                                    (msg.topic(), msg.partition(), msg.offset()),
+                                    (msg.key(), msg.payload(), headers),
+                                    &e.to_string(),
+                                )?;
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(f) = ctx.failure.lock().ok().and_then(|mut f| f.take()) {
+                return Err(Error::Kafka(f));
+            }
+            if !batch.is_empty() {
+                let mut task = ctx
+                    .task
+                    .lock()
+                    .map_err(|_| Error::Config("task lock poisoned".into()))?;
+                let mut delay = Duration::from_millis(100);
+                loop {
+                    match task.put(&batch) {
+                        Ok(()) => {
+                            put_count.inc_by(batch.len() as u64);
+                            break;
+                        }
+                        Err(e) if e.is_retriable() && !stopping() => {
+                            // Java redelivers the same batch after a retriable failure.
+                            tracing::warn!(task = %spec.id, error = %e, "put failed; retrying the batch");
+                            std::thread::sleep(delay);
+                            delay = (delay * 2).min(Duration::from_secs(10));
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            if let Ok(mut current) = ctx.current.lock() {
+                current.extend(next_offsets);
+            }
+            let requests = state
+                .requests
+                .lock()
+                .map(|mut r| std::mem::take(&mut *r))
+                .unwrap_or_default();
+            apply_requests(&consumer, &requests)?;
+            if requests.commit || last_commit.elapsed() >= worker.offset_flush_interval {
+                commit_current(&consumer)?;
+                commits.inc();
+                last_commit = Instant::now();
+            }
+        }
+        Ok(())
+    })();
+    let committed = commit_current(&consumer);
+    let closed = {
+        let mut task = ctx
+            .task
+            .lock()
+            .map_err(|_| Error::Config("task lock poisoned".into()))?;
+        let assignment = state.assignment();
+        let closed = task.close(&assignment);
+        ctx.stopped.store(true, Ordering::Release);
+        let stopped = task.stop();
+        closed.and(stopped)
+    };
+    drop(consumer);
+    result?;
+    committed?;
+    closed?;
+    Ok(())
+}
+
+fn commit_current(consumer: &BaseConsumer<SinkConsumerContext>) -> Result<()> {
+    let ctx = consumer.context();
+    let offsets = ctx.current.lock().map(|c| c.clone()).unwrap_or_default();
+    let mut task = ctx
+        .task
+        .lock()
+        .map_err(|_| Error::Config("task lock poisoned".into()))?;
+    ctx.commit(consumer, task.as_mut(), &offsets)
+}
+
+fn apply_requests(consumer: &BaseConsumer<SinkConsumerContext>, r: &Requests) -> Result<()> {
+    let list = |tps: &[TopicPartition]| {
+        let mut tpl = TopicPartitionList::new();
+        for tp in tps {
+            tpl.add_partition(&tp.topic, tp.partition);
+        }
+        tpl
+    };
+    if !r.pause.is_empty() {
+        consumer.pause(&list(&r.pause))?;
+    }
+    if !r.resume.is_empty() {
+        consumer.resume(&list(&r.resume))?;
+    }
+    for (tp, offset) in &r.seeks {
+        consumer.seek(
+            &tp.topic,
+            tp.partition,
+            Offset::Offset(*offset),
+            Duration::from_secs(10),
+        )?;
+        if let Ok(mut c) = consumer.context().current.lock() {
+            c.insert(tp.clone(), *offset);
+        }
+    }
+    Ok(())
+}

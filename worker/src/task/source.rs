@@ -1,0 +1,410 @@
+//! The source task loop: `poll` → converters → idempotent producer (batched and pipelined by
+//! librdkafka) → acknowledgements → offsets. Offsets are written every `offset.flush.interval.ms`
+//! and only for records acknowledged in order per source partition, so a crash at any point
+//! repeats at most the records since the last flush and never skips one.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header as KafkaHeader, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::{ClientContext, Message};
+use tributary_connect_api::{SourceRecord, SourceTask, SourceTaskContext};
+use tributary_connect_client::State;
+
+use super::errors::{ErrorPolicy, Stage};
+use super::submitted::SubmittedRecords;
+use super::topic_creation::TopicCreation;
+use super::{ClientErrors, TaskControl, TaskSpec, WorkerContext, check_reachable};
+use crate::config::client::Role;
+use crate::converter::{Converter, SimpleHeaderConverter, converter_for};
+use crate::error::{Error, Result};
+use crate::offset_store::{ConnectorOffsetReader, offset_key, offset_value};
+
+/// What the delivery callback reports back to the loop.
+#[derive(Debug)]
+struct Delivery {
+    ack: Arc<AtomicBool>,
+}
+
+#[derive(Debug, Clone)]
+struct SourceProducerContext {
+    errors: ClientErrors,
+    /// The first delivery failure, which fails the task unless errors are tolerated.
+    failed: Arc<std::sync::Mutex<Option<String>>>,
+    tolerate_all: bool,
+}
+
+impl ClientContext for SourceProducerContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.errors.error(error, reason);
+    }
+}
+
+impl ProducerContext for SourceProducerContext {
+    type DeliveryOpaque = Box<Delivery>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, delivery: Box<Delivery>) {
+        match result {
+            Ok(_) => delivery.ack.store(true, Ordering::Release),
+            Err((e, msg)) => {
+                if self.tolerate_all {
+                    // KIP-779: a tolerated send failure is logged and its offset may advance.
+                    tracing::warn!(error = %e, topic = msg.topic(), "record not sent; skipped under errors.tolerance=all");
+                    delivery.ack.store(true, Ordering::Release);
+                } else if let Ok(mut f) = self.failed.lock()
+                    && f.is_none()
+                {
+                    *f = Some(format!("record to {} not sent: {e}", msg.topic()));
+                }
+            }
+        }
+    }
+}
+
+/// Java's producer defaults for source tasks, made idempotent so pipelining keeps order.
+fn producer_config(
+    spec: &TaskSpec,
+    worker: &WorkerContext,
+) -> Result<(ClientConfig, ClientConfig)> {
+    let settings = worker.client_settings(Role::Producer, &spec.connector_config)?;
+    let mut cfg = ClientConfig::new();
+    cfg.set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("message.timeout.ms", "0")
+        .set(
+            "client.id",
+            format!("connector-producer-{}-{}", spec.id.connector, spec.id.task),
+        );
+    for (k, v) in &settings.librdkafka {
+        cfg.set(k, v);
+    }
+    let admin_settings = worker.client_settings(Role::Admin, &spec.connector_config)?;
+    let mut admin = ClientConfig::new();
+    for (k, v) in &admin_settings.librdkafka {
+        admin.set(k, v);
+    }
+    Ok((cfg, admin))
+}
+
+struct Converters {
+    key: Converter,
+    value: Converter,
+    header: SimpleHeaderConverter,
+}
+
+fn converters(spec: &TaskSpec, worker: &WorkerContext) -> Result<Converters> {
+    Ok(Converters {
+        key: converter_for(
+            "key.converter",
+            &worker.worker_props,
+            &spec.connector_config,
+        )?,
+        value: converter_for(
+            "value.converter",
+            &worker.worker_props,
+            &spec.connector_config,
+        )?,
+        header: SimpleHeaderConverter,
+    })
+}
+
+/// A converted record, ready for the producer.
+struct Converted {
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    headers: Option<OwnedHeaders>,
+}
+
+fn convert(c: &Converters, r: &SourceRecord) -> std::result::Result<Converted, (Stage, Error)> {
+    let key = c
+        .key
+        .from_connect(r.key_schema.as_ref(), r.key.as_ref())
+        .map_err(|e| (Stage::KeyConverter, e))?;
+    let value = c
+        .value
+        .from_connect(r.value_schema.as_ref(), r.value.as_ref())
+        .map_err(|e| (Stage::ValueConverter, e))?;
+    let headers = if r.headers.is_empty() {
+        None
+    } else {
+        let mut h = OwnedHeaders::new_with_capacity(r.headers.len());
+        for header in r.headers.iter() {
+            let bytes = c
+                .header
+                .from_connect_header(header.value.as_ref())
+                .map_err(|e| (Stage::HeaderConverter, e))?;
+            h = h.insert(KafkaHeader {
+                key: &header.key,
+                value: bytes.as_deref(),
+            });
+        }
+        Some(h)
+    };
+    Ok(Converted {
+        key,
+        value,
+        headers,
+    })
+}
+
+/// Creates `topic` when it does not exist, with the settings its topic creation group gives.
+fn ensure_topic(
+    admin: &AdminClient<ClientErrors>,
+    producer: &BaseProducer<SourceProducerContext>,
+    creation: &TopicCreation,
+    topic: &str,
+) -> Result<()> {
+    let meta = producer
+        .client()
+        .fetch_metadata(Some(topic), Duration::from_secs(30))?;
+    let exists = meta
+        .topics()
+        .iter()
+        .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty());
+    if exists {
+        return Ok(());
+    }
+    let (group, spec) = creation.spec_for(topic);
+    let configs: Vec<(&str, &str)> = spec
+        .configs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let mut new = NewTopic::new(
+        topic,
+        spec.partitions,
+        TopicReplication::Fixed(spec.replication_factor),
+    );
+    for (k, v) in &configs {
+        new = new.set(k, v);
+    }
+    let results = futures::executor::block_on(admin.create_topics(
+        [&new],
+        &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+    ))?;
+    for r in results {
+        match r {
+            Ok(_) => tracing::info!(
+                topic,
+                group,
+                partitions = spec.partitions,
+                replication_factor = spec.replication_factor,
+                "created topic"
+            ),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((t, code)) => {
+                return Err(Error::Kafka(format!(
+                    "cannot create topic {t} (topic.creation group {group}): {code}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+struct Loop<'a> {
+    spec: &'a TaskSpec,
+    worker: &'a WorkerContext,
+    producer: BaseProducer<SourceProducerContext>,
+    submitted: SubmittedRecords,
+    last_flush: Instant,
+}
+
+impl Loop<'_> {
+    /// Writes the offsets of every acknowledged prefix, durably.
+    fn flush_offsets(&mut self, task: &mut dyn SourceTask) -> Result<()> {
+        self.producer.poll(Duration::ZERO);
+        let committable = self.submitted.committable();
+        self.last_flush = Instant::now();
+        if committable.is_empty() {
+            return Ok(());
+        }
+        let entries = committable
+            .iter()
+            .map(|(k, o)| (k.clone(), Some(offset_value(o))))
+            .collect();
+        self.worker.offsets.put_all(entries)?;
+        tracing::debug!(task = %self.spec.id, partitions = committable.len(), "offsets flushed");
+        task.commit()?;
+        Ok(())
+    }
+
+    fn check_failed(&self) -> Result<()> {
+        let failed = self
+            .producer
+            .context()
+            .failed
+            .lock()
+            .ok()
+            .and_then(|f| f.clone());
+        match failed {
+            Some(f) => Err(Error::Kafka(f)),
+            None => Ok(()),
+        }
+    }
+}
+
+pub fn run(
+    mut task: Box<dyn SourceTask>,
+    spec: &TaskSpec,
+    worker: &WorkerContext,
+    control: &TaskControl,
+) -> Result<()> {
+    let policy = ErrorPolicy::from_config(&spec.connector_config)?;
+    let converters = converters(spec, worker)?;
+    let creation =
+        TopicCreation::from_config(worker.topic_creation_enable, &spec.connector_config)?;
+    let (producer_cfg, admin_cfg) = producer_config(spec, worker)?;
+    let errors = ClientErrors::default();
+    let context = SourceProducerContext {
+        errors: errors.clone(),
+        failed: Default::default(),
+        tolerate_all: policy.tolerate_all,
+    };
+    let producer: BaseProducer<SourceProducerContext> =
+        producer_cfg.create_with_context(context)?;
+    check_reachable(producer.client(), &errors, Duration::from_secs(30))?;
+    let admin: Option<AdminClient<ClientErrors>> = match &creation {
+        Some(_) => Some(admin_cfg.create_with_context(errors.clone())?),
+        None => None,
+    };
+    let mut known_topics: HashSet<String> = HashSet::new();
+
+    task.start(SourceTaskContext {
+        config: spec.task_config.clone(),
+        offset_reader: Arc::new(ConnectorOffsetReader {
+            connector: spec.id.connector.clone(),
+            store: worker.offsets.clone(),
+        }),
+    })?;
+    let status = &worker.status;
+    let labels = crate::metrics::Metrics::task_labels(&spec.id.connector, spec.id.task);
+    let sent = worker.metrics.source_records.get_or_create(&labels).clone();
+    let skipped = worker.metrics.record_errors.get_or_create(&labels).clone();
+    let commits = worker.metrics.offset_commits.get_or_create(&labels).clone();
+    let mut shown = None;
+    let mut l = Loop {
+        spec,
+        worker,
+        producer,
+        submitted: SubmittedRecords::new(),
+        last_flush: Instant::now(),
+    };
+    let stopping = || control.stopping();
+    // Records of a batch usually share their source partition: serialise its key once.
+    let mut last_partition = None;
+    let mut last_key = Vec::new();
+    let result = (|| -> Result<()> {
+        while !control.stopping() {
+            let state = if control.paused() {
+                State::Paused
+            } else {
+                State::Running
+            };
+            if shown != Some(state) {
+                status.set_task(&spec.id.connector, spec.id.task, state, None);
+                shown = Some(state);
+            }
+            if l.last_flush.elapsed() >= worker.offset_flush_interval {
+                l.flush_offsets(task.as_mut())?;
+                commits.inc();
+            }
+            if state == State::Paused {
+                l.producer.poll(Duration::from_millis(100));
+                continue;
+            }
+            let records = match policy.retry(&stopping, || task.poll()) {
+                Ok(r) => r,
+                Err(e) if e.is_retriable() => {
+                    tracing::warn!(task = %spec.id, error = %e, "poll failed; polling again");
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let batch_len = records.len() as u64;
+            for record in records {
+                let converted = match convert(&converters, &record) {
+                    Ok(c) => c,
+                    Err((stage, e)) if policy.tolerate_all => {
+                        skipped.inc();
+                        if policy.log_enable {
+                            tracing::warn!(task = %spec.id, stage = stage.name(), error = %e, "record skipped");
+                        }
+                        continue;
+                    }
+                    Err((stage, e)) => {
+                        return Err(Error::Conversion(format!(
+                            "{} failed for a record to {}: {e}",
+                            stage.name(),
+                            record.topic
+                        )));
+                    }
+                };
+                if let (Some(creation), Some(admin)) = (&creation, &admin)
+                    && !known_topics.contains(&record.topic)
+                {
+                    ensure_topic(admin, &l.producer, creation, &record.topic)?;
+                    known_topics.insert(record.topic.clone());
+                }
+                if last_partition.as_ref() != Some(&record.source_partition) {
+                    last_key = offset_key(&spec.id.connector, &record.source_partition);
+                    last_partition = Some(record.source_partition.clone());
+                }
+                let ack = l.submitted.submit(&last_key, record.source_offset);
+                let mut out: BaseRecord<'_, [u8], [u8], Box<Delivery>> =
+                    BaseRecord::with_opaque_to(&record.topic, Box::new(Delivery { ack }));
+                if let Some(k) = converted.key.as_deref() {
+                    out = out.key(k);
+                }
+                if let Some(v) = converted.value.as_deref() {
+                    out = out.payload(v);
+                }
+                if let Some(p) = record.kafka_partition {
+                    out = out.partition(p);
+                }
+                if let Some(ts) = record.timestamp {
+                    out = out.timestamp(ts);
+                }
+                if let Some(h) = converted.headers {
+                    out = out.headers(h);
+                }
+                loop {
+                    match l.producer.send(out) {
+                        Ok(()) => break,
+                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                            out = back;
+                            l.producer.poll(Duration::from_millis(20));
+                            l.check_failed()?;
+                        }
+                        Err((e, _)) => {
+                            return Err(Error::Kafka(format!(
+                                "cannot send to {}: {e}",
+                                record.topic
+                            )));
+                        }
+                    }
+                }
+            }
+            sent.inc_by(batch_len);
+            l.producer.poll(Duration::ZERO);
+            l.check_failed()?;
+        }
+        Ok(())
+    })();
+    // On the way out, whatever happened: wait for what is in flight and keep the offsets of
+    // everything acknowledged, so a restart repeats as little as possible.
+    let flush_wait = worker.offset_flush_timeout.max(Duration::from_secs(1));
+    let _ = l.producer.flush(flush_wait);
+    let committed = l.flush_offsets(task.as_mut());
+    let stopped = task.stop();
+    result?;
+    committed?;
+    stopped?;
+    Ok(())
+}
