@@ -14,5 +14,6 @@ pub mod env_file;
 pub mod installed;
 pub mod stack;
 pub mod testkit;
+pub mod worker;
 
 pub use testkit::{Devstack, unique_name, wait_until};

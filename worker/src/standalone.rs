@@ -40,7 +40,9 @@ fn kafka_cluster_id(worker_props: &BTreeMap<String, String>) -> Result<String> {
     }
     let errors = ClientErrors::default();
     let client: BaseConsumer<ClientErrors> = cfg.create_with_context(errors.clone())?;
-    crate::task::check_reachable(client.client(), &errors, Duration::from_secs(30))?;
+    crate::task::check_reachable(client.client(), &errors, Duration::from_secs(30), &|| {
+        let _ = client.poll(Duration::ZERO);
+    })?;
     client
         .client()
         .fetch_cluster_id(Duration::from_secs(30))

@@ -89,6 +89,10 @@ impl Connector for FileSourceConnector {
     }
     fn start(&mut self, config: &Config, _context: Arc<dyn ConnectorContext>) -> ConnectResult<()> {
         self.config = checked(&source_def(), config)?;
+        // Java's task config always carries the batch size.
+        self.config
+            .entry("batch.size".into())
+            .or_insert_with(|| "2000".into());
         Ok(())
     }
     /// One task, whatever `tasks.max` says: a file is read in order by one reader (as Java).

@@ -224,10 +224,49 @@ impl ClientErrors {
     }
 }
 
+/// Words of librdkafka log lines that mean the settings, not the network, are wrong.
+const FATAL_LOG_WORDS: &[&str] = &[
+    "authentication",
+    "SASL",
+    "SSL handshake",
+    "certificate",
+    "ssl.ca",
+];
+
 impl ClientContext for ClientErrors {
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::warn!(%error, reason, "kafka client error");
         self.record(&error, reason);
+    }
+
+    /// librdkafka logs an authentication or TLS failure before (or instead of) raising an error
+    /// event, and from its own threads, so the reason is caught here even while nothing polls.
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        use rdkafka::config::RDKafkaLogLevel as L;
+        match level {
+            L::Emerg | L::Alert | L::Critical | L::Error => {
+                tracing::error!(target: "librdkafka", facility = fac, "{message}")
+            }
+            L::Warning => tracing::warn!(target: "librdkafka", facility = fac, "{message}"),
+            L::Notice | L::Info => {
+                tracing::info!(target: "librdkafka", facility = fac, "{message}")
+            }
+            L::Debug => tracing::debug!(target: "librdkafka", facility = fac, "{message}"),
+        }
+        let serious = matches!(
+            level,
+            L::Emerg | L::Alert | L::Critical | L::Error | L::Warning
+        );
+        if serious
+            && FATAL_LOG_WORDS.iter().any(|w| {
+                message
+                    .to_ascii_lowercase()
+                    .contains(&w.to_ascii_lowercase())
+            })
+            && let Ok(mut last) = self.last.lock()
+        {
+            *last = Some(message.to_string());
+        }
     }
 }
 
@@ -235,16 +274,29 @@ impl rdkafka::consumer::ConsumerContext for ClientErrors {}
 
 /// Fails with the client's last error when the cluster cannot be reached at start-up, so a wrong
 /// password or certificate shows as the task's trace instead of a silent hang.
+/// `serve` polls the client once: rdkafka routes librdkafka's logs and error events through the
+/// client's main queue, which only a poll serves.
 pub fn check_reachable<C: ClientContext>(
     client: &rdkafka::client::Client<C>,
     errors: &ClientErrors,
     timeout: Duration,
+    serve: &dyn Fn(),
 ) -> Result<()> {
-    match client.fetch_metadata(None, timeout) {
-        Ok(_) => Ok(()),
-        Err(e) => Err(Error::Kafka(format!(
-            "cannot reach the Kafka cluster: {}",
-            errors.last().unwrap_or_else(|| e.to_string())
-        ))),
+    let deadline = Instant::now() + timeout;
+    loop {
+        let e = match client.fetch_metadata(None, Duration::from_secs(2)) {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        serve();
+        // A refused login or certificate will not fix itself: say so at once.
+        if let Some(reason) = errors.last() {
+            return Err(Error::Kafka(format!(
+                "cannot reach the Kafka cluster: {reason}"
+            )));
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Kafka(format!("cannot reach the Kafka cluster: {e}")));
+        }
     }
 }

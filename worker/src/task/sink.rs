@@ -295,6 +295,10 @@ fn consumer_config(spec: &TaskSpec, worker: &WorkerContext) -> Result<(ClientCon
     let mut cfg = ClientConfig::new();
     cfg.set("group.id", format!("connect-{}", spec.id.connector))
         .set("auto.offset.reset", "earliest")
+        // A subscribed topic that does not exist yet (its source connector creates it) or a new
+        // topic matching `topics.regex` is noticed on the next metadata refresh; librdkafka's
+        // default of 5 minutes would stall a fresh pipeline that long.
+        .set("topic.metadata.refresh.interval.ms", "10000")
         .set(
             "client.id",
             format!("connector-consumer-{}-{}", spec.id.connector, spec.id.task),
@@ -483,7 +487,9 @@ pub fn run(
             failures: failures.clone(),
             stopped: AtomicBool::new(false),
         })?;
-    check_reachable(consumer.client(), &errors, Duration::from_secs(30))?;
+    check_reachable(consumer.client(), &errors, Duration::from_secs(30), &|| {
+        let _ = consumer.poll(Duration::ZERO);
+    })?;
     {
         let mut task = consumer
             .context()

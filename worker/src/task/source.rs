@@ -269,7 +269,9 @@ pub fn run(
     };
     let producer: BaseProducer<SourceProducerContext> =
         producer_cfg.create_with_context(context)?;
-    check_reachable(producer.client(), &errors, Duration::from_secs(30))?;
+    check_reachable(producer.client(), &errors, Duration::from_secs(30), &|| {
+        producer.poll(Duration::ZERO);
+    })?;
     let admin: Option<AdminClient<ClientErrors>> = match &creation {
         Some(_) => Some(admin_cfg.create_with_context(errors.clone())?),
         None => None,

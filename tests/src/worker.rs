@@ -1,0 +1,184 @@
+//! `tributary-worker` processes for end-to-end tests: written config files, free ports, health
+//! waits, SIGKILL and restart with the same files (the way a pod restarts).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use nix::sys::signal::Signal;
+
+use crate::stack::ports::free_ports;
+use crate::stack::process::{Managed, spawn, tail};
+
+/// The worker binary: `TRIBUTARY_WORKER_BIN`, or next to the test binary's directory (cargo
+/// builds it there with the workspace).
+pub fn worker_binary() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("TRIBUTARY_WORKER_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe()?;
+    let candidate = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("tributary-worker"));
+    match candidate {
+        Some(c) if c.exists() => Ok(c),
+        _ => bail!(
+            "cannot find tributary-worker next to {}; build it with `cargo build -p tributary-worker` or set TRIBUTARY_WORKER_BIN",
+            exe.display()
+        ),
+    }
+}
+
+/// A standalone worker with its files in `dir`.
+#[derive(Debug)]
+pub struct StandaloneWorker {
+    pub name: String,
+    pub dir: PathBuf,
+    pub rest_url: String,
+    pub health_url: String,
+    args: Vec<PathBuf>,
+    pub process: Option<Managed>,
+    starts: usize,
+}
+
+impl StandaloneWorker {
+    /// Writes `worker.properties` (`worker_props` plus listeners and the offsets file) and one
+    /// file per connector, then starts the worker.
+    pub fn start(
+        dir: &Path,
+        name: &str,
+        worker_props: &str,
+        connectors: &[(&str, String)],
+    ) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let ports = free_ports(2)?;
+        let worker_file = dir.join(format!("{name}-worker.properties"));
+        std::fs::write(
+            &worker_file,
+            format!(
+                "{worker_props}\nlisteners=http://127.0.0.1:{}\ntributary.health.listener=http://127.0.0.1:{}\noffset.storage.file.filename={}\n",
+                ports[0],
+                ports[1],
+                dir.join(format!("{name}.offsets")).display()
+            ),
+        )?;
+        let mut args = vec![worker_file];
+        for (conn, text) in connectors {
+            let f = dir.join(format!("{name}-{conn}.properties"));
+            std::fs::write(&f, text)?;
+            args.push(f);
+        }
+        let mut w = Self {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            rest_url: format!("http://127.0.0.1:{}", ports[0]),
+            health_url: format!("http://127.0.0.1:{}", ports[1]),
+            args,
+            process: None,
+            starts: 0,
+        };
+        w.launch()?;
+        Ok(w)
+    }
+
+    fn launch(&mut self) -> Result<()> {
+        let mut cmd = Command::new(worker_binary()?);
+        cmd.arg("standalone").args(&self.args);
+        cmd.env("TRIBUTARY_LOG", "info,librdkafka=warn");
+        self.starts += 1;
+        self.process = Some(spawn(
+            &format!("{}-{}", self.name, self.starts),
+            &mut cmd,
+            &self.dir,
+            Signal::SIGTERM,
+        )?);
+        Ok(())
+    }
+
+    pub fn log(&self) -> String {
+        self.process
+            .as_ref()
+            .map(|p| tail(&p.log, 60))
+            .unwrap_or_default()
+    }
+
+    /// Waits for `/health` 200 on the REST listener; fails early if the process exits.
+    pub async fn wait_healthy(&mut self, timeout: Duration) -> Result<()> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(p) = self.process.as_mut()
+                && let Some(status) = p.poll_exit()
+            {
+                bail!(
+                    "tributary-worker {} exited ({status}) while starting:\n{}",
+                    self.name,
+                    self.log()
+                );
+            }
+            if let Ok(r) = http.get(format!("{}/health", self.rest_url)).send().await
+                && r.status().is_success()
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "tributary-worker {} was not healthy within {timeout:?}:\n{}",
+                    self.name,
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// SIGKILL, as a crash or an OOM kill would.
+    pub fn kill9(&mut self) {
+        if let Some(p) = self.process.as_mut() {
+            p.kill_now();
+        }
+    }
+
+    /// Starts again with the same files and ports.
+    pub fn restart(&mut self) -> Result<()> {
+        self.kill9();
+        self.launch()
+    }
+
+    /// Waits for the process to exit by itself (start-up failures), returning its log.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(p) = self.process.as_mut()
+                && p.poll_exit().is_some()
+            {
+                return Ok(std::fs::read_to_string(&p.log).unwrap_or_default());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "tributary-worker {} did not exit within {timeout:?}",
+                    self.name
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// SIGTERM and wait, for an orderly stop.
+    pub fn stop(&mut self) {
+        if let Some(p) = self.process.as_mut() {
+            p.request_stop();
+            p.wait_stopped(Instant::now() + Duration::from_secs(30));
+        }
+    }
+}
+
+impl Drop for StandaloneWorker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

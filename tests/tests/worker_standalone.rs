@@ -1,0 +1,485 @@
+//! `tributary-worker standalone` end to end against the devstack broker: the file pipeline
+//! (byte-identical, with String and JSON converters), SIGKILL during a transfer, the dead letter
+//! queue, and the SASL_SSL listener with a Java-style `sasl.jaas.config`.
+
+#![allow(clippy::expect_used)]
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tributary_tests::worker::StandaloneWorker;
+use tributary_tests::{Devstack, unique_name, wait_until};
+
+const LINES: usize = 1_000_000;
+
+fn write_lines(path: &Path, from: usize, to: usize) -> Result<()> {
+    let mut f = std::io::BufWriter::new(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?,
+    );
+    for i in from..=to {
+        writeln!(f, "{i:07} sequence-numbered line")?;
+    }
+    f.flush()?;
+    Ok(())
+}
+
+fn count_lines(path: &Path) -> usize {
+    std::fs::read(path)
+        .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+        .unwrap_or(0)
+}
+
+fn base_props(bootstrap: &str, converter: &str) -> String {
+    format!(
+        "bootstrap.servers={bootstrap}
+key.converter=org.apache.kafka.connect.storage.StringConverter
+value.converter={converter}
+value.converter.schemas.enable=true
+offset.flush.interval.ms=1000
+"
+    )
+}
+
+fn source(file: &Path, topic: &str) -> String {
+    format!(
+        "name=file-source
+connector.class=FileStreamSource
+file={}
+topic={topic}
+topic.creation.default.replication.factor=1
+topic.creation.default.partitions=1
+",
+        file.display()
+    )
+}
+
+fn sink(file: &Path, topic: &str) -> String {
+    format!(
+        "name=file-sink
+connector.class=org.apache.kafka.connect.file.FileStreamSinkConnector
+file={}
+topics={topic}
+",
+        file.display()
+    )
+}
+
+async fn wait_lines(path: &Path, n: usize, timeout: Duration) -> Result<()> {
+    wait_until(
+        &format!("{n} lines in {}", path.display()),
+        timeout,
+        || async {
+            let have = count_lines(path);
+            Ok((have >= n).then_some(()).or_else(|| {
+                tracing::debug!(have, n, "waiting");
+                None
+            }))
+        },
+    )
+    .await
+}
+
+async fn pipeline_is_byte_identical(converter: &str) -> Result<()> {
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    let input = dir.path().join("in.txt");
+    let output = dir.path().join("out.txt");
+    write_lines(&input, 1, LINES)?;
+    let topic = unique_name("lines");
+    let mut worker = StandaloneWorker::start(
+        dir.path(),
+        "pipeline",
+        &base_props(stack.kafka_bootstrap()?, converter),
+        &[
+            ("source", source(&input, &topic)),
+            ("sink", sink(&output, &topic)),
+        ],
+    )?;
+    worker.wait_healthy(Duration::from_secs(90)).await?;
+    let start = Instant::now();
+    wait_lines(&output, LINES, Duration::from_secs(600))
+        .await
+        .with_context(|| worker.log())?;
+    eprintln!("{LINES} lines through {converter} in {:?}", start.elapsed());
+    worker.stop();
+    let (a, b) = (std::fs::read(&input)?, std::fs::read(&output)?);
+    ensure!(
+        a.len() == b.len(),
+        "input {} bytes, output {} bytes",
+        a.len(),
+        b.len()
+    );
+    ensure!(a == b, "output differs from input");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_million_lines_round_trip_byte_identical_with_string_converter() -> Result<()> {
+    pipeline_is_byte_identical("org.apache.kafka.connect.storage.StringConverter").await
+}
+
+#[tokio::test]
+async fn a_million_lines_round_trip_byte_identical_with_json_converter() -> Result<()> {
+    pipeline_is_byte_identical("org.apache.kafka.connect.json.JsonConverter").await
+}
+
+/// What the output of a transfer interrupted by crashes shows.
+#[derive(Debug, PartialEq, Eq)]
+struct Audit {
+    distinct: usize,
+    duplicates: usize,
+}
+
+/// Checks that the output holds 1..=n with no gap and, ignoring repeats of lines already seen,
+/// in order (one partition: order must hold end to end).
+fn audit(output: &[u8], n: usize) -> Result<Audit> {
+    let mut max_seen = 0usize;
+    let mut duplicates = 0;
+    for (i, line) in output
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .enumerate()
+    {
+        let text = std::str::from_utf8(line)?;
+        let seq: usize = text
+            .split(' ')
+            .next()
+            .and_then(|s| s.parse().ok())
+            .with_context(|| format!("output line {i} is not a sequence line: {text:?}"))?;
+        if seq <= max_seen {
+            duplicates += 1;
+        } else if seq == max_seen + 1 {
+            max_seen = seq;
+        } else {
+            bail!(
+                "output line {i}: {seq} follows {max_seen}: lines {}..{} are missing or out of order",
+                max_seen + 1,
+                seq - 1
+            );
+        }
+    }
+    ensure!(max_seen == n, "the output ends at line {max_seen} of {n}");
+    Ok(Audit {
+        distinct: max_seen,
+        duplicates,
+    })
+}
+
+#[test]
+fn audit_finds_gaps_and_counts_repeats() -> Result<()> {
+    let ok = b"1 a\n2 a\n3 a\n2 a\n3 a\n4 a\n";
+    assert_eq!(
+        audit(ok, 4)?,
+        Audit {
+            distinct: 4,
+            duplicates: 2
+        }
+    );
+    assert!(audit(b"1 a\n3 a\n", 3).is_err());
+    assert!(audit(b"1 a\n2 a\n", 3).is_err());
+    Ok(())
+}
+
+#[tokio::test]
+async fn sigkill_three_times_during_a_transfer_loses_nothing() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    let input = dir.path().join("in.txt");
+    let output = dir.path().join("out.txt");
+    write_lines(&input, 1, LINES)?;
+    let topic = stack.create_topic("crash", 1, 1, &[]).await?;
+    let props = base_props(
+        stack.kafka_bootstrap()?,
+        "org.apache.kafka.connect.storage.StringConverter",
+    );
+    let mut src = StandaloneWorker::start(
+        dir.path(),
+        "src",
+        &props,
+        &[("source", source(&input, &topic))],
+    )?;
+    let mut snk = StandaloneWorker::start(
+        dir.path(),
+        "snk",
+        &props,
+        &[("sink", sink(&output, &topic))],
+    )?;
+    src.wait_healthy(Duration::from_secs(90)).await?;
+    snk.wait_healthy(Duration::from_secs(90)).await?;
+
+    // Kill points: source, sink, then both, each after a random delay into the transfer.
+    let seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
+    let delays: Vec<u64> = (0..3)
+        .map(|i| 300 + (seed.rotate_left(i * 13) % 1200))
+        .collect();
+    let start = Instant::now();
+    let mut peak_rate = 0f64;
+    let mut kills = Vec::new();
+    for (i, delay) in delays.iter().enumerate() {
+        let t0 = Instant::now();
+        let before = count_lines(&output);
+        tokio::time::sleep(Duration::from_millis(*delay)).await;
+        let now_lines = count_lines(&output);
+        peak_rate = peak_rate.max((now_lines - before) as f64 / t0.elapsed().as_secs_f64());
+        let side = match i {
+            0 => "source",
+            1 => "sink",
+            _ => "source+sink",
+        };
+        if side.contains("source") {
+            src.restart()?;
+        }
+        if side.contains("sink") {
+            snk.restart()?;
+        }
+        kills.push((side, now_lines));
+        src.wait_healthy(Duration::from_secs(90)).await?;
+        snk.wait_healthy(Duration::from_secs(90)).await?;
+    }
+    // After the last restart, let the rest flow and measure the undisturbed rate too.
+    let t0 = Instant::now();
+    let before = count_lines(&output);
+    wait_lines(&output, LINES, Duration::from_secs(900))
+        .await
+        .with_context(|| format!("{}\n{}", src.log(), snk.log()))?;
+    let tail_rate = (count_lines(&output) - before) as f64 / t0.elapsed().as_secs_f64();
+    peak_rate = peak_rate.max(tail_rate);
+    // Let the last commits land, then stop so the sink file is complete.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    src.stop();
+    snk.stop();
+    let result = audit(&std::fs::read(&output)?, LINES)?;
+    // Each crash may repeat what was sent since the last offset flush (1 s) on that side; the
+    // "source+sink" crash counts twice. A factor 2 covers a flush in progress at the kill.
+    let allowed = (4.0 * 2.0 * peak_rate.max(1.0)) as usize;
+    eprintln!(
+        "kills {kills:?}; {} lines, {} duplicates (allowed {allowed} at peak {peak_rate:.0} lines/s) in {:?}",
+        result.distinct,
+        result.duplicates,
+        start.elapsed()
+    );
+    ensure!(
+        kills.iter().any(|(_, lines)| *lines < LINES),
+        "every kill came after the transfer had finished: {kills:?}"
+    );
+    ensure!(
+        result.duplicates <= allowed,
+        "{} duplicates, more than {allowed}",
+        result.duplicates
+    );
+    Ok(())
+}
+
+async fn get_json(url: &str) -> Result<(u16, serde_json::Value)> {
+    let r = reqwest::get(url).await?;
+    let status = r.status().as_u16();
+    Ok((status, r.json().await.unwrap_or(serde_json::Value::Null)))
+}
+
+#[tokio::test]
+async fn malformed_records_go_to_the_dead_letter_queue_or_fail_the_task() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    let topic = stack.create_topic("dlq-in", 1, 1, &[]).await?;
+    let dlq = unique_name("dlq");
+    let producer: FutureProducer = stack.kafka_config()?.create()?;
+    let mut bad = 0;
+    for i in 0..200 {
+        let payload = if i % 10 == 3 {
+            bad += 1;
+            format!("{{not json {i}")
+        } else {
+            format!("\"good-{i}\"")
+        };
+        producer
+            .send(
+                FutureRecord::to(&topic).key("k").payload(&payload),
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|(e, _)| e)?;
+    }
+    let output = dir.path().join("good.txt");
+    let props = format!(
+        "bootstrap.servers={}
+key.converter=org.apache.kafka.connect.storage.StringConverter
+value.converter=org.apache.kafka.connect.json.JsonConverter
+value.converter.schemas.enable=false
+offset.flush.interval.ms=1000
+",
+        stack.kafka_bootstrap()?
+    );
+    let mut worker = StandaloneWorker::start(dir.path(), "dlq", &props, &[])?;
+    worker.wait_healthy(Duration::from_secs(90)).await?;
+    let http = reqwest::Client::new();
+    let create = |name: &str, tolerance: &str, file: &Path| {
+        serde_json::json!({
+            "name": name,
+            "config": {
+                "connector.class": "FileStreamSink",
+                "topics": topic,
+                "file": file.display().to_string(),
+                "errors.tolerance": tolerance,
+                "errors.deadletterqueue.topic.name": if tolerance == "all" { dlq.as_str() } else { "" },
+                "errors.deadletterqueue.topic.replication.factor": "1",
+                "errors.deadletterqueue.context.headers.enable": "true",
+            }
+        })
+    };
+    let r = http
+        .post(format!("{}/connectors", worker.rest_url))
+        .json(&create("tolerant", "all", &output))
+        .send()
+        .await?;
+    ensure!(
+        r.status().as_u16() == 201,
+        "create: {} {}",
+        r.status(),
+        r.text().await?
+    );
+    wait_lines(&output, 200 - bad, Duration::from_secs(120))
+        .await
+        .with_context(|| worker.log())?;
+    let text = std::fs::read_to_string(&output)?;
+    let expected: String = (0..200)
+        .filter(|i| i % 10 != 3)
+        .map(|i| format!("good-{i}\n"))
+        .collect();
+    ensure!(text == expected, "good records: {text:?}");
+
+    // Every bad record is in the DLQ, as sent, with Java's context headers.
+    let mut consumer_cfg = stack.kafka_config()?;
+    consumer_cfg
+        .set("group.id", unique_name("dlq-reader"))
+        .set("auto.offset.reset", "earliest");
+    let consumer: BaseConsumer = consumer_cfg.create()?;
+    consumer.subscribe(&[&dlq])?;
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.len() < bad && Instant::now() < deadline {
+        if let Some(m) = consumer.poll(Duration::from_millis(500)) {
+            let m = m?;
+            let headers = m.headers().context("DLQ record without headers")?;
+            let header = |name: &str| {
+                headers
+                    .iter()
+                    .find(|h| h.key == name)
+                    .and_then(|h| h.value)
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+            };
+            ensure!(header("__connect.errors.topic").as_deref() == Some(topic.as_str()));
+            ensure!(header("__connect.errors.stage").as_deref() == Some("VALUE_CONVERTER"));
+            ensure!(header("__connect.errors.connector.name").as_deref() == Some("tolerant"));
+            ensure!(header("__connect.errors.exception.message").is_some());
+            let offset: i64 = header("__connect.errors.offset")
+                .context("offset header")?
+                .parse()?;
+            ensure!(offset % 10 == 3, "DLQ record from offset {offset}");
+            let payload = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
+            ensure!(
+                payload == format!("{{not json {offset}"),
+                "DLQ payload {payload:?}"
+            );
+            seen.push(offset);
+        }
+    }
+    ensure!(
+        seen.len() == bad,
+        "{} of {bad} bad records in the DLQ",
+        seen.len()
+    );
+
+    // Without tolerance the first bad record fails the task, with a trace that says why.
+    let r = http
+        .post(format!("{}/connectors", worker.rest_url))
+        .json(&create("strict", "none", &dir.path().join("strict.txt")))
+        .send()
+        .await?;
+    ensure!(r.status().as_u16() == 201, "create: {}", r.text().await?);
+    let url = format!("{}/connectors/strict/status", worker.rest_url);
+    let status = wait_until(
+        "the strict task to fail",
+        Duration::from_secs(120),
+        || async {
+            let (_, s) = get_json(&url).await?;
+            Ok((s["tasks"][0]["state"] == "FAILED").then_some(s))
+        },
+    )
+    .await?;
+    let trace = status["tasks"][0]["trace"].as_str().unwrap_or_default();
+    ensure!(
+        trace.contains("VALUE_CONVERTER") && trace.contains("errors.tolerance"),
+        "trace: {trace}"
+    );
+    // The worker itself carries on.
+    let (code, _) = get_json(&format!("{}/connectors/tolerant/status", worker.rest_url)).await?;
+    ensure!(code == 200);
+    Ok(())
+}
+
+fn sasl_props(stack: &Devstack, password: &str) -> Result<String> {
+    Ok(format!(
+        "bootstrap.servers={}
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required \\
+    username=\"{}\" \\
+    password=\"{password}\";
+ssl.truststore.type=PEM
+ssl.truststore.location={}
+key.converter=org.apache.kafka.connect.storage.StringConverter
+value.converter=org.apache.kafka.connect.storage.StringConverter
+offset.flush.interval.ms=1000
+",
+        stack.var("TRIBUTARY_KAFKA_SASL_BOOTSTRAP")?,
+        stack.var("TRIBUTARY_KAFKA_SASL_USERNAME")?,
+        stack.var("TRIBUTARY_KAFKA_CA_CERT")?,
+    ))
+}
+
+#[tokio::test]
+async fn the_file_pipeline_works_over_sasl_ssl_and_a_wrong_password_stops_startup() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    let input = dir.path().join("in.txt");
+    let output = dir.path().join("out.txt");
+    write_lines(&input, 1, 20_000)?;
+    let topic = unique_name("sasl-lines");
+    let mut worker = StandaloneWorker::start(
+        dir.path(),
+        "sasl",
+        &sasl_props(stack, stack.kafka_sasl_password()?)?,
+        &[
+            ("source", source(&input, &topic)),
+            ("sink", sink(&output, &topic)),
+        ],
+    )?;
+    worker.wait_healthy(Duration::from_secs(90)).await?;
+    wait_lines(&output, 20_000, Duration::from_secs(180))
+        .await
+        .with_context(|| worker.log())?;
+    worker.stop();
+    ensure!(std::fs::read(&input)? == std::fs::read(&output)?);
+
+    let mut wrong = StandaloneWorker::start(
+        dir.path(),
+        "wrong",
+        &sasl_props(stack, "not-the-password")?,
+        &[],
+    )?;
+    let log = wrong.wait_exit(Duration::from_secs(120)).await?;
+    ensure!(
+        log.contains("cannot reach the Kafka cluster")
+            && log.to_lowercase().contains("authentication"),
+        "start-up with a wrong password should fail naming authentication:\n{log}"
+    );
+    Ok(())
+}
