@@ -234,20 +234,6 @@ async fn tasks(State(api): State<Api>, Path(name): Path<String>) -> Response {
     }
 }
 
-async fn tasks_config(State(api): State<Api>, Path(name): Path<String>) -> Response {
-    let n = name.clone();
-    match call(&api, move |h| h.tasks(&n)).await {
-        Ok(t) => {
-            let map: BTreeMap<String, BTreeMap<String, String>> = t
-                .into_iter()
-                .map(|t| (format!("{}-{}", name, t.id.task), t.config))
-                .collect();
-            json(StatusCode::OK, &map)
-        }
-        Err(e) => e.into_response(),
-    }
-}
-
 async fn task_status(
     State(api): State<Api>,
     Path((name, task)): Path<(String, String)>,
@@ -362,7 +348,6 @@ pub fn router(api: Api) -> Router {
         )
         .route("/connectors/{name}/status", get(status))
         .route("/connectors/{name}/tasks", get(tasks))
-        .route("/connectors/{name}/tasks-config", get(tasks_config))
         .route("/connectors/{name}/tasks/{task}/status", get(task_status))
         .route(
             "/connectors/{name}/tasks/{task}/restart",

@@ -18,6 +18,7 @@ pub struct Status {
 #[derive(Debug, Default)]
 struct Entry {
     type_: Option<ConnectorType>,
+    version: Option<String>,
     connector: Option<Status>,
     tasks: BTreeMap<u32, Status>,
 }
@@ -77,6 +78,16 @@ impl StatusBoard {
         });
     }
 
+    /// The plugin version shown with every state of the connector (as Java 4.x shows it).
+    pub fn set_version(&self, connector: &str, version: String) {
+        self.with(|e| e.entry(connector.to_string()).or_default().version = Some(version));
+    }
+
+    pub fn version(&self, connector: &str) -> Option<String> {
+        self.with(|e| e.get(connector).and_then(|en| en.version.clone()))
+            .flatten()
+    }
+
     pub fn task(&self, connector: &str, task: u32) -> Option<Status> {
         self.with(|e| e.get(connector).and_then(|en| en.tasks.get(&task).cloned()))
             .flatten()
@@ -104,6 +115,7 @@ impl StatusBoard {
                 connector: ConnectorState {
                     state: connector.state,
                     worker_id: self.worker_id.clone(),
+                    version: entry.version.clone(),
                     trace: connector.trace,
                 },
                 tasks: entry
@@ -113,6 +125,7 @@ impl StatusBoard {
                         id: *id,
                         state: s.state,
                         worker_id: self.worker_id.clone(),
+                        version: entry.version.clone(),
                         trace: s.trace.clone(),
                     })
                     .collect(),

@@ -87,6 +87,50 @@ impl JavaConnect {
         })
     }
 
+    /// Starts `connect-standalone` (Java's `ConnectStandalone`) with `worker_props` plus a
+    /// listener on a free port and an offsets file in `dir`, and connector files as given.
+    pub fn start_standalone(
+        installed: &Installed,
+        name: &str,
+        worker_props: &str,
+        dir: &Path,
+        connectors: &[std::path::PathBuf],
+    ) -> Result<Self> {
+        let libs = installed.connect_libs()?;
+        std::fs::create_dir_all(dir)?;
+        let port = free_ports(1)?[0];
+        let props = dir.join(format!("{name}.properties"));
+        std::fs::write(
+            &props,
+            format!(
+                "{worker_props}\nlisteners=http://127.0.0.1:{port}\nrest.advertised.host.name=127.0.0.1\noffset.storage.file.filename={}\nplugin.discovery=service_load\n",
+                dir.join(format!("{name}.offsets")).display()
+            ),
+        )?;
+        let mut cmd = Command::new("java");
+        cmd.args(TEST_JVM_OPTS)
+            .arg(format!(
+                "-Dlog4j2.configurationFile=file:{}",
+                installed.log4j_config().display()
+            ))
+            .arg("-cp")
+            .arg(format!("{}/*", libs.display()))
+            .arg("org.apache.kafka.connect.cli.ConnectStandalone")
+            .arg(&props)
+            .args(connectors);
+        let process = spawn(
+            &format!("java-standalone-{name}"),
+            &mut cmd,
+            dir,
+            Signal::SIGTERM,
+        )?;
+        Ok(Self {
+            url: format!("http://127.0.0.1:{port}"),
+            group_id: name.to_string(),
+            process,
+        })
+    }
+
     /// Waits until `GET /` answers 200 (the REST server starts after the worker joined its group
     /// and read its config topic).
     pub async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {

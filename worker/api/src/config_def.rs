@@ -234,6 +234,8 @@ pub struct ConfigKey {
     pub display_name: String,
     pub dependents: Vec<String>,
     pub validator: Option<Validator>,
+    /// No default and not required: absent means null (Java's `default null`).
+    pub nullable: bool,
 }
 
 impl fmt::Debug for ConfigKey {
@@ -270,7 +272,18 @@ impl ConfigKey {
             display_name: name.to_string(),
             dependents: Vec::new(),
             validator: None,
+            nullable: false,
         }
+    }
+    /// Not required, and null when absent (Java's `null` default).
+    pub fn default_null(mut self) -> Self {
+        self.default = None;
+        self.nullable = true;
+        self
+    }
+    /// Whether a value must be given.
+    pub fn required(&self) -> bool {
+        self.default.is_none() && !self.nullable
     }
     pub fn default_value(mut self, default: &str) -> Self {
         self.default = Some(default.to_string());
@@ -407,6 +420,7 @@ impl ConfigDef {
                     }
                     Err(e) => errors.push(e),
                 },
+                None if key.nullable => {}
                 None => errors.push(ConfigError::Missing(key.name.clone())),
             }
         }
@@ -437,6 +451,7 @@ impl ConfigDef {
                         .map(|e| e.to_string())
                         .into_iter()
                         .collect(),
+                    None if key.nullable => Vec::new(),
                     None => vec![ConfigError::Missing(key.name.clone()).to_string()],
                 };
                 KeyValidation {

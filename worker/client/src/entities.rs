@@ -75,6 +75,9 @@ impl State {
 pub struct ConnectorState {
     pub state: State,
     pub worker_id: String,
+    /// The plugin version (Java 4.x, KIP-891).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
 }
@@ -84,6 +87,8 @@ pub struct TaskState {
     pub id: u32,
     pub state: State,
     pub worker_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
 }
@@ -151,7 +156,8 @@ pub struct ConfigKeyInfo {
     pub importance: String,
     pub documentation: String,
     pub group: Option<String>,
-    pub order: i32,
+    /// Java 4.x names it `order_in_group` (verified against 4.3.1).
+    pub order_in_group: i32,
     pub width: String,
     pub display_name: String,
     pub dependents: Vec<String>,
@@ -204,12 +210,14 @@ mod tests {
             connector: ConnectorState {
                 state: State::Running,
                 worker_id: "w:8083".into(),
+                version: None,
                 trace: None,
             },
             tasks: vec![TaskState {
                 id: 0,
                 state: State::Failed,
                 worker_id: "w:8083".into(),
+                version: None,
                 trace: Some("boom".into()),
             }],
             type_: ConnectorType::Source,

@@ -32,7 +32,7 @@ fn source_def() -> ConfigDef {
             ConfigType::String,
             Importance::High,
             "Source filename. If not specified, the standard input will be used",
-        ).default_value(""))
+        ).default_null())
         .define(
             ConfigKey::new(
                 "topic",
@@ -54,14 +54,6 @@ fn source_def() -> ConfigDef {
         )
 }
 
-/// Copies the keys of `def` that `config` sets, which is all a file task needs.
-fn keys_of(def: &ConfigDef, config: &Config) -> Config {
-    def.keys()
-        .iter()
-        .filter_map(|k| config.get(&k.name).map(|v| (k.name.clone(), v.clone())))
-        .collect()
-}
-
 fn checked(def: &ConfigDef, config: &Config) -> ConnectResult<Config> {
     def.parse(config).map_err(|errors| {
         ConnectError::Config(
@@ -72,7 +64,8 @@ fn checked(def: &ConfigDef, config: &Config) -> ConnectResult<Config> {
                 .join("; "),
         )
     })?;
-    Ok(keys_of(def, config))
+    // Tasks get the connector's whole config, as Java's file connectors hand it on.
+    Ok(config.clone())
 }
 
 #[derive(Debug, Default)]
@@ -89,10 +82,6 @@ impl Connector for FileSourceConnector {
     }
     fn start(&mut self, config: &Config, _context: Arc<dyn ConnectorContext>) -> ConnectResult<()> {
         self.config = checked(&source_def(), config)?;
-        // Java's task config always carries the batch size.
-        self.config
-            .entry("batch.size".into())
-            .or_insert_with(|| "2000".into());
         Ok(())
     }
     /// One task, whatever `tasks.max` says: a file is read in order by one reader (as Java).
@@ -293,7 +282,7 @@ fn sink_def() -> ConfigDef {
             Importance::High,
             "Destination filename. If not specified, the standard output will be used",
         )
-        .default_value(""),
+        .default_null(),
     )
 }
 

@@ -90,6 +90,14 @@ pub fn find(name: &str) -> Option<&'static ConnectorPlugin> {
     PLUGINS.iter().find(|p| p.answers_to(name))
 }
 
+pub fn type_name(t: ConnectorType) -> &'static str {
+    match t {
+        ConnectorType::Source => "source",
+        ConnectorType::Sink => "sink",
+        ConnectorType::Unknown => "unknown",
+    }
+}
+
 /// The sentence an unknown `connector.class` gets, listing what is available.
 pub fn not_found_message(name: &str) -> String {
     format!(

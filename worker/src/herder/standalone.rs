@@ -143,11 +143,13 @@ impl StandaloneHerder {
     pub fn plugin_config(&self, plugin: &str) -> HerderResult<Vec<ConfigKeyInfo>> {
         let p = connectors::find(plugin)
             .ok_or_else(|| HerderError::NotFound(format!("Unknown plugin {plugin}.")))?;
-        Ok((p.create)()
-            .connector()
-            .config_def()
+        // Java 4.x lists the plugin's own keys, then the common connector keys.
+        let own = (p.create)().connector().config_def();
+        let common = validation::common_def(p.type_);
+        Ok(own
             .keys()
             .iter()
+            .chain(common.keys().iter().filter(|k| own.key(&k.name).is_none()))
             .map(validation::key_info)
             .collect())
     }
@@ -249,6 +251,7 @@ impl StandaloneHerder {
             id: task,
             state: s.state,
             worker_id: self.worker_id().to_string(),
+            version: self.worker.status.version(name),
             trace: s.trace,
         })
     }
@@ -475,6 +478,7 @@ impl StandaloneHerder {
             connector: tributary_connect_client::ConnectorState {
                 state: State::Unassigned,
                 worker_id: self.worker_id().to_string(),
+                version: None,
                 trace: None,
             },
             tasks: Vec::new(),
@@ -598,6 +602,9 @@ impl StandaloneHerder {
                 .set_connector(name, type_, State::Failed, Some(e.to_string()));
             return;
         }
+        self.worker
+            .status
+            .set_version(name, instance.connector().version());
         entry.instance = Some(instance);
         let state = if entry.target == TargetState::Paused {
             State::Paused

@@ -24,118 +24,150 @@ const TRANSFORMS: &str = "Transforms";
 const PREDICATES: &str = "Predicates";
 const ERRORS: &str = "Error Handling";
 const TOPIC_CREATION: &str = "Topic Creation";
+const EXACTLY_ONCE: &str = "Exactly Once Support";
+const OFFSETS_TOPIC: &str = "offsets.topic";
 
-fn key(name: &str, t: T, i: I, doc: &str, group: &str, order: i32) -> ConfigKey {
-    ConfigKey::new(name, t, i, doc).group(group, order, Width::Medium, name)
+#[allow(clippy::too_many_arguments)]
+fn key(
+    name: &str,
+    t: T,
+    i: I,
+    doc: &str,
+    group: &str,
+    order: i32,
+    width: Width,
+    display: &str,
+) -> ConfigKey {
+    ConfigKey::new(name, t, i, doc).group(group, order, width, display)
 }
 
-/// The keys every connector has, for its type.
+/// The keys every connector has, for its type, in the order, groups and widths Java 4.3 uses
+/// (checked against its validate endpoint by `tests/tests/rest_parity.rs`).
 pub fn common_def(type_: ConnectorType) -> ConfigDef {
+    use Width::{Long, Medium, Short};
+    let converter = |name: &str, order: i32, display: &str, doc: &str| {
+        key(name, T::Class, I::Low, doc, COMMON, order, Short, display).default_null()
+    };
+    let version = |name: &str, order: i32, display: &str, doc: &str| {
+        key(name, T::String, I::Low, doc, COMMON, order, Short, display).default_null()
+    };
     let mut def = ConfigDef::new()
         .define(
-            key("name", T::String, I::High, "Globally unique name to use for this connector.", COMMON, 1)
+            key("name", T::String, I::High, "Globally unique name of this connector.", COMMON, 1, Medium, "Connector name")
                 .validator(non_empty_string()),
         )
         .define(key(
             "connector.class",
             T::String,
             I::High,
-            "Name or alias of the class for this connector.",
+            "The connector's class, its simple name, or that without the Connector suffix (FileStreamSink).",
             COMMON,
             2,
+            Long,
+            "Connector class",
         ))
         .define(
-            key("tasks.max", T::Int, I::High, "Maximum number of tasks to use for this connector.", COMMON, 3)
+            key("connector.plugin.version", T::String, I::Medium, "The connector plugin's version; only the built-in version is available.", COMMON, 3, Medium, "Connector version")
+                .default_value(env!("CARGO_PKG_VERSION")),
+        )
+        .define(
+            key("tasks.max", T::Int, I::High, "Most tasks this connector may run.", COMMON, 4, Short, "Tasks max")
                 .default_value("1")
                 .validator(at_least(1.0)),
         )
         .define(
-            key("tasks.max.enforce", T::Boolean, I::Low, "Whether to enforce that tasks.max is an upper limit on the number of tasks.", COMMON, 4)
+            key("tasks.max.enforce", T::Boolean, I::Low, "(Deprecated in Kafka) Fail a connector that generates more than tasks.max tasks.", COMMON, 5, Short, "Enforce tasks max")
                 .default_value("true"),
         )
+        .define(converter("key.converter", 6, "Key converter class", "Converter for record keys; the worker's key.converter when unset."))
+        .define(version("key.converter.plugin.version", 7, "Key converter version", "Version of the key converter."))
+        .define(converter("value.converter", 8, "Value converter class", "Converter for record values; the worker's value.converter when unset."))
+        .define(version("value.converter.plugin.version", 9, "Value converter version", "Version of the value converter."))
+        .define(converter("header.converter", 10, "Header converter class", "Converter for header values; SimpleHeaderConverter when unset."))
+        .define(version("header.converter.plugin.version", 11, "Header converter version", "Version of the header converter."))
         .define(
-            key("key.converter", T::Class, I::Low, "Converter class for keys; the worker's when unset.", COMMON, 5)
+            key("transforms", T::List, I::Low, "Aliases of the transformations applied to records.", TRANSFORMS, 12, Long, "Transforms")
                 .default_value(""),
         )
         .define(
-            key("value.converter", T::Class, I::Low, "Converter class for values; the worker's when unset.", COMMON, 6)
+            key("predicates", T::List, I::Low, "Aliases of the predicates used by transformations.", PREDICATES, 13, Long, "Predicates")
                 .default_value(""),
         )
         .define(
-            key("header.converter", T::Class, I::Low, "Converter class for headers; the worker's when unset.", COMMON, 7)
-                .default_value(""),
-        )
-        .define(
-            key("config.action.reload", T::String, I::Low, "What to do when a config provider says a value changed.", COMMON, 8)
+            key("config.action.reload", T::String, I::Low, "What to do when a config provider reports a changed value: none, or restart the connector.", COMMON, 14, Medium, "Reload Action")
                 .default_value("restart")
                 .validator(one_of(&["none", "restart"])),
         )
         .define(
-            key("transforms", T::List, I::Low, "Aliases for the transformations to apply to records.", TRANSFORMS, 1)
-                .default_value(""),
-        )
-        .define(
-            key("predicates", T::List, I::Low, "Aliases for the predicates used by transformations.", PREDICATES, 1)
-                .default_value(""),
-        )
-        .define(
-            key("errors.retry.timeout", T::Long, I::Medium, "Maximum duration in milliseconds that a failed operation will be reattempted; -1 for infinite.", ERRORS, 1)
+            key("errors.retry.timeout", T::Long, I::Medium, "How long, in milliseconds, a failed operation is retried; 0 for no retries, -1 for no limit.", ERRORS, 1, Medium, "Retry Timeout for Errors")
                 .default_value("0"),
         )
         .define(
-            key("errors.retry.delay.max.ms", T::Long, I::Medium, "Maximum duration in milliseconds between consecutive retry attempts.", ERRORS, 2)
+            key("errors.retry.delay.max.ms", T::Long, I::Medium, "Longest wait between two retries, in milliseconds.", ERRORS, 2, Medium, "Maximum Delay Between Retries for Errors")
                 .default_value("60000")
                 .validator(at_least(0.0)),
         )
         .define(
-            key("errors.tolerance", T::String, I::Medium, "Behavior for tolerating errors: none fails the task, all skips problematic records.", ERRORS, 3)
+            key("errors.tolerance", T::String, I::Medium, "none: a record that fails fails the task; all: it is skipped (and sent to the dead letter queue of a sink).", ERRORS, 3, Short, "Error Tolerance")
                 .default_value("none")
                 .validator(one_of(&["none", "all"])),
         )
         .define(
-            key("errors.log.enable", T::Boolean, I::Medium, "Log each error and the details of the failed operation.", ERRORS, 4)
+            key("errors.log.enable", T::Boolean, I::Medium, "Log every tolerated failure.", ERRORS, 4, Short, "Log Errors")
                 .default_value("false"),
         )
         .define(
-            key("errors.log.include.messages", T::Boolean, I::Medium, "Include the record in the error log.", ERRORS, 5)
+            key("errors.log.include.messages", T::Boolean, I::Medium, "Include the failed record's coordinates in the log.", ERRORS, 5, Short, "Log Error Details")
                 .default_value("false"),
         );
     match type_ {
         ConnectorType::Sink => {
             def = def
                 .define(
-                    key("topics", T::List, I::High, "List of topics to consume, separated by commas", COMMON, 4)
+                    key("topics", T::List, I::High, "Topics to consume, comma-separated.", COMMON, 4, Long, "Topics")
                         .default_value(""),
                 )
                 .define(
-                    key("topics.regex", T::String, I::High, "Regular expression giving topics to consume.", COMMON, 4)
+                    key("topics.regex", T::String, I::High, "A regular expression for the topics to consume.", COMMON, 4, Long, "Topics regex")
                         .default_value(""),
                 )
                 .define(
-                    key("errors.deadletterqueue.topic.name", T::String, I::Medium, "The name of the topic to be used as the dead letter queue (DLQ) for records that fail.", ERRORS, 6)
+                    key("errors.deadletterqueue.topic.name", T::String, I::Medium, "Topic that receives records that failed under errors.tolerance=all.", ERRORS, 6, Medium, "Dead Letter Queue Topic Name")
                         .default_value(""),
                 )
                 .define(
-                    key("errors.deadletterqueue.topic.replication.factor", T::Short, I::Medium, "Replication factor used to create the dead letter queue topic when it doesn't already exist.", ERRORS, 7)
+                    key("errors.deadletterqueue.topic.replication.factor", T::Short, I::Medium, "Replication factor of the dead letter queue topic when the worker creates it.", ERRORS, 7, Medium, "Dead Letter Queue Topic Replication Factor")
                         .default_value("3"),
                 )
                 .define(
-                    key("errors.deadletterqueue.context.headers.enable", T::Boolean, I::Medium, "If true, add headers containing error context to the messages written to the dead letter queue.", ERRORS, 8)
+                    key("errors.deadletterqueue.context.headers.enable", T::Boolean, I::Medium, "Add __connect.errors.* headers describing the failure to dead letter queue records.", ERRORS, 8, Medium, "Enable Error Context Headers")
                         .default_value("false"),
                 );
         }
         _ => {
-            def = def.define(
-                key(
-                    "topic.creation.groups",
-                    T::List,
-                    I::Low,
-                    "Groups of configurations for topics created by source connectors",
-                    TOPIC_CREATION,
-                    1,
+            def = def
+                .define(
+                    key("topic.creation.groups", T::List, I::Low, "Groups of settings for topics this source connector creates.", TOPIC_CREATION, 1, Long, "Topic Creation Groups")
+                        .default_value(""),
                 )
-                .default_value(""),
-            );
+                .define(
+                    key("exactly.once.support", T::String, I::Medium, "requested or required; required is refused until this worker supports exactly-once sources.", EXACTLY_ONCE, 2, Short, "Exactly once support")
+                        .default_value("requested")
+                        .validator(one_of(&["requested", "required"])),
+                )
+                .define(
+                    key("transaction.boundary", T::String, I::Medium, "poll, interval or connector: where exactly-once transactions end.", EXACTLY_ONCE, 3, Short, "Transaction Boundary")
+                        .default_value("poll")
+                        .validator(one_of(&["poll", "interval", "connector"])),
+                )
+                .define(
+                    key("transaction.boundary.interval.ms", T::Long, I::Low, "Transaction length for transaction.boundary=interval.", EXACTLY_ONCE, 4, Short, "Transaction boundary interval")
+                        .default_null(),
+                )
+                .define(
+                    key("offsets.storage.topic", T::String, I::Low, "A separate offsets topic for this connector (distributed mode only).", OFFSETS_TOPIC, 1, Long, "Offsets topic")
+                        .default_null(),
+                );
         }
     }
     def
@@ -145,7 +177,7 @@ pub fn key_info(k: &ConfigKey) -> ConfigKeyInfo {
     ConfigKeyInfo {
         name: k.name.clone(),
         type_: k.type_.name().to_string(),
-        required: k.default.is_none(),
+        required: k.required(),
         default_value: if k.type_ == T::Password && k.default.is_some() {
             Some("[hidden]".into())
         } else {
@@ -154,7 +186,7 @@ pub fn key_info(k: &ConfigKey) -> ConfigKeyInfo {
         importance: k.importance.name().to_string(),
         documentation: k.documentation.clone(),
         group: k.group.clone(),
-        order: k.order_in_group,
+        order_in_group: k.order_in_group,
         width: k.width.name().to_string(),
         display_name: k.display_name.clone(),
         dependents: k.dependents.clone(),
@@ -190,6 +222,41 @@ fn cross_checks(
             errors.push((
                 "header.converter",
                 format!("header converter {class} is not available; use {simple}"),
+            ));
+        }
+    }
+    let ours = env!("CARGO_PKG_VERSION");
+    for k in [
+        "connector.plugin.version",
+        "key.converter.plugin.version",
+        "value.converter.plugin.version",
+        "header.converter.plugin.version",
+    ] {
+        if let Some(v) = config.get(k).map(|v| v.trim()).filter(|v| !v.is_empty())
+            && v != ours
+        {
+            errors.push((
+                k,
+                format!("Version {v} is not available; this worker has version {ours} only"),
+            ));
+        }
+    }
+    if type_ == ConnectorType::Source
+        && config
+            .get("exactly.once.support")
+            .is_some_and(|v| v.trim() == "required")
+    {
+        errors.push((
+            "exactly.once.support",
+            "exactly.once.support=required cannot be met: this worker does not support exactly-once source connectors yet".to_string(),
+        ));
+    }
+    // No single message transforms exist yet: refuse them rather than silently skip them.
+    for k in ["transforms", "predicates"] {
+        if let Some(v) = config.get(k).filter(|v| !v.trim().is_empty()) {
+            errors.push((
+                k,
+                format!("{k}={v}: this worker has no {k} yet; remove the setting"),
             ));
         }
     }
@@ -233,7 +300,27 @@ pub fn validate(
 ) -> ConfigInfos {
     let instance = (plugin.create)();
     let connector = instance.connector();
-    let common = common_def(plugin.type_);
+    let mut common = common_def(plugin.type_);
+    // As Java, validation shows the worker's converters (and their version) as the defaults.
+    let ours = env!("CARGO_PKG_VERSION");
+    let worker_default = |name: &str| match name {
+        "key.converter" | "value.converter" => worker.get(name).cloned(),
+        "header.converter" => Some(
+            worker
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| crate::converter::SIMPLE_HEADER_CONVERTER.to_string()),
+        ),
+        n if n.ends_with(".converter.plugin.version") => Some(ours.to_string()),
+        _ => None,
+    };
+    common = common
+        .keys()
+        .iter()
+        .fold(ConfigDef::new(), |def, k| match worker_default(&k.name) {
+            Some(d) => def.define(k.clone().default_value(&d)),
+            None => def.define(k.clone()),
+        });
     let own = connector.config_def();
     let mut results: Vec<(ConfigKey, KeyValidation)> = common
         .keys()
@@ -273,14 +360,27 @@ pub fn validate(
             .map(|(k, v)| ConfigInfo {
                 definition: key_info(&k),
                 value: ConfigValueInfo {
+                    recommended_values: recommended(&k.name),
                     name: v.name,
                     value: v.value,
-                    recommended_values: Vec::new(),
                     errors: v.errors,
                     visible: true,
                 },
             })
             .collect(),
+    }
+}
+
+/// Values a UI may offer for a key, as Java's recommenders give them.
+fn recommended(name: &str) -> Vec<String> {
+    match name {
+        "key.converter" | "value.converter" => crate::converter::CONVERTER_CLASSES
+            .iter()
+            .map(|c| (*c).to_string())
+            .collect(),
+        "header.converter" => vec![crate::converter::SIMPLE_HEADER_CONVERTER.to_string()],
+        n if n.ends_with("plugin.version") => vec![env!("CARGO_PKG_VERSION").to_string()],
+        _ => Vec::new(),
     }
 }
 

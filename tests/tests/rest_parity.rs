@@ -1,0 +1,311 @@
+//! One standalone REST call script, run against Java `connect-standalone` (from the Foundation
+//! jars) and against `tributary-worker standalone` on the same broker: every step must give the
+//! same status code and a body of the same shape (JSON key sets and value types; values such as
+//! worker ids, traces and versions are not compared).
+
+#![allow(clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use anyhow::{Result, ensure};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tributary_tests::installed::Installed;
+use tributary_tests::stack::java_connect::JavaConnect;
+use tributary_tests::worker::StandaloneWorker;
+use tributary_tests::{Devstack, unique_name, wait_until};
+
+/// The shape of a JSON value: its type, object keys, and the union of array element shapes.
+fn shape(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(_) => "bool".into(),
+        Value::Number(_) => "number".into(),
+        Value::String(_) => "string".into(),
+        Value::Array(items) => {
+            let shapes: BTreeSet<String> = items.iter().map(shape).collect();
+            format!("[{}]", shapes.into_iter().collect::<Vec<_>>().join("|"))
+        }
+        Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{k}:{}", shape(v)))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    }
+}
+
+struct Step {
+    name: &'static str,
+    method: Method,
+    path: String,
+    body: Option<Value>,
+    /// Wait until this JSON pointer of `GET path` equals the value before the call (settling).
+    settle: Option<(String, &'static str, &'static str)>,
+}
+
+fn step(name: &'static str, method: Method, path: &str, body: Option<Value>) -> Step {
+    Step {
+        name,
+        method,
+        path: path.to_string(),
+        body,
+        settle: None,
+    }
+}
+
+fn script(input: &str, topic: &str) -> Vec<Step> {
+    let source = json!({
+        "connector.class": "org.apache.kafka.connect.file.FileStreamSourceConnector",
+        "file": input,
+        "topic": topic,
+        "tasks.max": "1",
+    });
+    let running = |name: &'static str, path: &str| Step {
+        settle: Some((
+            "/connectors/src/status".to_string(),
+            "/tasks/0/state",
+            "RUNNING",
+        )),
+        ..step(name, Method::GET, path, None)
+    };
+    vec![
+        step("server info", Method::GET, "/", None),
+        step("no connectors", Method::GET, "/connectors", None),
+        step("connector plugins", Method::GET, "/connector-plugins", None),
+        step(
+            "plugin config",
+            Method::GET,
+            "/connector-plugins/FileStreamSourceConnector/config",
+            None,
+        ),
+        step(
+            "validate good",
+            Method::PUT,
+            "/connector-plugins/FileStreamSourceConnector/config/validate",
+            Some(
+                json!({"connector.class": "FileStreamSourceConnector", "name": "v", "topic": "t", "file": input}),
+            ),
+        ),
+        step(
+            "validate bad",
+            Method::PUT,
+            "/connector-plugins/FileStreamSourceConnector/config/validate",
+            Some(
+                json!({"connector.class": "FileStreamSourceConnector", "name": "v", "tasks.max": "0"}),
+            ),
+        ),
+        step(
+            "validate mismatched class",
+            Method::PUT,
+            "/connector-plugins/FileStreamSinkConnector/config/validate",
+            Some(json!({"connector.class": "FileStreamSourceConnector"})),
+        ),
+        step(
+            "create",
+            Method::POST,
+            "/connectors",
+            Some(json!({"name": "src", "config": source})),
+        ),
+        step(
+            "create again",
+            Method::POST,
+            "/connectors",
+            Some(json!({"name": "src", "config": source})),
+        ),
+        step(
+            "create unknown class",
+            Method::POST,
+            "/connectors",
+            Some(json!({"name": "bad", "config": {"connector.class": "com.example.Nope"}})),
+        ),
+        step(
+            "create invalid config",
+            Method::POST,
+            "/connectors",
+            Some(
+                json!({"name": "bad", "config": {"connector.class": "FileStreamSink", "tasks.max": "x"}}),
+            ),
+        ),
+        running("status", "/connectors/src/status"),
+        step("info", Method::GET, "/connectors/src", None),
+        step("config", Method::GET, "/connectors/src/config", None),
+        step("tasks", Method::GET, "/connectors/src/tasks", None),
+        step(
+            "tasks-config",
+            Method::GET,
+            "/connectors/src/tasks-config",
+            None,
+        ),
+        step(
+            "task status",
+            Method::GET,
+            "/connectors/src/tasks/0/status",
+            None,
+        ),
+        step(
+            "unknown task status",
+            Method::GET,
+            "/connectors/src/tasks/9/status",
+            None,
+        ),
+        step(
+            "expand",
+            Method::GET,
+            "/connectors?expand=status&expand=info",
+            None,
+        ),
+        step(
+            "expand status",
+            Method::GET,
+            "/connectors?expand=status",
+            None,
+        ),
+        step("pause", Method::PUT, "/connectors/src/pause", None),
+        step("resume", Method::PUT, "/connectors/src/resume", None),
+        running("status after resume", "/connectors/src/status"),
+        step(
+            "restart connector",
+            Method::POST,
+            "/connectors/src/restart",
+            None,
+        ),
+        running("status after restart", "/connectors/src/status"),
+        step(
+            "restart task",
+            Method::POST,
+            "/connectors/src/tasks/0/restart",
+            None,
+        ),
+        running("status after task restart", "/connectors/src/status"),
+        step(
+            "update config",
+            Method::PUT,
+            "/connectors/src/config",
+            Some(
+                json!({"connector.class": "FileStreamSource", "file": input, "topic": topic, "batch.size": "100"}),
+            ),
+        ),
+        step(
+            "update with another name",
+            Method::PUT,
+            "/connectors/src/config",
+            Some(json!({"name": "other", "connector.class": "FileStreamSource", "topic": topic})),
+        ),
+        step(
+            "patch config",
+            Method::PATCH,
+            "/connectors/src/config",
+            Some(json!({"batch.size": "200"})),
+        ),
+        running("status after update", "/connectors/src/status"),
+        step("stop", Method::PUT, "/connectors/src/stop", None),
+        step("offsets", Method::GET, "/connectors/src/offsets", None),
+        step("delete", Method::DELETE, "/connectors/src", None),
+        step("deleted", Method::GET, "/connectors/src", None),
+        step(
+            "deleted status",
+            Method::GET,
+            "/connectors/src/status",
+            None,
+        ),
+        step("pause unknown", Method::PUT, "/connectors/nope/pause", None),
+        step("unknown path", Method::GET, "/nope", None),
+    ]
+}
+
+async fn run(base: &str, steps: &[Step]) -> Result<Vec<(u16, String)>> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()?;
+    let mut out = Vec::new();
+    for s in steps {
+        if let Some((path, pointer, want)) = &s.settle {
+            let url = format!("{base}{path}");
+            wait_until(
+                &format!("{pointer} = {want} at {url}"),
+                Duration::from_secs(120),
+                || {
+                    let http = http.clone();
+                    let url = url.clone();
+                    async move {
+                        let v: Value = http.get(&url).send().await?.json().await?;
+                        Ok((v.pointer(pointer).and_then(Value::as_str) == Some(*want))
+                            .then_some(()))
+                    }
+                },
+            )
+            .await?;
+        }
+        let mut req = http.request(s.method.clone(), format!("{base}{}", s.path));
+        if let Some(b) = &s.body {
+            req = req.json(b);
+        }
+        let r = req.send().await?;
+        let code = r.status().as_u16();
+        let text = r.text().await?;
+        let body = if text.is_empty() {
+            "(empty)".to_string()
+        } else {
+            shape(&serde_json::from_str(&text).unwrap_or(Value::String("(not JSON)".into())))
+        };
+        out.push((code, body));
+    }
+    Ok(out)
+}
+
+#[tokio::test]
+async fn the_standalone_rest_script_matches_java_connect_standalone() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "a\nb\nc\n")?;
+    let topic = stack.create_topic("parity", 1, 1, &[]).await?;
+    let props = format!(
+        "bootstrap.servers={}
+key.converter=org.apache.kafka.connect.storage.StringConverter
+value.converter=org.apache.kafka.connect.storage.StringConverter
+offset.flush.interval.ms=1000
+",
+        stack.kafka_bootstrap()?
+    );
+    let steps = script(&input.display().to_string(), &topic);
+
+    let mut java = JavaConnect::start_standalone(
+        &Installed::locate(),
+        &unique_name("parity"),
+        &props,
+        &dir.path().join("java"),
+        &[],
+    )?;
+    java.wait_ready(Duration::from_secs(180)).await?;
+    let java_results = run(&java.url, &steps).await?;
+    java.process.request_stop();
+
+    let mut ours = StandaloneWorker::start(&dir.path().join("ours"), "parity", &props, &[])?;
+    ours.wait_healthy(Duration::from_secs(90)).await?;
+    let our_results = run(&ours.rest_url, &steps).await?;
+
+    let mut mismatches = Vec::new();
+    for (s, (j, o)) in steps
+        .iter()
+        .zip(java_results.iter().zip(our_results.iter()))
+    {
+        if j != o {
+            mismatches.push(format!(
+                "{} ({} {}):\n  java:      {} {}\n  tributary: {} {}",
+                s.name, s.method, s.path, j.0, j.1, o.0, o.1
+            ));
+        }
+    }
+    ensure!(
+        mismatches.is_empty(),
+        "{} of {} steps differ:\n{}",
+        mismatches.len(),
+        steps.len(),
+        mismatches.join("\n")
+    );
+    Ok(())
+}
