@@ -182,6 +182,9 @@ struct SinkConsumerContext {
     failure: Mutex<Option<String>>,
     failures: Arc<Failures>,
     stopped: AtomicBool,
+    /// Partitions revoked since the loop last looked: records of them it already polled must not
+    /// be put, since their offsets were not committed and the next owner gets them again.
+    revoked: Mutex<Vec<TopicPartition>>,
 }
 
 impl ClientContext for SinkConsumerContext {
@@ -263,6 +266,9 @@ impl ConsumerContext for SinkConsumerContext {
             }
             if let Ok(mut a) = self.state.assignment.lock() {
                 a.retain(|tp| !revoked.contains(tp));
+            }
+            if let Ok(mut r) = self.revoked.lock() {
+                r.extend(revoked);
             }
         }
     }
@@ -486,6 +492,7 @@ pub fn run(
             failure: Mutex::new(None),
             failures: failures.clone(),
             stopped: AtomicBool::new(false),
+            revoked: Mutex::new(Vec::new()),
         })?;
     check_reachable(consumer.client(), &errors, Duration::from_secs(30), &|| {
         let _ = consumer.poll(Duration::ZERO);
@@ -543,7 +550,21 @@ pub fn run(
                 } else {
                     Duration::ZERO
                 };
-                match consumer.poll(wait) {
+                let polled = consumer.poll(wait);
+                // A rebalance served inside that poll revoked partitions: drop what this batch
+                // already holds of them (a message returned by the same poll came after it).
+                let revoked = ctx
+                    .revoked
+                    .lock()
+                    .map(|mut r| std::mem::take(&mut *r))
+                    .unwrap_or_default();
+                if !revoked.is_empty() {
+                    batch.retain(|r: &SinkRecord| {
+                        !revoked.contains(&TopicPartition::new(r.topic.clone(), r.kafka_partition))
+                    });
+                    next_offsets.retain(|tp, _| !revoked.contains(tp));
+                }
+                match polled {
                     None => break,
                     Some(Err(e)) => {
                         tracing::warn!(task = %spec.id, error = %e, "consumer error");
