@@ -402,6 +402,82 @@ impl SinkTask for FileSinkTask {
 mod tests {
     use super::*;
 
+    struct Stored(Option<OffsetMap>);
+    impl tributary_connect_api::OffsetStorageReader for Stored {
+        fn offset(&self, _partition: &OffsetMap) -> Option<OffsetMap> {
+            self.0.clone()
+        }
+    }
+
+    fn start(path: &std::path::Path, stored: Option<u64>, batch: &str) -> FileSourceTask {
+        let mut t = FileSourceTask::default();
+        let config: Config = [
+            ("file".to_string(), path.display().to_string()),
+            ("topic".to_string(), "t".to_string()),
+            ("batch.size".to_string(), batch.to_string()),
+        ]
+        .into();
+        let offset = stored.map(|p| {
+            [("position".to_string(), serde_json::Value::from(p))]
+                .into_iter()
+                .collect()
+        });
+        t.start(SourceTaskContext {
+            config,
+            offset_reader: Arc::new(Stored(offset)),
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        t
+    }
+
+    fn lines(records: &[SourceRecord]) -> Vec<(String, u64)> {
+        records
+            .iter()
+            .map(|r| {
+                let Some(Value::String(s)) = &r.value else {
+                    panic!("not a string")
+                };
+                let pos = r.source_offset["position"].as_u64().unwrap_or(0);
+                (s.clone(), pos)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn source_reads_lines_with_byte_positions_and_resumes_after_the_stored_one() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("in.txt");
+        std::fs::write(&path, "one\r\ntwo\nthree\npartial").unwrap_or_else(|e| panic!("{e}"));
+        let mut t = start(&path, None, "2");
+        let first = t.poll().unwrap_or_default();
+        assert_eq!(lines(&first), vec![("one".into(), 5), ("two".into(), 9)]);
+        assert_eq!(
+            first[0].source_partition["filename"],
+            serde_json::Value::String(path.display().to_string())
+        );
+        assert_eq!(
+            lines(&t.poll().unwrap_or_default()),
+            vec![("three".into(), 15)]
+        );
+        // The unterminated line waits for its newline.
+        assert!(t.poll().unwrap_or_default().is_empty());
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(b" line\n"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            lines(&t.poll().unwrap_or_default()),
+            vec![("partial line".into(), 28)]
+        );
+        // A restart resumes after the stored position.
+        let mut again = start(&path, Some(9), "100");
+        assert_eq!(
+            lines(&again.poll().unwrap_or_default()),
+            vec![("three".into(), 15), ("partial line".into(), 28)]
+        );
+    }
+
     #[test]
     fn lines_end_like_javas_extract_line() {
         assert_eq!(next_line(b"ab\ncd"), Some((2, 3)));
