@@ -262,9 +262,20 @@ async fn sigkill_three_times_during_a_transfer_loses_nothing() -> Result<()> {
     // After the last restart, let the rest flow and measure the undisturbed sink rate too.
     let t0 = Instant::now();
     let before = count_lines(&output);
-    wait_lines(&output, LINES, Duration::from_secs(900))
-        .await
-        .with_context(|| format!("{}\n{}", src.log(), snk.log()))?;
+    // Duplicates make the line count reach N early: wait for the last line itself (after the
+    // last restart the sink writes in order, so it ends the file).
+    let last = format!("{LINES:07} sequence-numbered line\n");
+    wait_until(
+        "the last line in the output",
+        Duration::from_secs(900),
+        || async {
+            let bytes = std::fs::read(&output).unwrap_or_default();
+            let tail = &bytes[bytes.len().saturating_sub(4096)..];
+            Ok(tail.ends_with(last.as_bytes()).then_some(()))
+        },
+    )
+    .await
+    .with_context(|| format!("{}\n{}", src.log(), snk.log()))?;
     sink_rate = sink_rate.max((count_lines(&output) - before) as f64 / t0.elapsed().as_secs_f64());
     // Let the last commits land, then stop so the sink file is complete.
     tokio::time::sleep(Duration::from_secs(3)).await;
