@@ -511,3 +511,80 @@ async fn the_file_pipeline_works_over_sasl_ssl_and_a_wrong_password_stops_startu
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn config_provider_placeholders_resolve_in_tasks_and_stay_raw_in_the_api() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    let input = dir.path().join("in.txt");
+    let output = dir.path().join("out.txt");
+    write_lines(&input, 1, 1000)?;
+    let secrets = dir.path().join("paths.properties");
+    std::fs::write(
+        &secrets,
+        format!("input={}\noutput={}\n", input.display(), output.display()),
+    )?;
+    let topic = unique_name("provided");
+    let props = format!(
+        "{}config.providers=file
+config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigProvider
+",
+        base_props(
+            stack.kafka_bootstrap()?,
+            "org.apache.kafka.connect.storage.StringConverter"
+        )
+    );
+    let source_name = unique_name("provided-source");
+    let source = format!(
+        "name={source_name}
+connector.class=FileStreamSource
+file=${{file:{s}:input}}
+topic={topic}
+topic.creation.default.replication.factor=1
+topic.creation.default.partitions=1
+",
+        s = secrets.display()
+    );
+    let sink = format!(
+        "name={}
+connector.class=FileStreamSink
+file=${{file:{s}:output}}
+topics={topic}
+",
+        unique_name("provided-sink"),
+        s = secrets.display()
+    );
+    let mut worker = StandaloneWorker::start(
+        dir.path(),
+        "provided",
+        &props,
+        &[("source", source), ("sink", sink)],
+    )?;
+    worker.wait_healthy(Duration::from_secs(90)).await?;
+    wait_lines(&output, 1000, Duration::from_secs(120))
+        .await
+        .with_context(|| worker.log())?;
+    ensure!(std::fs::read(&input)? == std::fs::read(&output)?);
+    let (code, config) = get_json(&format!(
+        "{}/connectors/{source_name}/config",
+        worker.rest_url
+    ))
+    .await?;
+    ensure!(code == 200);
+    let shown = config["file"].as_str().unwrap_or_default();
+    ensure!(
+        shown.starts_with("${file:") && !shown.contains("in.txt"),
+        "GET config shows {shown:?}, not the placeholder"
+    );
+    let (_, tasks) = get_json(&format!(
+        "{}/connectors/{source_name}/tasks",
+        worker.rest_url
+    ))
+    .await?;
+    let task_file = tasks[0]["config"]["file"].as_str().unwrap_or_default();
+    ensure!(
+        task_file == shown,
+        "task config shows {task_file:?}, not the placeholder"
+    );
+    Ok(())
+}

@@ -655,9 +655,14 @@ impl StandaloneHerder {
             );
             return;
         }
+        let resolved = self
+            .providers
+            .resolve(&entry.config)
+            .unwrap_or_else(|_| entry.config.clone());
         let configs: Vec<Config> = configs
             .into_iter()
             .map(|mut c| {
+                reverse_transform(&mut c, &entry.config, &resolved);
                 c.insert("task.class".into(), entry.plugin.task_class.to_string());
                 if entry.plugin.type_ == ConnectorType::Sink {
                     for k in ["topics", "topics.regex"] {
@@ -745,5 +750,48 @@ impl StandaloneHerder {
             tracing::warn!(connector = name, error = %e, "connector stop failed");
         }
         tracing::info!(connector = name, "connector stopped");
+    }
+}
+
+/// Puts the connector's config provider placeholders back into task configs (Java's
+/// `reverseTransform`): a task value equal to a resolved value of the same key is stored and
+/// shown as the raw `${...}` text, so secrets never reach the REST API; tasks resolve it again
+/// when they start.
+fn reverse_transform(task: &mut Config, raw: &Config, resolved: &Config) {
+    for (k, v) in task.iter_mut() {
+        if let (Some(r), Some(res)) = (raw.get(k), resolved.get(k))
+            && r != res
+            && v == res
+        {
+            v.clone_from(r);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_configs_keep_placeholders_not_secrets() {
+        let raw: Config = [
+            ("password".to_string(), "${file:/s:pw}".to_string()),
+            ("topic".to_string(), "t".to_string()),
+        ]
+        .into();
+        let resolved: Config = [
+            ("password".to_string(), "hunter2".to_string()),
+            ("topic".to_string(), "t".to_string()),
+        ]
+        .into();
+        let mut task = resolved.clone();
+        task.insert("extra".into(), "hunter2".into());
+        reverse_transform(&mut task, &raw, &resolved);
+        assert_eq!(task["password"], "${file:/s:pw}");
+        assert_eq!(task["topic"], "t");
+        assert_eq!(
+            task["extra"], "hunter2",
+            "only the same key is restored, as in Java"
+        );
     }
 }
