@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all install build test test-long demo lint fmt generate clean-cache
+.PHONY: all install build test test-long demo bench lint fmt generate clean-cache
 
 all: build
 
@@ -27,6 +27,13 @@ test-long: test
 demo: install
 	$(CARGO) build --locked -p tributary-tests --bin devstack
 	target/debug/devstack up --java-connect
+
+## bench: tributary-worker standalone vs Java connect-standalone on one broker, release builds
+## (about 10 minutes plus the release build; `make bench BENCH_ARGS=--quick` for a 200k-record smoke run); prints tables
+bench: install
+	$(CARGO) build --release --locked -p tributary-worker -p tributary-tests --bin tributary-worker --bin devstack --bin standalone-bench
+	TRIBUTARY_WORKER_BIN=$(CURDIR)/target/release/tributary-worker TRIBUTARY_DEVSTACK_BIN=$(CURDIR)/target/release/devstack \
+	  target/release/standalone-bench $(BENCH_ARGS)
 
 ## lint: formatting and clippy with warnings as errors
 lint:

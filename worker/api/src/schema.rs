@@ -165,38 +165,71 @@ impl Schema {
         self.0.fields.iter().find(|f| f.name == name)
     }
 
-    // The primitive schemas Java offers as constants (`Schema.INT32_SCHEMA`, ...).
+    // The primitive schemas Java offers as constants (`Schema.INT32_SCHEMA`, ...): built once and
+    // shared, since records on hot paths carry them (and converters cache by identity).
     pub fn int8() -> Schema {
-        SchemaBuilder::new(Type::Int8).build_unchecked()
+        static SHARED: std::sync::OnceLock<Schema> = std::sync::OnceLock::new();
+        SHARED
+            .get_or_init(|| SchemaBuilder::new(Type::Int8).build_unchecked())
+            .clone()
     }
     pub fn int16() -> Schema {
-        SchemaBuilder::new(Type::Int16).build_unchecked()
+        static SHARED: std::sync::OnceLock<Schema> = std::sync::OnceLock::new();
+        SHARED
+            .get_or_init(|| SchemaBuilder::new(Type::Int16).build_unchecked())
+            .clone()
     }
     pub fn int32() -> Schema {
-        SchemaBuilder::new(Type::Int32).build_unchecked()
+        static SHARED: std::sync::OnceLock<Schema> = std::sync::OnceLock::new();
+        SHARED
+            .get_or_init(|| SchemaBuilder::new(Type::Int32).build_unchecked())
+            .clone()
     }
     pub fn int64() -> Schema {
-        SchemaBuilder::new(Type::Int64).build_unchecked()
+        static SHARED: std::sync::OnceLock<Schema> = std::sync::OnceLock::new();
+        SHARED
+            .get_or_init(|| SchemaBuilder::new(Type::Int64).build_unchecked())
+            .clone()
     }
     pub fn float32() -> Schema {
-        SchemaBuilder::new(Type::Float32).build_unchecked()
+        static SHARED: std::sync::OnceLock<Schema> = std::sync::OnceLock::new();
+        SHARED
+            .get_or_init(|| SchemaBuilder::new(Type::Float32).build_unchecked())
+            .clone()
     }
     pub fn float64() -> Schema {
-        SchemaBuilder::new(Type::Float64).build_unchecked()
+        static SHARED: std::sync::OnceLock<Schema> = std::sync::OnceLock::new();
+        SHARED
+            .get_or_init(|| SchemaBuilder::new(Type::Float64).build_unchecked())
+            .clone()
     }
     pub fn boolean() -> Schema {
-        SchemaBuilder::new(Type::Boolean).build_unchecked()
+        static SHARED: std::sync::OnceLock<Schema> = std::sync::OnceLock::new();
+        SHARED
+            .get_or_init(|| SchemaBuilder::new(Type::Boolean).build_unchecked())
+            .clone()
     }
     pub fn string() -> Schema {
-        SchemaBuilder::new(Type::String).build_unchecked()
+        static SHARED: std::sync::OnceLock<Schema> = std::sync::OnceLock::new();
+        SHARED
+            .get_or_init(|| SchemaBuilder::new(Type::String).build_unchecked())
+            .clone()
     }
     pub fn bytes() -> Schema {
-        SchemaBuilder::new(Type::Bytes).build_unchecked()
+        static SHARED: std::sync::OnceLock<Schema> = std::sync::OnceLock::new();
+        SHARED
+            .get_or_init(|| SchemaBuilder::new(Type::Bytes).build_unchecked())
+            .clone()
     }
     pub fn optional_string() -> Schema {
-        SchemaBuilder::new(Type::String)
-            .optional()
-            .build_unchecked()
+        static SHARED: std::sync::OnceLock<Schema> = std::sync::OnceLock::new();
+        SHARED
+            .get_or_init(|| {
+                SchemaBuilder::new(Type::String)
+                    .optional()
+                    .build_unchecked()
+            })
+            .clone()
     }
 }
 

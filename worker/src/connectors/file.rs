@@ -376,6 +376,10 @@ impl SinkTask for FileSinkTask {
                 .and_then(|()| out.write_all(b"\n"))
                 .map_err(|e| ConnectError::retriable(format!("cannot write: {e}")))?;
         }
+        // Hand each batch to the operating system, as Java's PrintStream does per line, so
+        // readers see records without waiting for the next offset commit.
+        out.flush()
+            .map_err(|e| ConnectError::retriable(format!("cannot write: {e}")))?;
         Ok(())
     }
 

@@ -21,10 +21,7 @@ impl StringConverter {
     }
 
     pub fn to_connect_data(&self, bytes: Option<&[u8]>) -> Result<(Schema, Option<Value>)> {
-        let schema = SchemaBuilder::new(Type::String)
-            .optional()
-            .build()
-            .map_err(|e| Error::Conversion(e.to_string()))?;
+        let schema = Schema::optional_string();
         let value = match bytes {
             None => None,
             Some(b) => Some(Value::String(String::from_utf8(b.to_vec()).map_err(
@@ -84,10 +81,15 @@ impl ByteArrayConverter {
     }
 
     pub fn to_connect_data(&self, bytes: Option<&[u8]>) -> Result<(Schema, Option<Value>)> {
-        let schema = SchemaBuilder::new(Type::Bytes)
-            .optional()
-            .build()
-            .map_err(|e| Error::Conversion(e.to_string()))?;
+        static OPTIONAL_BYTES: std::sync::OnceLock<Schema> = std::sync::OnceLock::new();
+        let schema = OPTIONAL_BYTES
+            .get_or_init(|| {
+                SchemaBuilder::new(Type::Bytes)
+                    .optional()
+                    .build()
+                    .unwrap_or_else(|_| Schema::bytes())
+            })
+            .clone();
         Ok((schema, bytes.map(|b| Value::Bytes(b.to_vec()))))
     }
 }

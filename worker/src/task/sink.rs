@@ -543,9 +543,9 @@ pub fn run(
                 paused_all = want_paused;
             }
             let mut batch = Vec::new();
-            let mut next_offsets: SinkOffsets = BTreeMap::new();
+            let mut polled_next: Vec<(String, i32, i64)> = Vec::new();
             while batch.len() < max_poll_records {
-                let wait = if batch.is_empty() && next_offsets.is_empty() {
+                let wait = if batch.is_empty() && polled_next.is_empty() {
                     Duration::from_millis(200)
                 } else {
                     Duration::ZERO
@@ -562,7 +562,11 @@ pub fn run(
                     batch.retain(|r: &SinkRecord| {
                         !revoked.contains(&TopicPartition::new(r.topic.clone(), r.kafka_partition))
                     });
-                    next_offsets.retain(|tp, _| !revoked.contains(tp));
+                    polled_next.retain(|(t, p, _)| {
+                        !revoked
+                            .iter()
+                            .any(|tp| tp.partition == *p && &tp.topic == t)
+                    });
                 }
                 match polled {
                     None => break,
@@ -572,10 +576,17 @@ pub fn run(
                         break;
                     }
                     Some(Ok(msg)) => {
-                        next_offsets.insert(
-                            TopicPartition::new(msg.topic(), msg.partition()),
-                            msg.offset() + 1,
-                        );
+                        // A short list searched by reference: no allocation per record.
+                        let (topic, partition) = (msg.topic(), msg.partition());
+                        match polled_next
+                            .iter_mut()
+                            .find(|(t, p, _)| *p == partition && t == topic)
+                        {
+                            Some(entry) => entry.2 = msg.offset() + 1,
+                            None => {
+                                polled_next.push((topic.to_string(), partition, msg.offset() + 1))
+                            }
+                        }
                         match sink_record(&converters, &msg) {
                             Ok(r) => batch.push(r),
                             Err((stage, class, e)) => {
@@ -619,7 +630,11 @@ pub fn run(
                 }
             }
             if let Ok(mut current) = ctx.current.lock() {
-                current.extend(next_offsets);
+                current.extend(
+                    polled_next
+                        .into_iter()
+                        .map(|(t, p, o)| (TopicPartition::new(t, p), o)),
+                );
             }
             let requests = state
                 .requests

@@ -213,14 +213,26 @@ struct Loop<'a> {
     worker: &'a WorkerContext,
     producer: BaseProducer<SourceProducerContext>,
     submitted: SubmittedRecords,
+    /// The latest acknowledged offset per source partition, not yet written.
+    pending: std::collections::BTreeMap<Vec<u8>, tributary_connect_api::OffsetMap>,
     last_flush: Instant,
 }
 
 impl Loop<'_> {
+    /// Moves acknowledged records out of the in-flight queues, keeping only each partition's
+    /// latest committable offset, so memory holds what is in flight, not what was sent since the
+    /// last flush.
+    fn collect_acked(&mut self) {
+        self.producer.poll(Duration::ZERO);
+        for (k, o) in self.submitted.committable() {
+            self.pending.insert(k, o);
+        }
+    }
+
     /// Writes the offsets of every acknowledged prefix, durably.
     fn flush_offsets(&mut self, task: &mut dyn SourceTask) -> Result<()> {
-        self.producer.poll(Duration::ZERO);
-        let committable = self.submitted.committable();
+        self.collect_acked();
+        let committable = std::mem::take(&mut self.pending);
         self.last_flush = Instant::now();
         if committable.is_empty() {
             return Ok(());
@@ -296,6 +308,7 @@ pub fn run(
         worker,
         producer,
         submitted: SubmittedRecords::new(),
+        pending: Default::default(),
         last_flush: Instant::now(),
     };
     let stopping = || control.stopping();
@@ -394,7 +407,7 @@ pub fn run(
                 }
             }
             sent.inc_by(batch_len);
-            l.producer.poll(Duration::ZERO);
+            l.collect_acked();
             l.check_failed()?;
         }
         Ok(())
