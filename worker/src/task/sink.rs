@@ -320,7 +320,10 @@ fn consumer_config(spec: &TaskSpec, worker: &WorkerContext) -> Result<(ClientCon
     // Java's max.poll.records default (500) made each loop turn too short here: at 500 the sink
     // moved ~170k records/s, at 5000 ~970k (make bench --quick --tributary-only). A user's
     // consumer.max.poll.records still caps each `put`.
-    Ok((cfg, settings.max_poll_records.unwrap_or(DEFAULT_BATCH).max(1)))
+    Ok((
+        cfg,
+        settings.max_poll_records.unwrap_or(DEFAULT_BATCH).max(1),
+    ))
 }
 
 /// `topics` or `topics.regex`, exactly one (Java's rule), as librdkafka subscriptions.
