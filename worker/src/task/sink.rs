@@ -317,8 +317,9 @@ fn consumer_config(spec: &TaskSpec, worker: &WorkerContext) -> Result<(ClientCon
     }
     cfg.set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false");
-    // Java's max.poll.records default (500) made each loop turn too short here: at 500 the sink
-    // moved ~170k records/s, at 5000 ~970k (make bench --quick --tributary-only). A user's
+    // Larger than Java's max.poll.records default (500): with 200k queued records the quick bench
+    // moved ~170k records/s at 500 and ~970k at 5000, though the full bench (1M-10M records,
+    // docs/benchmarks.md) gained little; the sink's limit is still being found. A user's
     // consumer.max.poll.records still caps each `put`.
     Ok((
         cfg,
