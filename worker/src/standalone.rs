@@ -35,9 +35,7 @@ fn kafka_cluster_id(worker_props: &BTreeMap<String, String>) -> Result<String> {
         tracing::warn!("{w}");
     }
     let mut cfg = ClientConfig::new();
-    for (k, v) in &settings.librdkafka {
-        cfg.set(k, v);
-    }
+    crate::task::apply(&mut cfg, &settings);
     let errors = ClientErrors::default();
     let client: BaseConsumer<ClientErrors> = cfg.create_with_context(errors.clone())?;
     crate::task::check_reachable(client.client(), &errors, Duration::from_secs(30), &|| {

@@ -13,6 +13,7 @@ use nix::sys::signal::Signal;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use tributary_tests::installed::Installed;
+use tributary_tests::stack::java_connect::java_command;
 use tributary_tests::stack::ports::free_ports;
 use tributary_tests::stack::process::{Managed, spawn};
 use tributary_tests::{Devstack, unique_name};
@@ -133,17 +134,7 @@ listeners=http://127.0.0.1:{}
         c.arg("standalone").env("TRIBUTARY_LOG", "warn");
         c
     } else {
-        let installed = Installed::locate();
-        let mut c = Command::new("java");
-        c.args(JAVA_OPTS)
-            .arg(format!(
-                "-Dlog4j2.configurationFile=file:{}",
-                installed.log4j_config().display()
-            ))
-            .arg("-cp")
-            .arg(format!("{}/*", installed.connect_libs()?.display()))
-            .arg("org.apache.kafka.connect.cli.ConnectStandalone");
-        c
+        java_command(&Installed::locate(), JAVA_OPTS, "ConnectStandalone")?
     };
     cmd.args(&files);
     let started = Instant::now();

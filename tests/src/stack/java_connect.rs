@@ -47,6 +47,22 @@ plugin.discovery=service_load
     )
 }
 
+/// `java <jvm_opts> … org.apache.kafka.connect.cli.<main>` on the Connect jars, with the test
+/// log4j configuration; the caller adds the properties files.
+pub fn java_command(installed: &Installed, jvm_opts: &[&str], main: &str) -> Result<Command> {
+    let libs = installed.connect_libs()?;
+    let mut cmd = Command::new("java");
+    cmd.args(jvm_opts)
+        .arg(format!(
+            "-Dlog4j2.configurationFile=file:{}",
+            installed.log4j_config().display()
+        ))
+        .arg("-cp")
+        .arg(format!("{}/*", libs.display()))
+        .arg(format!("org.apache.kafka.connect.cli.{main}"));
+    Ok(cmd)
+}
+
 impl JavaConnect {
     /// Starts a worker; the caller's thread owns it (see [`super::process`]).
     pub fn start(
@@ -56,7 +72,6 @@ impl JavaConnect {
         dir: &Path,
         replication: usize,
     ) -> Result<Self> {
-        let libs = installed.connect_libs()?;
         std::fs::create_dir_all(dir)?;
         let port = free_ports(1)?[0];
         let props = dir.join(format!("{group_id}.properties"));
@@ -64,16 +79,8 @@ impl JavaConnect {
             &props,
             worker_properties(bootstrap, group_id, port, replication),
         )?;
-        let mut cmd = Command::new("java");
-        cmd.args(TEST_JVM_OPTS)
-            .arg(format!(
-                "-Dlog4j2.configurationFile=file:{}",
-                installed.log4j_config().display()
-            ))
-            .arg("-cp")
-            .arg(format!("{}/*", libs.display()))
-            .arg("org.apache.kafka.connect.cli.ConnectDistributed")
-            .arg(&props);
+        let mut cmd = java_command(installed, TEST_JVM_OPTS, "ConnectDistributed")?;
+        cmd.arg(&props);
         let process = spawn(
             &format!("java-connect-{group_id}"),
             &mut cmd,
@@ -96,7 +103,6 @@ impl JavaConnect {
         dir: &Path,
         connectors: &[std::path::PathBuf],
     ) -> Result<Self> {
-        let libs = installed.connect_libs()?;
         std::fs::create_dir_all(dir)?;
         let port = free_ports(1)?[0];
         let props = dir.join(format!("{name}.properties"));
@@ -107,17 +113,8 @@ impl JavaConnect {
                 dir.join(format!("{name}.offsets")).display()
             ),
         )?;
-        let mut cmd = Command::new("java");
-        cmd.args(TEST_JVM_OPTS)
-            .arg(format!(
-                "-Dlog4j2.configurationFile=file:{}",
-                installed.log4j_config().display()
-            ))
-            .arg("-cp")
-            .arg(format!("{}/*", libs.display()))
-            .arg("org.apache.kafka.connect.cli.ConnectStandalone")
-            .arg(&props)
-            .args(connectors);
+        let mut cmd = java_command(installed, TEST_JVM_OPTS, "ConnectStandalone")?;
+        cmd.arg(&props).args(connectors);
         let process = spawn(
             &format!("java-standalone-{name}"),
             &mut cmd,

@@ -88,15 +88,7 @@ impl Connector for DatagenConnector {
         def()
     }
     fn start(&mut self, config: &Config, _context: Arc<dyn ConnectorContext>) -> ConnectResult<()> {
-        def().parse(config).map_err(|errors| {
-            ConnectError::Config(
-                errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        })?;
+        super::check_config(&def(), config)?;
         self.config = config.clone();
         Ok(())
     }

@@ -55,15 +55,7 @@ fn source_def() -> ConfigDef {
 }
 
 fn checked(def: &ConfigDef, config: &Config) -> ConnectResult<Config> {
-    def.parse(config).map_err(|errors| {
-        ConnectError::Config(
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
-    })?;
+    super::check_config(def, config)?;
     // Tasks get the connector's whole config, as Java's file connectors hand it on.
     Ok(config.clone())
 }

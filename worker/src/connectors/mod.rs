@@ -7,6 +7,22 @@ pub mod file;
 use tributary_connect_api::{SinkConnector, SourceConnector};
 use tributary_connect_client::ConnectorType;
 
+/// Checks `config` against a connector's `ConfigDef`, every error in one message.
+pub fn check_config(
+    def: &tributary_connect_api::ConfigDef,
+    config: &tributary_connect_api::Config,
+) -> tributary_connect_api::ConnectResult<()> {
+    def.parse(config).map(|_| ()).map_err(|errors| {
+        tributary_connect_api::ConnectError::Config(
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })
+}
+
 /// A created connector, of either kind.
 pub enum ConnectorInstance {
     Source(Box<dyn SourceConnector>),

@@ -45,6 +45,22 @@ impl std::fmt::Debug for WorkerContext {
 }
 
 impl WorkerContext {
+    /// A librdkafka config for a client of `connector`: the runtime's `defaults` first, then the
+    /// worker's and the connector's translated settings (which win).
+    pub fn client_config(
+        &self,
+        role: Role,
+        connector: &Config,
+        defaults: &[(&str, String)],
+    ) -> Result<rdkafka::ClientConfig> {
+        let mut cfg = rdkafka::ClientConfig::new();
+        for (k, v) in defaults {
+            cfg.set(*k, v);
+        }
+        apply(&mut cfg, &self.client_settings(role, connector)?);
+        Ok(cfg)
+    }
+
     /// librdkafka settings for a client of `connector`, with its overrides under the policy.
     pub fn client_settings(&self, role: Role, connector: &Config) -> Result<ClientSettings> {
         let s =
@@ -55,6 +71,33 @@ impl WorkerContext {
         }
         Ok(s)
     }
+}
+
+/// Adds translated settings to a librdkafka config.
+pub fn apply(cfg: &mut rdkafka::ClientConfig, settings: &ClientSettings) {
+    for (k, v) in &settings.librdkafka {
+        cfg.set(k, v);
+    }
+}
+
+/// Creates `topic` unless it exists; `what` names it in the log and the error.
+pub fn create_topic<C: rdkafka::client::ClientContext>(
+    admin: &rdkafka::admin::AdminClient<C>,
+    topic: &rdkafka::admin::NewTopic<'_>,
+    what: &str,
+) -> Result<()> {
+    let options =
+        rdkafka::admin::AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    for r in futures::executor::block_on(admin.create_topics([topic], &options))? {
+        match r {
+            Ok(t) => tracing::info!(topic = %t, what, "created topic"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((t, code)) => {
+                return Err(Error::Kafka(format!("cannot create {what} {t}: {code}")));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A task's identity, `connector-task` in logs and client ids.

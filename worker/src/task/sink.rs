@@ -312,9 +312,7 @@ fn consumer_config(spec: &TaskSpec, worker: &WorkerContext) -> Result<(ClientCon
             "client.id",
             format!("connector-consumer-{}-{}", spec.id.connector, spec.id.task),
         );
-    for (k, v) in &settings.librdkafka {
-        cfg.set(k, v);
-    }
+    super::apply(&mut cfg, &settings);
     cfg.set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false");
     // Larger than Java's max.poll.records default (500): with 200k queued records the quick bench
@@ -407,40 +405,30 @@ fn dlq_for(
     let Some(topic) = &policy.dlq_topic else {
         return Ok(None);
     };
-    let settings = worker.client_settings(Role::Producer, &spec.connector_config)?;
-    let mut cfg = ClientConfig::new();
-    cfg.set("enable.idempotence", "true").set("acks", "all");
-    for (k, v) in &settings.librdkafka {
-        cfg.set(k, v);
-    }
-    let producer: ThreadedProducer<_> = cfg.create()?;
+    let c = &spec.connector_config;
+    let producer: ThreadedProducer<_> = worker
+        .client_config(
+            Role::Producer,
+            c,
+            &[
+                ("enable.idempotence", "true".into()),
+                ("acks", "all".into()),
+            ],
+        )?
+        .create()?;
     // Create the DLQ topic when missing, as Java does (1 partition, the configured factor).
-    let admin_settings = worker.client_settings(Role::Admin, &spec.connector_config)?;
-    let mut admin_cfg = ClientConfig::new();
-    for (k, v) in &admin_settings.librdkafka {
-        admin_cfg.set(k, v);
-    }
-    let admin: rdkafka::admin::AdminClient<_> = admin_cfg.create()?;
+    let admin: rdkafka::admin::AdminClient<_> =
+        worker.client_config(Role::Admin, c, &[])?.create()?;
     let new = rdkafka::admin::NewTopic::new(
         topic,
         1,
         rdkafka::admin::TopicReplication::Fixed(i32::from(policy.dlq_replication_factor)),
     );
-    let results = futures::executor::block_on(admin.create_topics(
-        [&new],
-        &rdkafka::admin::AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-    ))?;
-    for r in results {
-        match r {
-            Ok(_) => tracing::info!(topic, "created dead letter queue topic"),
-            Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((t, code)) => {
-                return Err(Error::Kafka(format!(
-                    "cannot create dead letter queue topic {t}: {code} (check errors.deadletterqueue.topic.replication.factor against the cluster size)"
-                )));
-            }
-        }
-    }
+    super::create_topic(
+        &admin,
+        &new,
+        "dead letter queue topic (check errors.deadletterqueue.topic.replication.factor against the cluster size)",
+    )?;
     Ok(Some(DeadLetterQueue::new(
         topic.clone(),
         policy.dlq_context_headers,

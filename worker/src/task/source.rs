@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, NewTopic, TopicReplication};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header as KafkaHeader, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
@@ -20,7 +20,7 @@ use tributary_connect_client::State;
 use super::errors::{ErrorPolicy, Stage};
 use super::submitted::SubmittedRecords;
 use super::topic_creation::TopicCreation;
-use super::{ClientErrors, TaskControl, TaskSpec, WorkerContext, check_reachable};
+use super::{ClientErrors, TaskControl, TaskSpec, WorkerContext, check_reachable, create_topic};
 use crate::config::client::Role;
 use crate::converter::{Converter, SimpleHeaderConverter, converter_for};
 use crate::error::{Error, Result};
@@ -72,24 +72,21 @@ fn producer_config(
     spec: &TaskSpec,
     worker: &WorkerContext,
 ) -> Result<(ClientConfig, ClientConfig)> {
-    let settings = worker.client_settings(Role::Producer, &spec.connector_config)?;
-    let mut cfg = ClientConfig::new();
-    cfg.set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("message.timeout.ms", "0")
-        .set(
-            "client.id",
-            format!("connector-producer-{}-{}", spec.id.connector, spec.id.task),
-        );
-    for (k, v) in &settings.librdkafka {
-        cfg.set(k, v);
-    }
-    let admin_settings = worker.client_settings(Role::Admin, &spec.connector_config)?;
-    let mut admin = ClientConfig::new();
-    for (k, v) in &admin_settings.librdkafka {
-        admin.set(k, v);
-    }
-    Ok((cfg, admin))
+    let c = &spec.connector_config;
+    let producer = worker.client_config(
+        Role::Producer,
+        c,
+        &[
+            ("enable.idempotence", "true".into()),
+            ("acks", "all".into()),
+            ("message.timeout.ms", "0".into()),
+            (
+                "client.id",
+                format!("connector-producer-{}-{}", spec.id.connector, spec.id.task),
+            ),
+        ],
+    )?;
+    Ok((producer, worker.client_config(Role::Admin, c, &[])?))
 }
 
 struct Converters {
@@ -171,41 +168,19 @@ fn ensure_topic(
         return Ok(());
     }
     let (group, spec) = creation.spec_for(topic);
-    let configs: Vec<(&str, &str)> = spec
-        .configs
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
     let mut new = NewTopic::new(
         topic,
         spec.partitions,
         TopicReplication::Fixed(spec.replication_factor),
     );
-    for (k, v) in &configs {
+    for (k, v) in &spec.configs {
         new = new.set(k, v);
     }
-    let results = futures::executor::block_on(admin.create_topics(
-        [&new],
-        &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-    ))?;
-    for r in results {
-        match r {
-            Ok(_) => tracing::info!(
-                topic,
-                group,
-                partitions = spec.partitions,
-                replication_factor = spec.replication_factor,
-                "created topic"
-            ),
-            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((t, code)) => {
-                return Err(Error::Kafka(format!(
-                    "cannot create topic {t} (topic.creation group {group}): {code}"
-                )));
-            }
-        }
-    }
-    Ok(())
+    create_topic(
+        admin,
+        &new,
+        &format!("topic (topic.creation group {group})"),
+    )
 }
 
 struct Loop<'a> {
