@@ -2,6 +2,9 @@
 //! broker — file source → Kafka and Kafka → file sink at 1M × 100 B, 10M × 100 B and 1M × 1 KiB,
 //! the raw rdkafka ceiling, idle RSS, start → `/health`, and RSS per task at 100 tasks. Prints
 //! Markdown tables; docs/benchmarks.md keeps a run.
+//!
+//! Flags: `--quick` (200k × 100 B only), `--tributary-only` (no Java runs), `--sources-only`,
+//! `--sinks-only`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -202,12 +205,33 @@ fn write_input(path: &Path, n: u64, size: usize) -> Result<()> {
     Ok(())
 }
 
-fn count_lines(path: &Path) -> u64 {
-    std::fs::read(path).map(|b| bytecount(&b)).unwrap_or(0)
+/// Lines written so far, from the file's length: every input line is `size` bytes with its newline
+/// and StringConverter writes them back unchanged. Re-reading the file instead would cost the
+/// measuring process a core at 10M records (a 1 GB read every poll) and starve the worker it measures.
+/// The ceiling producer's first record, which the sink topic also holds ahead of the n lines.
+const WARM_UP: &str = "warm-up";
+
+fn lines_written(path: &Path, size: usize) -> u64 {
+    std::fs::metadata(path)
+        .map(|m| m.len().saturating_sub(WARM_UP.len() as u64 + 1) / size as u64)
+        .unwrap_or(0)
 }
 
-fn bytecount(b: &[u8]) -> u64 {
-    b.iter().filter(|&&c| c == b'\n').count() as u64
+/// Once the run is over: the output is the warm-up line and then the input, line for line.
+fn check_output(input: &Path, output: &Path) -> Result<()> {
+    let mut a = format!("{WARM_UP}\n").into_bytes();
+    a.extend(std::fs::read(input)?);
+    let b = std::fs::read(output)?;
+    if a != b {
+        bail!(
+            "{} ({} bytes) differs from the input {} ({} bytes)",
+            output.display(),
+            b.len(),
+            input.display(),
+            a.len()
+        );
+    }
+    Ok(())
 }
 
 fn produce(stack: &Devstack, topic: &str, n: u64, size: usize) -> Result<Duration> {
@@ -220,7 +244,7 @@ fn produce(stack: &Devstack, topic: &str, n: u64, size: usize) -> Result<Duratio
     // Warm up (metadata, producer id) before the clock starts, as the workers' clocks start at
     // their first record.
     producer
-        .send(BaseRecord::<(), str>::to(topic).payload("warm-up"))
+        .send(BaseRecord::<(), str>::to(topic).payload(WARM_UP))
         .map_err(|(e, _)| e)?;
     producer.flush(Duration::from_secs(60))?;
     let start = Instant::now();
@@ -251,6 +275,7 @@ fn consume(stack: &Devstack, topic: &str, n: u64) -> Result<Duration> {
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .set("queued.max.messages.kbytes", "16384")
+        .set("fetch.queue.backoff.ms", "10")
         .create()?;
     consumer.subscribe(&[topic])?;
     let mut got = 0;
@@ -360,6 +385,10 @@ async fn main() -> Result<()> {
         vec![(1_000_000, 100), (10_000_000, 100), (1_000_000, 1024)]
     };
     // `--tributary-only` skips the Java runs (for quick iterations on Tributary itself).
+    let only = |w: &str| {
+        !std::env::args().any(|a| a == "--sinks-only" || a == "--sources-only")
+            || std::env::args().any(|a| a == format!("--{w}s-only"))
+    };
     let kinds: Vec<Kind> = if std::env::args().any(|a| a == "--tributary-only") {
         vec![Kind::Tributary]
     } else {
@@ -388,7 +417,7 @@ async fn main() -> Result<()> {
             n as f64 / c.as_secs_f64(),
             bytes,
         ));
-        for &kind in &kinds {
+        for &kind in kinds.iter().filter(|_| only("source")) {
             let topic = stack.create_topic("bench-src", 1, 1, &[]).await?;
             let source = format!(
                 "name={}\nconnector.class=org.apache.kafka.connect.file.FileStreamSourceConnector\nfile={}\ntopic={topic}\n",
@@ -412,7 +441,7 @@ async fn main() -> Result<()> {
             runs.push(run);
         }
         // Sink: the ceiling topic already holds n records of this size.
-        for &kind in &kinds {
+        for &kind in kinds.iter().filter(|_| only("sink")) {
             if kind == Kind::JavaInflight5 {
                 continue; // the producer setting does not affect a sink
             }
@@ -426,9 +455,10 @@ async fn main() -> Result<()> {
             let w = start_worker(kind, &dir.path().join("w"), &bootstrap, &[("sink", sink)])?;
             let o = out.clone();
             let run = measure(w, kind, format!("sink {label}"), n, bytes, || {
-                count_lines(&o)
+                lines_written(&o, size)
             })
             .await?;
+            check_output(&input, &out)?;
             let _ = std::fs::remove_file(&out);
             progress(&format!("  {:.0} records/s", run.rate()));
             runs.push(run);

@@ -6,6 +6,7 @@
 //! them as JSON means the worker writes exactly the bytes it read.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::schema::Schema;
 use crate::value::Value;
@@ -77,7 +78,9 @@ impl FromIterator<Header> for Headers {
 /// A record a source task produced, before conversion.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceRecord {
-    pub source_partition: OffsetMap,
+    /// Shared: a task usually sends many records of one source partition, and the runtime
+    /// recognises a partition it has just seen by pointer before comparing maps.
+    pub source_partition: Arc<OffsetMap>,
     pub source_offset: OffsetMap,
     pub topic: String,
     /// `None` lets the producer's partitioner choose.
@@ -94,14 +97,14 @@ pub struct SourceRecord {
 impl SourceRecord {
     /// A record with a value only, the common case for simple sources.
     pub fn new(
-        source_partition: OffsetMap,
+        source_partition: impl Into<Arc<OffsetMap>>,
         source_offset: OffsetMap,
         topic: impl Into<String>,
         value_schema: Option<Schema>,
         value: Option<Value>,
     ) -> Self {
         Self {
-            source_partition,
+            source_partition: source_partition.into(),
             source_offset,
             topic: topic.into(),
             kafka_partition: None,

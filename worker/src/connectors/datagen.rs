@@ -133,7 +133,7 @@ pub struct DatagenTask {
     seq: u64,
     started: Option<Instant>,
     sent_since_start: u64,
-    partition: OffsetMap,
+    partition: Arc<OffsetMap>,
     schema: Option<Schema>,
 }
 
@@ -269,7 +269,10 @@ impl SourceTask for DatagenTask {
         self.payload = num("payload.size", 100.0) as usize;
         self.task_id = num("task.id", 0.0) as u64;
         self.schema = Self::schema_for(self.shape)?;
-        self.partition = [("task".to_string(), serde_json::Value::from(self.task_id))].into();
+        self.partition = Arc::new(OffsetMap::from([(
+            "task".to_string(),
+            serde_json::Value::from(self.task_id),
+        )]));
         self.seq = context
             .offset_reader
             .offset(&self.partition)

@@ -27,11 +27,6 @@ use crate::error::{Error, Result};
 use crate::offset_store::{ConnectorOffsetReader, offset_key, offset_value};
 
 /// What the delivery callback reports back to the loop.
-#[derive(Debug)]
-struct Delivery {
-    ack: Arc<AtomicBool>,
-}
-
 #[derive(Debug, Clone)]
 struct SourceProducerContext {
     errors: ClientErrors,
@@ -47,16 +42,17 @@ impl ClientContext for SourceProducerContext {
 }
 
 impl ProducerContext for SourceProducerContext {
-    type DeliveryOpaque = Box<Delivery>;
+    /// The record's acknowledgement flag in `SubmittedRecords`, passed through librdkafka as is.
+    type DeliveryOpaque = Arc<AtomicBool>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, delivery: Box<Delivery>) {
+    fn delivery(&self, result: &DeliveryResult<'_>, ack: Arc<AtomicBool>) {
         match result {
-            Ok(_) => delivery.ack.store(true, Ordering::Release),
+            Ok(_) => ack.store(true, Ordering::Release),
             Err((e, msg)) => {
                 if self.tolerate_all {
                     // KIP-779: a tolerated send failure is logged and its offset may advance.
                     tracing::warn!(error = %e, topic = msg.topic(), "record not sent; skipped under errors.tolerance=all");
-                    delivery.ack.store(true, Ordering::Release);
+                    ack.store(true, Ordering::Release);
                 } else if let Ok(mut f) = self.failed.lock()
                     && f.is_none()
                 {
@@ -342,13 +338,15 @@ pub fn run(
                     ensure_topic(admin, &l.producer, creation, &record.topic)?;
                     known_topics.insert(record.topic.clone());
                 }
-                if last_partition.as_ref() != Some(&record.source_partition) {
+                if !last_partition.as_ref().is_some_and(|p| {
+                    Arc::ptr_eq(p, &record.source_partition) || **p == *record.source_partition
+                }) {
                     last_key = offset_key(&spec.id.connector, &record.source_partition);
                     last_partition = Some(record.source_partition.clone());
                 }
                 let ack = l.submitted.submit(&last_key, record.source_offset);
-                let mut out: BaseRecord<'_, [u8], [u8], Box<Delivery>> =
-                    BaseRecord::with_opaque_to(&record.topic, Box::new(Delivery { ack }));
+                let mut out: BaseRecord<'_, [u8], [u8], Arc<AtomicBool>> =
+                    BaseRecord::with_opaque_to(&record.topic, ack);
                 if let Some(k) = converted.key.as_deref() {
                     out = out.key(k);
                 }
