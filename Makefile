@@ -28,8 +28,9 @@ demo: install
 	$(CARGO) build --locked -p tributary-tests --bin devstack
 	target/debug/devstack up --java-connect
 
-## bench: tributary-worker standalone vs Java connect-standalone on one broker, release builds
-## (about 10 minutes plus the release build; `make bench BENCH_ARGS=--quick` for a 200k-record smoke run); prints tables
+## bench: tributary-worker standalone vs Java connect-standalone on one broker, release builds, median of 3 runs
+## (about 25 minutes plus the release build; `make bench BENCH_ARGS=--quick` for a 200k-record smoke run); prints tables
+BENCH_ARGS ?= --repeat 3
 bench: install
 	$(CARGO) build --release --locked -p tributary-worker -p tributary-tests --bin tributary-worker --bin devstack --bin standalone-bench
 	TRIBUTARY_WORKER_BIN=$(CURDIR)/target/release/tributary-worker TRIBUTARY_DEVSTACK_BIN=$(CURDIR)/target/release/devstack \

@@ -4,7 +4,8 @@
 //! Markdown tables; docs/benchmarks.md keeps a run.
 //!
 //! Flags: `--quick` (200k × 100 B only), `--tributary-only` (no Java runs), `--sources-only`,
-//! `--sinks-only`.
+//! `--sinks-only`, `--repeat N` (each measurement N times, tables show the median; the
+//! throughput figures of two shared cores vary by tens of percent between runs).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -101,6 +102,9 @@ fn start_worker(
     connectors: &[(&str, String)],
 ) -> Result<Worker> {
     std::fs::create_dir_all(dir)?;
+    // Write back what earlier runs left dirty (input files, broker logs, sink output: gigabytes at
+    // 10M records) so that the kernel's writeback does not compete with the run being measured.
+    nix::unistd::sync();
     let ports = free_ports(2)?;
     let name = unique_name("w");
     let mut props = format!(
@@ -208,6 +212,23 @@ fn write_input(path: &Path, n: u64, size: usize) -> Result<()> {
 /// Lines written so far, from the file's length: every input line is `size` bytes with its newline
 /// and StringConverter writes them back unchanged. Re-reading the file instead would cost the
 /// measuring process a core at 10M records (a 1 GB read every poll) and starve the worker it measures.
+/// The middle value (the upper one of an even count); runs on two shared cores vary by tens of
+/// percent, so tables report the median of `--repeat` runs.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// The run with the median rate.
+fn median_run(mut v: Vec<Run>) -> Result<Run> {
+    v.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+    let i = v.len() / 2;
+    if i >= v.len() {
+        bail!("no run to take the median of");
+    }
+    Ok(v.swap_remove(i))
+}
+
 /// The ceiling producer's first record, which the sink topic also holds ahead of the n lines.
 const WARM_UP: &str = "warm-up";
 
@@ -372,6 +393,14 @@ async fn measure(
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
+    let repeat: usize = match std::env::args().position(|a| a == "--repeat") {
+        Some(i) => std::env::args()
+            .nth(i + 1)
+            .and_then(|r| r.parse().ok())
+            .filter(|&r| r > 0)
+            .context("--repeat takes a positive number of runs")?,
+        None => 1,
+    };
     progress("starting the devstack (Kafka only)");
     let stack = Devstack::start(&["--no-kube", "--no-postgres"])?;
     let bootstrap = stack.kafka_bootstrap()?.to_string();
@@ -402,66 +431,79 @@ async fn main() -> Result<()> {
         let input = dir.path().join(format!("in-{n}-{size}.txt"));
         progress(&format!("{label}: writing the input file"));
         write_input(&input, n, size)?;
-        // Ceiling: a bare producer and consumer loop.
-        let topic = stack.create_topic("ceiling", 1, 1, &[]).await?;
-        let p = produce(&stack, &topic, n, size)?;
-        let c = consume(&stack, &topic, n)?;
-        progress(&format!(
-            "{label}: ceiling produce {:.0}/s, consume {:.0}/s",
-            n as f64 / p.as_secs_f64(),
-            n as f64 / c.as_secs_f64()
-        ));
-        ceilings.push((
-            label.clone(),
-            n as f64 / p.as_secs_f64(),
-            n as f64 / c.as_secs_f64(),
-            bytes,
-        ));
+        // Ceiling: a bare producer and consumer loop, the median of `repeat` runs. The sinks read
+        // the first run's topic.
+        let mut topic = String::new();
+        let (mut produced, mut consumed) = (Vec::new(), Vec::new());
+        for _ in 0..repeat {
+            let t = stack.create_topic("ceiling", 1, 1, &[]).await?;
+            let p = produce(&stack, &t, n, size)?;
+            let c = consume(&stack, &t, n)?;
+            progress(&format!(
+                "{label}: ceiling produce {:.0}/s, consume {:.0}/s",
+                n as f64 / p.as_secs_f64(),
+                n as f64 / c.as_secs_f64()
+            ));
+            produced.push(n as f64 / p.as_secs_f64());
+            consumed.push(n as f64 / c.as_secs_f64());
+            if topic.is_empty() {
+                topic = t;
+            }
+        }
+        ceilings.push((label.clone(), median(produced), median(consumed), bytes));
         for &kind in kinds.iter().filter(|_| only("source")) {
-            let topic = stack.create_topic("bench-src", 1, 1, &[]).await?;
-            let source = format!(
-                "name={}\nconnector.class=org.apache.kafka.connect.file.FileStreamSourceConnector\nfile={}\ntopic={topic}\n",
-                unique_name("src"),
-                input.display()
-            );
-            progress(&format!("{label}: {} source", kind.name()));
-            let w = start_worker(
-                kind,
-                &dir.path().join("w"),
-                &bootstrap,
-                &[("source", source)],
-            )?;
-            let t = topic.clone();
-            let wm = &watermarks;
-            let run = measure(w, kind, format!("source {label}"), n, bytes, || {
-                end_offset(wm, &t).max(0) as u64
-            })
-            .await?;
-            progress(&format!("  {:.0} records/s", run.rate()));
-            runs.push(run);
+            let mut reps = Vec::new();
+            for _ in 0..repeat {
+                let topic = stack.create_topic("bench-src", 1, 1, &[]).await?;
+                let source = format!(
+                    "name={}\nconnector.class=org.apache.kafka.connect.file.FileStreamSourceConnector\nfile={}\ntopic={topic}\n",
+                    unique_name("src"),
+                    input.display()
+                );
+                progress(&format!("{label}: {} source", kind.name()));
+                let w = start_worker(
+                    kind,
+                    &dir.path().join("w"),
+                    &bootstrap,
+                    &[("source", source)],
+                )?;
+                let t = topic.clone();
+                let wm = &watermarks;
+                let run = measure(w, kind, format!("source {label}"), n, bytes, || {
+                    end_offset(wm, &t).max(0) as u64
+                })
+                .await?;
+                progress(&format!("  {:.0} records/s", run.rate()));
+                reps.push(run);
+            }
+            runs.push(median_run(reps)?);
         }
         // Sink: the ceiling topic already holds n records of this size.
         for &kind in kinds.iter().filter(|_| only("sink")) {
             if kind == Kind::JavaInflight5 {
                 continue; // the producer setting does not affect a sink
             }
-            let out = dir.path().join(format!("out-{}.txt", unique_name("sink")));
-            let sink = format!(
-                "name={}\nconnector.class=org.apache.kafka.connect.file.FileStreamSinkConnector\nfile={}\ntopics={topic}\n",
-                unique_name("snk"),
-                out.display()
-            );
-            progress(&format!("{label}: {} sink", kind.name()));
-            let w = start_worker(kind, &dir.path().join("w"), &bootstrap, &[("sink", sink)])?;
-            let o = out.clone();
-            let run = measure(w, kind, format!("sink {label}"), n, bytes, || {
-                lines_written(&o, size)
-            })
-            .await?;
-            check_output(&input, &out)?;
-            let _ = std::fs::remove_file(&out);
-            progress(&format!("  {:.0} records/s", run.rate()));
-            runs.push(run);
+            let mut reps = Vec::new();
+            for _ in 0..repeat {
+                let out = dir.path().join(format!("out-{}.txt", unique_name("sink")));
+                let sink = format!(
+                    "name={}\nconnector.class=org.apache.kafka.connect.file.FileStreamSinkConnector\nfile={}\ntopics={topic}\n",
+                    unique_name("snk"),
+                    out.display()
+                );
+                progress(&format!("{label}: {} sink", kind.name()));
+                let w = start_worker(kind, &dir.path().join("w"), &bootstrap, &[("sink", sink)])?;
+                let o = out.clone();
+                let run = measure(w, kind, format!("sink {label}"), n, bytes, || {
+                    lines_written(&o, size)
+                })
+                .await?;
+                check_output(&input, &out)?;
+                let _ = std::fs::remove_file(&out);
+                progress(&format!("  {:.0} records/s", run.rate()));
+                reps.push(run);
+            }
+            runs.push(median_run(reps)?);
         }
     }
 
@@ -522,6 +564,7 @@ async fn main() -> Result<()> {
 
     // Tables.
     println!("\n### Throughput\n");
+    println!("Each row is the median of {repeat} run(s); the ceiling too.\n");
     println!(
         "| workload | worker | records/s | MB/s | CPU s / M records | peak RSS MiB | % of ceiling | × Java defaults |"
     );
