@@ -1,0 +1,226 @@
+//! The Connect group protocol codecs against real Java workers: two Java `connect-distributed`
+//! workers (Foundation jars) form a group on the devstack broker and run two connectors; the
+//! group as the broker describes it (DescribeGroups: every member's metadata for the chosen
+//! protocol and the assignment the leader gave it) must decode with Tributary's codecs, re-encode
+//! byte for byte, and — each member's last allocation minus what it was told to revoke plus what
+//! it was assigned — say what the REST API says about who runs what.
+
+#![allow(clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use serde_json::{Value, json};
+use tributary_connect_protocol::{Assignment, TaskId, Work, WorkerMetadata};
+use tributary_tests::installed::Installed;
+use tributary_tests::stack::java_connect::JavaConnect;
+use tributary_tests::{Devstack, unique_name, wait_until};
+
+/// One member as DescribeGroups shows it.
+#[derive(Debug)]
+struct DescribedMember {
+    id: String,
+    metadata: Vec<u8>,
+    assignment: Vec<u8>,
+}
+
+fn describe(stack: &Devstack, group: &str) -> Result<Option<(String, String, Vec<DescribedMember>)>> {
+    let client: BaseConsumer = stack.kafka_config()?.create()?;
+    let list = client.fetch_group_list(Some(group), Duration::from_secs(10))?;
+    let Some(g) = list.groups().iter().find(|g| g.name() == group) else {
+        return Ok(None);
+    };
+    let members = g
+        .members()
+        .iter()
+        .map(|m| DescribedMember {
+            id: m.id().to_string(),
+            metadata: m.metadata().unwrap_or_default().to_vec(),
+            assignment: m.assignment().unwrap_or_default().to_vec(),
+        })
+        .collect();
+    Ok(Some((
+        g.protocol_type().to_string(),
+        g.protocol().to_string(),
+        members,
+    )))
+}
+
+/// Who runs what according to the REST API: worker id ("host:port") → work.
+async fn rest_owners(url: &str, connectors: &[String]) -> Result<BTreeMap<String, Work>> {
+    let http = reqwest::Client::new();
+    let mut out: BTreeMap<String, Work> = BTreeMap::new();
+    for c in connectors {
+        let s: Value = http
+            .get(format!("{url}/connectors/{c}/status"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let worker = s["connector"]["worker_id"]
+            .as_str()
+            .context("connector worker_id")?;
+        out.entry(worker.to_string())
+            .or_default()
+            .connectors
+            .insert(c.clone());
+        for t in s["tasks"].as_array().context("tasks")? {
+            let id = t["id"].as_i64().context("task id")? as i32;
+            let worker = t["worker_id"].as_str().context("task worker_id")?;
+            out.entry(worker.to_string())
+                .or_default()
+                .tasks
+                .insert(TaskId::new(c.clone(), id));
+        }
+    }
+    Ok(out)
+}
+
+async fn all_running(url: &str, connectors: &[String], tasks: usize) -> Result<Option<()>> {
+    let http = reqwest::Client::new();
+    for c in connectors {
+        let s: Value = http
+            .get(format!("{url}/connectors/{c}/status"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let running = s["connector"]["state"] == "RUNNING"
+            && s["tasks"].as_array().is_some_and(|t| {
+                t.len() == tasks && t.iter().all(|t| t["state"] == "RUNNING")
+            });
+        if !running {
+            return Ok(None);
+        }
+    }
+    Ok(Some(()))
+}
+
+#[tokio::test]
+async fn java_workers_group_metadata_and_assignments_round_trip_through_our_codecs() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    let group = unique_name("java-group");
+    let installed = Installed::locate();
+    let bootstrap = stack.kafka_bootstrap()?.to_string();
+    let mut workers = Vec::new();
+    for i in 0..2 {
+        let mut w = JavaConnect::start(
+            &installed,
+            &bootstrap,
+            &group,
+            &dir.path().join(format!("w{i}")),
+            stack.kafka_nodes()?.min(3),
+        )?;
+        w.wait_ready(Duration::from_secs(180)).await?;
+        workers.push(w);
+    }
+    let url = workers[0].url.clone();
+    let http = reqwest::Client::new();
+    let topic = stack.create_topic("group-protocol", 2, 1, &[]).await?;
+    let connectors: Vec<String> = (0..2).map(|i| format!("sink-{i}")).collect();
+    for c in &connectors {
+        let r = http
+            .put(format!("{url}/connectors/{c}/config"))
+            .json(&json!({
+                "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+                "file": dir.path().join(format!("{c}.txt")).display().to_string(),
+                "topics": topic,
+                "tasks.max": "2",
+            }))
+            .send()
+            .await?;
+        ensure!(r.status().is_success(), "creating {c}: {}", r.text().await?);
+    }
+    wait_until("both connectors and their tasks RUNNING", Duration::from_secs(180), || {
+        all_running(&url, &connectors, 2)
+    })
+    .await?;
+
+    // The group settles: two members, each allocation agreeing with the REST API.
+    let (members, owners) = wait_until("a settled group", Duration::from_secs(180), || async {
+        let Some((protocol_type, protocol, members)) = describe(stack, &group)? else {
+            return Ok(None);
+        };
+        ensure!(protocol_type == "connect", "protocol type {protocol_type}");
+        if members.len() != 2 || protocol.is_empty() {
+            return Ok(None);
+        }
+        ensure!(protocol == "sessioned", "Java 4.3 workers agree on sessioned, got {protocol}");
+        let owners = rest_owners(&url, &connectors).await?;
+        Ok(Some((members, owners)))
+    })
+    .await?;
+
+    let mut seen = Work::new();
+    let mut leaders = Vec::new();
+    for m in &members {
+        let meta = WorkerMetadata::decode(&m.metadata)
+            .with_context(|| format!("metadata of {}", m.id))?;
+        ensure!(meta.version == 2, "metadata version {}", meta.version);
+        ensure!(meta.config_offset >= 0, "config offset {}", meta.config_offset);
+        ensure!(
+            meta.encode()? == m.metadata,
+            "metadata of {} re-encodes differently:\n  java: {:02x?}\n  ours: {:02x?}",
+            m.id,
+            m.metadata,
+            meta.encode()?
+        );
+        let a = Assignment::decode(&m.assignment)
+            .with_context(|| format!("assignment of {}", m.id))?;
+        ensure!(a.version == 2 && a.error == 0, "assignment {a:?}");
+        ensure!(
+            a.encode()? == m.assignment,
+            "assignment of {} re-encodes differently:\n  java: {:02x?}\n  ours: {:02x?}",
+            m.id,
+            m.assignment,
+            a.encode()?
+        );
+        leaders.push((a.leader.clone(), a.leader_url.clone()));
+        // The member's metadata carries what it ran when it last joined; the assignment of that
+        // round says what to stop and what to add. Applied as a cooperative member does, the
+        // result is what it runs now, and the REST API must agree.
+        let mut running = meta
+            .allocation
+            .as_ref()
+            .map(Assignment::assigned_work)
+            .unwrap_or_default();
+        running.remove(&a.revoked_work());
+        running.add(&a.assigned_work());
+        let worker_id = meta
+            .url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let rest = owners.get(&worker_id).cloned().unwrap_or_default();
+        if running != rest {
+            bail!(
+                "member {} ({worker_id}) announces {running:?} but the REST API says it runs {rest:?}",
+                m.id
+            );
+        }
+        ensure!(!running.overlaps(&seen), "work held twice: {:?}", running.intersect(&seen));
+        seen.add(&running);
+    }
+    let mut expected = Work::new();
+    for c in &connectors {
+        expected.connectors.insert(c.clone());
+        for t in 0..2 {
+            expected.tasks.insert(TaskId::new(c.clone(), t));
+        }
+    }
+    ensure!(seen == expected, "allocations cover {seen:?}, expected {expected:?}");
+    // Both members name the same leader, one of them.
+    ensure!(leaders.iter().all(|l| *l == leaders[0]), "leaders {leaders:?}");
+    ensure!(
+        members.iter().any(|m| m.id == leaders[0].0),
+        "the leader {} is not a member",
+        leaders[0].0
+    );
+    for w in &mut workers {
+        w.process.request_stop();
+    }
+    Ok(())
+}
