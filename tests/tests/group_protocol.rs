@@ -26,7 +26,10 @@ struct DescribedMember {
     assignment: Vec<u8>,
 }
 
-fn describe(stack: &Devstack, group: &str) -> Result<Option<(String, String, Vec<DescribedMember>)>> {
+fn describe(
+    stack: &Devstack,
+    group: &str,
+) -> Result<Option<(String, String, Vec<DescribedMember>)>> {
     let client: BaseConsumer = stack.kafka_config()?.create()?;
     let list = client.fetch_group_list(Some(group), Duration::from_secs(10))?;
     let Some(g) = list.groups().iter().find(|g| g.name() == group) else {
@@ -88,9 +91,9 @@ async fn all_running(url: &str, connectors: &[String], tasks: usize) -> Result<O
             .json()
             .await?;
         let running = s["connector"]["state"] == "RUNNING"
-            && s["tasks"].as_array().is_some_and(|t| {
-                t.len() == tasks && t.iter().all(|t| t["state"] == "RUNNING")
-            });
+            && s["tasks"]
+                .as_array()
+                .is_some_and(|t| t.len() == tasks && t.iter().all(|t| t["state"] == "RUNNING"));
         if !running {
             return Ok(None);
         }
@@ -134,9 +137,11 @@ async fn java_workers_group_metadata_and_assignments_round_trip_through_our_code
             .await?;
         ensure!(r.status().is_success(), "creating {c}: {}", r.text().await?);
     }
-    wait_until("both connectors and their tasks RUNNING", Duration::from_secs(180), || {
-        all_running(&url, &connectors, 2)
-    })
+    wait_until(
+        "both connectors and their tasks RUNNING",
+        Duration::from_secs(180),
+        || all_running(&url, &connectors, 2),
+    )
     .await?;
 
     // The group settles: two members, each allocation agreeing with the REST API.
@@ -148,7 +153,10 @@ async fn java_workers_group_metadata_and_assignments_round_trip_through_our_code
         if members.len() != 2 || protocol.is_empty() {
             return Ok(None);
         }
-        ensure!(protocol == "sessioned", "Java 4.3 workers agree on sessioned, got {protocol}");
+        ensure!(
+            protocol == "sessioned",
+            "Java 4.3 workers agree on sessioned, got {protocol}"
+        );
         let owners = rest_owners(&url, &connectors).await?;
         Ok(Some((members, owners)))
     })
@@ -157,10 +165,14 @@ async fn java_workers_group_metadata_and_assignments_round_trip_through_our_code
     let mut seen = Work::new();
     let mut leaders = Vec::new();
     for m in &members {
-        let meta = WorkerMetadata::decode(&m.metadata)
-            .with_context(|| format!("metadata of {}", m.id))?;
+        let meta =
+            WorkerMetadata::decode(&m.metadata).with_context(|| format!("metadata of {}", m.id))?;
         ensure!(meta.version == 2, "metadata version {}", meta.version);
-        ensure!(meta.config_offset >= 0, "config offset {}", meta.config_offset);
+        ensure!(
+            meta.config_offset >= 0,
+            "config offset {}",
+            meta.config_offset
+        );
         ensure!(
             meta.encode()? == m.metadata,
             "metadata of {} re-encodes differently:\n  java: {:02x?}\n  ours: {:02x?}",
@@ -168,8 +180,8 @@ async fn java_workers_group_metadata_and_assignments_round_trip_through_our_code
             m.metadata,
             meta.encode()?
         );
-        let a = Assignment::decode(&m.assignment)
-            .with_context(|| format!("assignment of {}", m.id))?;
+        let a =
+            Assignment::decode(&m.assignment).with_context(|| format!("assignment of {}", m.id))?;
         ensure!(a.version == 2 && a.error == 0, "assignment {a:?}");
         ensure!(
             a.encode()? == m.assignment,
@@ -201,7 +213,11 @@ async fn java_workers_group_metadata_and_assignments_round_trip_through_our_code
                 m.id
             );
         }
-        ensure!(!running.overlaps(&seen), "work held twice: {:?}", running.intersect(&seen));
+        ensure!(
+            !running.overlaps(&seen),
+            "work held twice: {:?}",
+            running.intersect(&seen)
+        );
         seen.add(&running);
     }
     let mut expected = Work::new();
@@ -211,9 +227,15 @@ async fn java_workers_group_metadata_and_assignments_round_trip_through_our_code
             expected.tasks.insert(TaskId::new(c.clone(), t));
         }
     }
-    ensure!(seen == expected, "allocations cover {seen:?}, expected {expected:?}");
+    ensure!(
+        seen == expected,
+        "allocations cover {seen:?}, expected {expected:?}"
+    );
     // Both members name the same leader, one of them.
-    ensure!(leaders.iter().all(|l| *l == leaders[0]), "leaders {leaders:?}");
+    ensure!(
+        leaders.iter().all(|l| *l == leaders[0]),
+        "leaders {leaders:?}"
+    );
     ensure!(
         members.iter().any(|m| m.id == leaders[0].0),
         "the leader {} is not a member",
