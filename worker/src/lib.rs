@@ -4,6 +4,7 @@
 pub mod config;
 pub mod connectors;
 pub mod converter;
+pub mod coordinator;
 pub mod error;
 pub mod herder;
 pub mod metrics;
