@@ -26,6 +26,9 @@ pub enum Error {
     /// The Kafka cluster refused or failed an operation.
     #[error("kafka: {0}")]
     Kafka(String),
+    /// The brokers refused our credentials or certificate: retrying will not help.
+    #[error("authentication failed: {0}")]
+    Authentication(String),
     /// A connector or task failed.
     #[error(transparent)]
     Connect(#[from] tributary_connect_api::ConnectError),

@@ -1,0 +1,235 @@
+//! A Connect worker as a group member (Java's `WorkerCoordinator`): offers `sessioned`,
+//! `compatible` and `default` metadata, runs the assignor when it leads, and keeps its cumulative
+//! allocation (what it runs) from the assignments it receives. What the worker does with the
+//! work (start, stop) is the herder's; this type reports it through [`MemberView`].
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tributary_connect_protocol::assignor::cooperative::{CooperativeAssignor, RoundInput};
+use tributary_connect_protocol::assignor::{Leader, Member, Snapshot, assign_eager};
+use tributary_connect_protocol::{Assignment, ConnectProtocol, Work, WorkerMetadata};
+
+use super::machine::{GroupMember, Input};
+
+/// What the member knows after each round, for the herder and for tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberView {
+    pub generation: i32,
+    pub member_id: String,
+    pub leader_id: String,
+    pub leader_url: String,
+    pub protocol: String,
+    /// Everything this member runs now.
+    pub running: Work,
+    /// The last round's assignment error (CONFIG_MISMATCH), 0 when none.
+    pub error: i16,
+    /// Rounds completed by this member.
+    pub rounds: u64,
+}
+
+#[derive(Debug)]
+pub struct ConnectMember {
+    url: String,
+    protocol: ConnectProtocol,
+    snapshot: Arc<Mutex<Snapshot>>,
+    assignor: CooperativeAssignor,
+    /// The cumulative assignment, sent back as the metadata allocation (v1/v2).
+    allocation: Option<Assignment>,
+    last_completed_generation: i32,
+    view: Arc<Mutex<MemberView>>,
+    /// Rejoin requests (after revocations or a scheduled delay) go to the driver.
+    rejoin: mpsc::UnboundedSender<Input>,
+}
+
+impl ConnectMember {
+    /// `url` is the advertised REST URL; `snapshot` the config topic's view, shared with the
+    /// herder; `rejoin` the driver's command channel.
+    pub fn new(
+        url: impl Into<String>,
+        protocol: ConnectProtocol,
+        max_delay_ms: i64,
+        snapshot: Arc<Mutex<Snapshot>>,
+        rejoin: mpsc::UnboundedSender<Input>,
+    ) -> Self {
+        Self {
+            url: url.into(),
+            protocol,
+            snapshot,
+            assignor: CooperativeAssignor::new(max_delay_ms, true),
+            allocation: None,
+            last_completed_generation: -1,
+            view: Arc::default(),
+            rejoin,
+        }
+    }
+
+    pub fn view(&self) -> Arc<Mutex<MemberView>> {
+        self.view.clone()
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        self.snapshot.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn running(&self) -> Work {
+        self.allocation
+            .as_ref()
+            .map(Assignment::assigned_work)
+            .unwrap_or_default()
+    }
+}
+
+impl GroupMember for ConnectMember {
+    fn metadata(&mut self) -> Vec<(String, Vec<u8>)> {
+        let offset = self.snapshot().offset;
+        self.protocol
+            .offered()
+            .iter()
+            .filter_map(|p| {
+                let allocation = (p.version() >= 1)
+                    .then(|| self.allocation.clone())
+                    .flatten()
+                    .map(|a| Assignment {
+                        version: p.version(),
+                        ..a
+                    });
+                let meta = WorkerMetadata {
+                    version: p.version(),
+                    url: self.url.clone(),
+                    config_offset: offset,
+                    allocation,
+                };
+                match meta.encode() {
+                    Ok(bytes) => Some((p.name().to_string(), bytes)),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot encode member metadata");
+                        None
+                    }
+                }
+            })
+            .collect()
+    }
+
+    fn on_join_prepare(&mut self, _generation: i32, _member_id: &str) {
+        if !self.protocol.is_cooperative() {
+            // Eager: everything stops before the rebalance.
+            self.allocation = None;
+        }
+    }
+
+    fn assign(
+        &mut self,
+        leader_id: &str,
+        protocol: &str,
+        members: &[(String, Vec<u8>)],
+        generation: i32,
+    ) -> BTreeMap<String, Vec<u8>> {
+        let chosen = ConnectProtocol::from_name(protocol).unwrap_or(ConnectProtocol::Eager);
+        let decoded: Vec<Member> = members
+            .iter()
+            .filter_map(|(id, bytes)| match WorkerMetadata::decode(bytes) {
+                Ok(m) => Some(Member::from_metadata(id.clone(), &m)),
+                Err(e) => {
+                    tracing::warn!(member = %id, error = %e, "member metadata does not decode; leaving it out");
+                    None
+                }
+            })
+            .collect();
+        let leader = Leader {
+            id: leader_id.to_string(),
+            url: self.url.clone(),
+        };
+        let snapshot = self.snapshot();
+        let round = if chosen.is_cooperative() {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                .unwrap_or(0);
+            self.assignor.assign(RoundInput {
+                now_ms,
+                generation,
+                last_completed_generation: self.last_completed_generation,
+                leader: &leader,
+                snapshot: &snapshot,
+                members: &decoded,
+                version: chosen.version(),
+            })
+        } else {
+            assign_eager(&leader, &snapshot, &decoded)
+        };
+        round
+            .assignments
+            .into_iter()
+            .filter_map(|(id, a)| match a.encode() {
+                Ok(bytes) => Some((id, bytes)),
+                Err(e) => {
+                    tracing::error!(member = %id, error = %e, "cannot encode an assignment");
+                    None
+                }
+            })
+            .collect()
+    }
+
+    fn on_join_complete(&mut self, generation: i32, member_id: &str, protocol: &str, bytes: &[u8]) {
+        self.last_completed_generation = generation;
+        let assignment = match Assignment::decode(bytes) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "the assignment does not decode; rejoining");
+                let _ = self.rejoin.send(Input::Rejoin);
+                return;
+            }
+        };
+        if assignment.failed() {
+            // The leader's config was behind: nothing changes; rejoin once caught up.
+            tracing::info!(
+                offset = assignment.config_offset,
+                "assignment failed (config mismatch); rejoining"
+            );
+            let _ = self.rejoin.send(Input::Rejoin);
+        } else {
+            let chosen = ConnectProtocol::from_name(protocol).unwrap_or(ConnectProtocol::Eager);
+            let mut running = if chosen.is_cooperative() {
+                self.running()
+            } else {
+                Work::new()
+            };
+            let revoked = assignment.revoked_work();
+            running.remove(&revoked);
+            running.add(&assignment.assigned_work());
+            self.allocation = Some(Assignment {
+                assigned: Some(running.to_wire()),
+                revoked: Some(Vec::new()),
+                delay_ms: 0,
+                ..assignment.clone()
+            });
+            if !revoked.is_empty() {
+                // The freed work goes to others in a follow-up round.
+                let _ = self.rejoin.send(Input::Rejoin);
+            }
+            if assignment.delay_ms > 0 {
+                let tx = self.rejoin.clone();
+                let delay = Duration::from_millis(u64::try_from(assignment.delay_ms).unwrap_or(0));
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    let _ = tx.send(Input::Rejoin);
+                });
+            }
+        }
+        if let Ok(mut v) = self.view.lock() {
+            *v = MemberView {
+                generation,
+                member_id: member_id.to_string(),
+                leader_id: assignment.leader.clone(),
+                leader_url: assignment.leader_url.clone(),
+                protocol: protocol.to_string(),
+                running: self.running(),
+                error: assignment.error,
+                rounds: v.rounds + 1,
+            };
+        }
+    }
+}
