@@ -8,15 +8,22 @@
 #![allow(clippy::expect_used)]
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde_json::{Value, json};
-use tributary_connect_protocol::{Assignment, TaskId, Work, WorkerMetadata};
+use tokio::sync::mpsc;
+use tributary_connect_protocol::assignor::Snapshot;
+use tributary_connect_protocol::{Assignment, ConnectProtocol, TaskId, Work, WorkerMetadata};
 use tributary_tests::installed::Installed;
 use tributary_tests::stack::java_connect::JavaConnect;
 use tributary_tests::{Devstack, unique_name, wait_until};
+use tributary_worker::coordinator::connection::Security;
+use tributary_worker::coordinator::driver::{DriverConfig, run};
+use tributary_worker::coordinator::machine::{GroupSettings, Input};
+use tributary_worker::coordinator::member::ConnectMember;
 
 /// One member as DescribeGroups shows it.
 #[derive(Debug)]
@@ -101,9 +108,17 @@ async fn all_running(url: &str, connectors: &[String], tasks: usize) -> Result<O
     Ok(Some(()))
 }
 
-#[tokio::test]
-async fn java_workers_group_metadata_and_assignments_round_trip_through_our_codecs() -> Result<()> {
-    let stack = Devstack::shared()?;
+/// Two Java workers in a fresh group running two FileStreamSink connectors of two tasks each.
+struct JavaGroup {
+    workers: Vec<JavaConnect>,
+    group: String,
+    url: String,
+    connectors: Vec<String>,
+    topic: String,
+    dir: tempfile::TempDir,
+}
+
+async fn java_group(stack: &Devstack) -> Result<JavaGroup> {
     let dir = tempfile::tempdir()?;
     let group = unique_name("java-group");
     let installed = Installed::locate();
@@ -127,12 +142,7 @@ async fn java_workers_group_metadata_and_assignments_round_trip_through_our_code
     for c in &connectors {
         let r = http
             .put(format!("{url}/connectors/{c}/config"))
-            .json(&json!({
-                "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
-                "file": dir.path().join(format!("{c}.txt")).display().to_string(),
-                "topics": topic,
-                "tasks.max": "2",
-            }))
+            .json(&sink_config(dir.path(), c, &topic))
             .send()
             .await?;
         ensure!(r.status().is_success(), "creating {c}: {}", r.text().await?);
@@ -143,6 +153,36 @@ async fn java_workers_group_metadata_and_assignments_round_trip_through_our_code
         || all_running(&url, &connectors, 2),
     )
     .await?;
+    Ok(JavaGroup {
+        workers,
+        group,
+        url,
+        connectors,
+        topic,
+        dir,
+    })
+}
+
+fn sink_config(dir: &std::path::Path, name: &str, topic: &str) -> Value {
+    json!({
+        "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+        "file": dir.join(format!("{name}.txt")).display().to_string(),
+        "topics": topic,
+        "tasks.max": "2",
+    })
+}
+
+#[tokio::test]
+async fn java_workers_group_metadata_and_assignments_round_trip_through_our_codecs() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let JavaGroup {
+        mut workers,
+        group,
+        url,
+        connectors,
+        topic: _,
+        dir: _dir,
+    } = java_group(stack).await?;
 
     // The group settles: two members, each allocation agreeing with the REST API.
     let (members, owners) = wait_until("a settled group", Duration::from_secs(180), || async {
@@ -241,6 +281,192 @@ async fn java_workers_group_metadata_and_assignments_round_trip_through_our_code
         "the leader {} is not a member",
         leaders[0].0
     );
+    for w in &mut workers {
+        w.process.request_stop();
+    }
+    Ok(())
+}
+
+/// What every member of the group runs, from DescribeGroups: allocation − revoked + assigned;
+/// `None` while a rebalance is under way (members without metadata or assignment).
+fn described_running(stack: &Devstack, group: &str) -> Result<Option<BTreeMap<String, Work>>> {
+    let mut out = BTreeMap::new();
+    if let Some((_, _, members)) = describe(stack, group)? {
+        if members
+            .iter()
+            .any(|m| m.metadata.is_empty() || m.assignment.is_empty())
+        {
+            return Ok(None);
+        }
+        for m in members {
+            let meta = WorkerMetadata::decode(&m.metadata)?;
+            let a = Assignment::decode(&m.assignment)?;
+            let mut running = meta
+                .allocation
+                .as_ref()
+                .map(Assignment::assigned_work)
+                .unwrap_or_default();
+            running.remove(&a.revoked_work());
+            running.add(&a.assigned_work());
+            out.insert(m.id, running);
+        }
+    }
+    Ok(Some(out))
+}
+
+#[tokio::test]
+async fn a_tributary_member_joins_a_java_led_group_and_stays_through_rebalances() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let JavaGroup {
+        mut workers,
+        group,
+        url,
+        connectors,
+        topic,
+        dir,
+    } = java_group(stack).await?;
+    // Our member announces config offset -1 (it has read nothing), so the Java leader never sees
+    // a member ahead of itself.
+    let (tx, rx) = mpsc::unbounded_channel();
+    let snapshot = Arc::new(std::sync::Mutex::new(Snapshot {
+        offset: -1,
+        connectors: BTreeMap::new(),
+    }));
+    let mut member = ConnectMember::new(
+        "http://127.0.0.1:1/",
+        ConnectProtocol::Sessioned,
+        300_000,
+        snapshot,
+        tx.clone(),
+    );
+    let view = member.view();
+    let config = DriverConfig {
+        bootstrap: DriverConfig::parse_bootstrap(stack.kafka_bootstrap()?)?,
+        security: Security::default(),
+        client_id: "tributary-interop".into(),
+        settings: GroupSettings {
+            group_id: group.clone(),
+            protocol_type: "connect".into(),
+            session_timeout: Duration::from_secs(10),
+            rebalance_timeout: Duration::from_secs(60),
+            heartbeat_interval: Duration::from_secs(3),
+            retry_backoff: Duration::from_millis(100),
+            request_timeout: Duration::from_secs(40),
+        },
+    };
+    let task = tokio::spawn(async move { run(config, &mut member, rx).await });
+    let current = || view.lock().map(|v| v.clone()).unwrap_or_default();
+
+    // The Java leader takes us in and, after its load-balancing revocations, gives us work.
+    let mut configured: Vec<String> = connectors.clone();
+    let first = wait_until(
+        "work from the Java leader",
+        Duration::from_secs(120),
+        || {
+            let v = current();
+            async move { Ok((v.rounds > 0 && !v.running.is_empty()).then_some(v)) }
+        },
+    )
+    .await?;
+    ensure!(first.protocol == "sessioned", "{first:?}");
+    ensure!(
+        first.leader_url.starts_with("http://127.0.0.1:")
+            && first.leader_url != "http://127.0.0.1:1/"
+    );
+    let check = async |v: &tributary_worker::coordinator::member::MemberView,
+                       configured: &[String]|
+           -> Result<()> {
+        for c in &v.running.connectors {
+            ensure!(configured.contains(c), "assigned unknown connector {c}");
+        }
+        for t in &v.running.tasks {
+            ensure!(
+                configured.contains(&t.connector) && (0..2).contains(&t.task),
+                "assigned unknown task {t}"
+            );
+        }
+        let group = group.clone();
+        let member_id = v.member_id.clone();
+        wait_until(
+            "a stable group with our member and no work held twice",
+            Duration::from_secs(120),
+            || {
+                let r = described_running(stack, &group);
+                let member_id = member_id.clone();
+                async move {
+                    let Some(all) = r? else {
+                        return Ok(None);
+                    };
+                    ensure!(
+                        all.contains_key(&member_id),
+                        "our member {member_id} is not in the group"
+                    );
+                    let mut seen = Work::new();
+                    for (id, w) in &all {
+                        ensure!(
+                            !w.overlaps(&seen),
+                            "{id} runs work another member runs: {:?}",
+                            w.intersect(&seen)
+                        );
+                        seen.add(w);
+                    }
+                    Ok(Some(()))
+                }
+            },
+        )
+        .await
+    };
+    check(&first, &configured).await?;
+
+    // Two more rebalances, started from the Java side: a connector added, then one removed.
+    let http = reqwest::Client::new();
+    let r = http
+        .put(format!("{url}/connectors/sink-2/config"))
+        .json(&sink_config(dir.path(), "sink-2", &topic))
+        .send()
+        .await?;
+    ensure!(r.status().is_success(), "{}", r.text().await?);
+    configured.push("sink-2".into());
+    let second = wait_until(
+        "a rebalance after adding a connector",
+        Duration::from_secs(120),
+        || {
+            let v = current();
+            let g = first.generation;
+            async move { Ok((v.generation > g).then_some(v)) }
+        },
+    )
+    .await?;
+    check(&second, &configured).await?;
+    let r = http
+        .delete(format!("{url}/connectors/sink-0"))
+        .send()
+        .await?;
+    ensure!(r.status().is_success(), "{}", r.text().await?);
+    configured.retain(|c| c != "sink-0");
+    let third = wait_until(
+        "a rebalance after removing a connector",
+        Duration::from_secs(120),
+        || {
+            let v = current();
+            let g = second.generation;
+            async move {
+                Ok((v.generation > g
+                    && !v.running.connectors.contains("sink-0")
+                    && !v.running.tasks.iter().any(|t| t.connector == "sink-0"))
+                .then_some(v))
+            }
+        },
+    )
+    .await?;
+    check(&third, &configured).await?;
+    ensure!(
+        third.member_id == first.member_id,
+        "our member had to rejoin as a new member"
+    );
+
+    tx.send(Input::Leave)?;
+    tokio::time::timeout(Duration::from_secs(30), task).await???;
     for w in &mut workers {
         w.process.request_stop();
     }
