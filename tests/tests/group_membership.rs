@@ -208,3 +208,25 @@ async fn three_members_over_sasl_ssl_with_scram() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn three_members_against_a_kafka_3_9_broker() -> Result<()> {
+    // Its own stack: the 3.x compatibility broker (older JoinGroup/SyncGroup/FindCoordinator
+    // versions are negotiated through ApiVersions).
+    let stack = tokio::task::spawn_blocking(|| {
+        Devstack::start(&["--kafka-compat", "--no-kube", "--no-postgres"])
+    })
+    .await??;
+    let version = stack.kafka_version()?.to_string();
+    ensure!(
+        version.starts_with("3."),
+        "expected a 3.x broker, got {version}"
+    );
+    let config = DriverConfig {
+        bootstrap: DriverConfig::parse_bootstrap(stack.kafka_bootstrap()?)?,
+        security: Security::default(),
+        client_id: "tributary-test".into(),
+        settings: settings(&unique_name("tributary-group-3x")),
+    };
+    three_members_settle_and_survive_a_kill(config).await
+}
