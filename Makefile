@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all install build test test-long demo bench lint fmt generate clean-cache
+.PHONY: all install build test test-long demo bench bench-group lint fmt generate clean-cache
 
 all: build
 
@@ -35,6 +35,11 @@ bench: install
 	$(CARGO) build --release --locked -p tributary-worker -p tributary-tests --bin tributary-worker --bin devstack --bin standalone-bench
 	TRIBUTARY_WORKER_BIN=$(CURDIR)/target/release/tributary-worker TRIBUTARY_DEVSTACK_BIN=$(CURDIR)/target/release/devstack \
 	  target/release/standalone-bench $(BENCH_ARGS)
+
+## bench-group: how fast a Connect group forms and settles after a kill -9, Tributary members vs Java workers
+bench-group: install
+	$(CARGO) build --release --locked -p tributary-tests --bin devstack --bin group-bench
+	TRIBUTARY_DEVSTACK_BIN=$(CURDIR)/target/release/devstack target/release/group-bench
 
 ## lint: formatting and clippy with warnings as errors
 lint:
