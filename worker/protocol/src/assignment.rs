@@ -164,7 +164,7 @@ pub struct Assignment {
     /// The config-topic offset the assignment was computed at.
     pub config_offset: i64,
     /// v0: the member's complete assignment; v1/v2: only what is new this round. `None` is a null
-    /// array on the wire (v0 has no null; it is written as empty).
+    /// array on the wire.
     pub assigned: Option<Vec<ConnectorAssignment>>,
     /// v1/v2 only: what the member must stop.
     pub revoked: Option<Vec<ConnectorAssignment>>,
@@ -231,11 +231,8 @@ impl Assignment {
         w.string("leader-url", &self.leader_url)?;
         w.i64(self.config_offset);
         if self.version == 0 {
-            write_entries(
-                &mut w,
-                "assignment",
-                Some(self.assigned.as_deref().unwrap_or_default()),
-            )?;
+            // Java never writes a null v0 array; one read from elsewhere is written back as read.
+            write_entries(&mut w, "assignment", self.assigned.as_deref())?;
         } else {
             write_entries(&mut w, "assignment", self.assigned.as_deref())?;
             write_entries(&mut w, "revoked", self.revoked.as_deref())?;
