@@ -21,7 +21,7 @@ test: install
 
 ## test-long: everything in `make test`, then the long tiers (soak, chaos, long fuzz runs; added by later issues)
 test-long: test
-	@echo "make test-long: no long tiers yet beyond make test"
+	TRIBUTARY_FUZZ_SECONDS=$${TRIBUTARY_FUZZ_SECONDS:-600} $(CARGO) test --locked -p tributary-tests --test fuzz -- --nocapture
 
 ## demo: the whole local stack in the foreground; Ctrl-C stops it and cleans up
 demo: install

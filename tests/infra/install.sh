@@ -5,7 +5,7 @@
 # stamp file, so a second run only checks stamps.
 #
 #   tests/infra/install.sh            install everything that is missing
-#   tests/infra/install.sh kafka k8s  only these components (system kafka k8s etcd helm)
+#   tests/infra/install.sh kafka k8s  only these components (system kafka k8s etcd helm fuzz)
 #   tests/infra/install.sh --print-env  print the paths the devstack reads, install nothing
 set -euo pipefail
 
@@ -22,6 +22,7 @@ KAFKA_COMPAT_DIR=$CACHE/kafka/$KAFKA_COMPAT_VERSION
 K8S_BIN=$CACHE/k8s/$K8S_VERSION
 ETCD_BIN=$CACHE/etcd/$ETCD_VERSION
 HELM_BIN=$CACHE/helm/$HELM_VERSION
+CARGO_FUZZ_DIR=$CACHE/cargo-fuzz/$CARGO_FUZZ_VERSION
 M2_REPO=$CACHE/m2/repository
 
 export GOMODCACHE=$CACHE/go/mod GOCACHE=$CACHE/go/build GOPATH=$CACHE/go/path
@@ -38,6 +39,7 @@ TRIBUTARY_K8S_BIN=$K8S_BIN
 TRIBUTARY_ETCD=$ETCD_BIN/etcd
 TRIBUTARY_HELM=$HELM_BIN/helm
 TRIBUTARY_PG_BIN=/usr/lib/postgresql/$POSTGRES_MAJOR/bin
+TRIBUTARY_CARGO_FUZZ=$CARGO_FUZZ_DIR/bin/cargo-fuzz
 EOF
 }
 
@@ -177,6 +179,10 @@ build_helm() {
   "$HELM_BIN/helm" version --short
 }
 
+build_cargo_fuzz() {
+  cargo install --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION" --root "$CARGO_FUZZ_DIR"
+}
+
 want() { [[ ${#COMPONENTS[@]} -eq 0 ]] || [[ " ${COMPONENTS[*]} " == *" $1 "* ]]; }
 
 COMPONENTS=("$@")
@@ -194,6 +200,7 @@ if want kafka; then
 fi
 if want etcd; then step "etcd $ETCD_VERSION" "$ETCD_BIN/.done" build_etcd; fi
 if want helm; then step "helm $HELM_VERSION" "$HELM_BIN/.done" build_helm; fi
+if want fuzz; then step "cargo-fuzz $CARGO_FUZZ_VERSION" "$CARGO_FUZZ_DIR/.done" build_cargo_fuzz; fi
 if want k8s; then step "kubernetes $K8S_VERSION (kube-apiserver, kube-controller-manager, kubectl)" "$K8S_BIN/.done" build_k8s; fi
 if [[ -n "${KAFKA_PID:-}" ]] && ! wait "$KAFKA_PID"; then
   log "the Kafka jars could not be installed (see above)"

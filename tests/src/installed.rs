@@ -27,6 +27,7 @@ pub struct Versions {
     pub etcd: String,
     pub helm: String,
     pub postgres_major: String,
+    pub cargo_fuzz: String,
 }
 
 impl Versions {
@@ -45,6 +46,7 @@ impl Versions {
             etcd: get("ETCD_VERSION"),
             helm: get("HELM_VERSION"),
             postgres_major: get("POSTGRES_MAJOR"),
+            cargo_fuzz: get("CARGO_FUZZ_VERSION"),
         }
     }
 }
@@ -168,6 +170,20 @@ impl Installed {
             "helm",
             dir.join(".done"),
             dir.join("helm"),
+        )
+    }
+
+    /// `cargo-fuzz`, for the libFuzzer targets in `fuzz/`.
+    pub fn cargo_fuzz(&self) -> Result<PathBuf> {
+        let dir = self
+            .cache
+            .join("cargo-fuzz")
+            .join(&self.versions.cargo_fuzz);
+        self.require(
+            &format!("cargo-fuzz {}", self.versions.cargo_fuzz),
+            "fuzz",
+            dir.join(".done"),
+            dir.join("bin").join("cargo-fuzz"),
         )
     }
 

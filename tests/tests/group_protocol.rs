@@ -202,6 +202,16 @@ async fn java_workers_group_metadata_and_assignments_round_trip_through_our_code
     })
     .await?;
 
+    // `TRIBUTARY_FUZZ_SEEDS=<dir>` keeps the bytes as fuzzing seeds (fuzz/seeds holds a run's).
+    if let Ok(dir) = std::env::var("TRIBUTARY_FUZZ_SEEDS") {
+        for (i, m) in members.iter().enumerate() {
+            for (kind, bytes) in [("metadata", &m.metadata), ("assignment", &m.assignment)] {
+                let d = std::path::Path::new(&dir).join(kind);
+                std::fs::create_dir_all(&d)?;
+                std::fs::write(d.join(format!("java-4.3-member-{i}")), bytes)?;
+            }
+        }
+    }
     let mut seen = Work::new();
     let mut leaders = Vec::new();
     for m in &members {

@@ -222,7 +222,8 @@ impl Assignment {
         })
     }
 
-    /// Writes the assignment in its version's schema (v0 without revocations and delay).
+    /// Writes the assignment in its version's schema (v0 without revocations and delay, as Java
+    /// writes it).
     pub fn encode(&self) -> Result<Vec<u8>> {
         let mut w = Writer::new();
         w.i16(self.version);
@@ -230,11 +231,10 @@ impl Assignment {
         w.string("leader", &self.leader)?;
         w.string("leader-url", &self.leader_url)?;
         w.i64(self.config_offset);
-        if self.version == 0 {
-            // Java never writes a null v0 array; one read from elsewhere is written back as read.
-            write_entries(&mut w, "assignment", self.assigned.as_deref())?;
-        } else {
-            write_entries(&mut w, "assignment", self.assigned.as_deref())?;
+        // Java never writes a null v0 array, nor v1 fields after a v0 header; members read every
+        // assignment with the v1 schema, so bytes that carry them anyway are written back as read.
+        write_entries(&mut w, "assignment", self.assigned.as_deref())?;
+        if self.version != 0 || self.revoked.is_some() || self.delay_ms != 0 {
             write_entries(&mut w, "revoked", self.revoked.as_deref())?;
             w.i32(self.delay_ms);
         }

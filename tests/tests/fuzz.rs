@@ -1,0 +1,59 @@
+//! Runs every libFuzzer target in `fuzz/` (cargo-fuzz, `RUSTC_BOOTSTRAP=1` on the stable
+//! toolchain, no sanitizer: the code under test is safe Rust) from the committed seeds: a bounded
+//! number of inputs in `make test`, `TRIBUTARY_FUZZ_SECONDS` each in `make test-long`. A crash
+//! fails the test with the input libFuzzer saved.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use tributary_tests::installed::Installed;
+
+const TARGETS: &[&str] = &["assignment", "metadata"];
+
+fn fuzz(target: &str) -> Result<()> {
+    let cargo_fuzz = Installed::locate().cargo_fuzz()?;
+    let fuzz_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    let seeds = fuzz_dir.join("seeds").join(target);
+    // New corpus entries go to a scratch folder; the committed seeds are only read.
+    let corpus = tempfile::Builder::new()
+        .prefix(&format!("tributary-fuzz-{target}-"))
+        .tempdir()?;
+    let limit = match std::env::var("TRIBUTARY_FUZZ_SECONDS") {
+        Ok(s) => format!("-max_total_time={}", s.trim()),
+        Err(_) => "-runs=2000000".to_string(),
+    };
+    let out = Command::new(&cargo_fuzz)
+        .current_dir(&fuzz_dir)
+        .env("RUSTC_BOOTSTRAP", "1")
+        .args(["run", "--sanitizer", "none", target])
+        .arg(corpus.path())
+        .arg(&seeds)
+        .args(["--", &limit])
+        .output()
+        .with_context(|| format!("running {}", cargo_fuzz.display()))?;
+    let log = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        bail!(
+            "fuzz target {target} failed ({}); crash inputs are in {}:\n{}",
+            out.status,
+            fuzz_dir.join("artifacts").join(target).display(),
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
+    let done = log
+        .lines()
+        .find(|l| l.starts_with("Done "))
+        .unwrap_or("no summary");
+    eprintln!("fuzz {target}: {done}");
+    Ok(())
+}
+
+#[test]
+fn codec_fuzz_targets_find_nothing() -> Result<()> {
+    for t in TARGETS {
+        fuzz(t)?;
+    }
+    Ok(())
+}
