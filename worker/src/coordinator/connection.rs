@@ -423,3 +423,67 @@ impl Connection {
         Ok(r.auth_bytes.to_vec())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn security_comes_from_the_translated_client_settings() {
+        let s = Security::from_librdkafka(&settings(&[
+            ("security.protocol", "sasl_ssl"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("sasl.username", "connect"),
+            ("sasl.password", "s3cret-canary"),
+            ("ssl.ca.location", "/etc/ca.pem"),
+        ]))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(s.tls && s.verify_hostname);
+        assert_eq!(s.ca_location.as_deref(), Some("/etc/ca.pem"));
+        let sasl = s.sasl.clone().unwrap_or_else(|| panic!("no SASL"));
+        assert_eq!(
+            (sasl.mechanism.as_str(), sasl.username.as_str()),
+            ("SCRAM-SHA-512", "connect")
+        );
+        assert!(
+            !format!("{s:?}").contains("s3cret-canary"),
+            "the password shows in Debug"
+        );
+
+        let plain = Security::from_librdkafka(&settings(&[])).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!plain.tls && plain.sasl.is_none());
+        let no_verify = Security::from_librdkafka(&settings(&[
+            ("security.protocol", "ssl"),
+            ("ssl.endpoint.identification.algorithm", "none"),
+        ]))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(no_verify.tls && !no_verify.verify_hostname);
+    }
+
+    #[test]
+    fn unsupported_settings_are_refused_with_the_fix() {
+        let e = Security::from_librdkafka(&settings(&[
+            ("security.protocol", "sasl_plaintext"),
+            ("sasl.mechanism", "GSSAPI"),
+        ]))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(
+            e.contains("GSSAPI") && e.contains("PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
+            "{e}"
+        );
+        let e = Security::from_librdkafka(&settings(&[("security.protocol", "tls")]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("security.protocol=tls"), "{e}");
+    }
+}
