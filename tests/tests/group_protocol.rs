@@ -482,3 +482,174 @@ async fn a_tributary_member_joins_a_java_led_group_and_stays_through_rebalances(
     }
     Ok(())
 }
+
+/// A record as read back: offset, key, value (`None` for a tombstone).
+type Record = (i64, String, Option<Vec<u8>>);
+
+/// Every record of a topic from the beginning to its current end.
+fn read_topic(stack: &Devstack, topic: &str) -> Result<Vec<Record>> {
+    use rdkafka::Message;
+    let consumer: BaseConsumer = stack
+        .kafka_config()?
+        .set("group.id", unique_name("reader"))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()?;
+    let (_, end) = consumer.fetch_watermarks(topic, 0, Duration::from_secs(10))?;
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, rdkafka::Offset::Beginning)?;
+    consumer.assign(&tpl)?;
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while consumer
+        .position()?
+        .find_partition(topic, 0)
+        .and_then(|p| p.offset().to_raw())
+        .unwrap_or(0)
+        < end
+    {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "reading {topic} timed out"
+        );
+        if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+            let m = m?;
+            let key = String::from_utf8(m.key().unwrap_or_default().to_vec())?;
+            out.push((m.offset(), key, m.payload().map(<[u8]>::to_vec)));
+        }
+    }
+    Ok(out)
+}
+
+#[tokio::test]
+async fn the_java_config_topic_rebuilds_into_the_same_cluster_config() -> Result<()> {
+    use tributary_worker::config_store::record::{ConfigRecord, TargetState};
+    use tributary_worker::config_store::snapshot::ConfigState;
+    let stack = Devstack::shared()?;
+    let JavaGroup {
+        mut workers,
+        group,
+        url,
+        connectors,
+        topic: _,
+        dir: _dir,
+    } = java_group(stack).await?;
+    // Pause one connector and stop the other through Java's API.
+    let http = reqwest::Client::new();
+    ensure!(
+        http.put(format!("{url}/connectors/sink-0/pause"))
+            .send()
+            .await?
+            .status()
+            .is_success()
+    );
+    ensure!(
+        http.put(format!("{url}/connectors/sink-1/stop"))
+            .send()
+            .await?
+            .status()
+            .is_success()
+    );
+    let states = wait_until(
+        "sink-0 PAUSED and sink-1 STOPPED",
+        Duration::from_secs(120),
+        || {
+            let http = http.clone();
+            let url = url.clone();
+            async move {
+                let a: Value = http
+                    .get(format!("{url}/connectors/sink-0/status"))
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                let b: Value = http
+                    .get(format!("{url}/connectors/sink-1/status"))
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                Ok(
+                    (a["connector"]["state"] == "PAUSED" && b["connector"]["state"] == "STOPPED")
+                        .then_some(()),
+                )
+            }
+        },
+    )
+    .await;
+    states?;
+    let records = read_topic(stack, &format!("{group}-configs"))?;
+    ensure!(!records.is_empty(), "the config topic is empty");
+    let mut state = ConfigState::new();
+    let mut last = -1;
+    for (offset, key, value) in records {
+        let value: Option<Value> = value.map(|v| serde_json::from_slice(&v)).transpose()?;
+        match ConfigRecord::parse(&key, value.as_ref()) {
+            Ok(r) => {
+                state.apply(offset, r);
+            }
+            Err(e) => panic!("Java wrote a record we cannot read: {e}"),
+        }
+        last = offset;
+    }
+    ensure!(state.offset() == last + 1);
+    ensure!(
+        state.connectors().collect::<Vec<_>>()
+            == connectors.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    ensure!(state.target_state("sink-0") == Some(TargetState::Paused));
+    ensure!(state.target_state("sink-1") == Some(TargetState::Stopped));
+    // sink-0 kept its two tasks; stopping sink-1 committed zero tasks.
+    ensure!(
+        state.task_count("sink-0") == 2,
+        "sink-0 tasks {}",
+        state.task_count("sink-0")
+    );
+    ensure!(
+        state.task_count("sink-1") == 0,
+        "sink-1 tasks {}",
+        state.task_count("sink-1")
+    );
+    let task_config = state.task_config("sink-0", 1).cloned().unwrap_or_default();
+    ensure!(
+        task_config
+            .get("task.class")
+            .is_some_and(|c| c.ends_with("FileStreamSinkTask")),
+        "{task_config:?}"
+    );
+    let config = state
+        .connector_config("sink-0")
+        .cloned()
+        .unwrap_or_default();
+    ensure!(
+        config.get("name").map(String::as_str) == Some("sink-0")
+            && config
+                .get("connector.class")
+                .is_some_and(|c| c.ends_with("FileStreamSinkConnector")),
+        "{config:?}"
+    );
+    ensure!(
+        state
+            .session_key()
+            .is_some_and(|k| k.key.len() == 32 && k.algorithm == "HmacSHA256")
+    );
+    // The group's assignments carry the same config offset the snapshot reached.
+    let members = wait_until("a settled group", Duration::from_secs(60), || async {
+        Ok(describe(stack, &group)?
+            .filter(|(_, _, m)| m.len() == 2 && m.iter().all(|m| !m.assignment.is_empty())))
+    })
+    .await?;
+    for m in &members.2 {
+        let a = Assignment::decode(&m.assignment)?;
+        ensure!(
+            a.config_offset <= state.offset(),
+            "assignment offset {} > snapshot {}",
+            a.config_offset,
+            state.offset()
+        );
+    }
+    for w in &mut workers {
+        w.process.request_stop();
+    }
+    Ok(())
+}

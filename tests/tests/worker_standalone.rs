@@ -229,18 +229,47 @@ async fn sigkill_three_times_during_a_transfer_loses_nothing() -> Result<()> {
             .fetch_watermarks(&topic, 0, Duration::from_secs(10))?
             .1)
     };
+    // Kill points are progress marks, not delays, so that they fall inside the transfer however
+    // fast it runs: the source is killed once the topic holds 15-25 % of the lines, the sink
+    // once the output has 45-55 %, both once it has 75-85 % (random within each band).
     let seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
-    let delays: Vec<u64> = (0..3)
-        .map(|i| 300 + (seed.rotate_left(i * 13) % 1200))
+    let marks: Vec<i64> = (0..3)
+        .map(|i| {
+            let base = [0.15, 0.45, 0.75][i as usize];
+            let jitter = (seed.rotate_left(i * 13) % 1000) as f64 / 10_000.0;
+            ((base + jitter) * LINES as f64) as i64
+        })
         .collect();
+    // Output progress from the file's length: every line has the same width (duplicates only
+    // make it run ahead, which is fine for a kill mark).
+    let line_width = format!("{:07} sequence-numbered line\n", 1).len() as i64;
+    let output_lines =
+        || -> i64 { std::fs::metadata(&output).map_or(0, |m| m.len() as i64 / line_width) };
     let start = Instant::now();
     let (mut source_rate, mut sink_rate) = (0f64, 0f64);
     let mut kills = Vec::new();
-    for (i, delay) in delays.iter().enumerate() {
+    for (i, mark) in marks.iter().enumerate() {
         let t0 = Instant::now();
-        let (lines0, end0) = (count_lines(&output), end_offset()?);
-        tokio::time::sleep(Duration::from_millis(*delay)).await;
-        let (lines1, end1) = (count_lines(&output), end_offset()?);
+        let (lines0, end0) = (output_lines(), end_offset()?);
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let reached = if i == 0 {
+                end_offset()?
+            } else {
+                output_lines()
+            };
+            if reached >= *mark {
+                break;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "the transfer stalled below {mark} (at {reached})\n{}\n{}",
+                src.log(),
+                snk.log()
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let (lines1, end1) = (output_lines(), end_offset()?);
         let secs = t0.elapsed().as_secs_f64();
         sink_rate = sink_rate.max((lines1 - lines0) as f64 / secs);
         source_rate = source_rate.max((end1 - end0) as f64 / secs);
@@ -255,7 +284,7 @@ async fn sigkill_three_times_during_a_transfer_loses_nothing() -> Result<()> {
         if side.contains("sink") {
             snk.restart()?;
         }
-        kills.push((side, lines1));
+        kills.push((side, lines1 as usize));
         src.wait_healthy(Duration::from_secs(90)).await?;
         snk.wait_healthy(Duration::from_secs(90)).await?;
     }

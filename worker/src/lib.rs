@@ -2,6 +2,7 @@
 //! over this library, so every part can be tested without starting a process.
 
 pub mod config;
+pub mod config_store;
 pub mod connectors;
 pub mod converter;
 pub mod coordinator;
