@@ -8,6 +8,7 @@ pub mod converter;
 pub mod coordinator;
 pub mod error;
 pub mod herder;
+pub mod kafka_log;
 pub mod metrics;
 pub mod offset_store;
 pub mod rest;
