@@ -633,6 +633,48 @@ async fn the_java_config_topic_rebuilds_into_the_same_cluster_config() -> Result
             .session_key()
             .is_some_and(|k| k.key.len() == 32 && k.algorithm == "HmacSHA256")
     );
+    // The status topic (one partition here) reads into the states the REST API shows, with the
+    // worker ids of the group's members.
+    use tributary_worker::status_store::{Status, StatusKey, StatusState, StatusView};
+    let mut statuses = StatusView::new();
+    for (_, key, value) in read_topic(stack, &format!("{group}-status"))? {
+        let Some(k) = StatusKey::parse(&key) else {
+            panic!("Java wrote a status key we cannot read: {key}");
+        };
+        let value: Option<Value> = value.map(|v| serde_json::from_slice(&v)).transpose()?;
+        let status = match (&k, value) {
+            (StatusKey::Topic { .. }, _) | (_, None) => None,
+            (_, Some(v)) => {
+                Some(Status::from_json(&v).with_context(|| format!("status value of {key}: {v}"))?)
+            }
+        };
+        statuses.read(&k, status);
+    }
+    let workers_ids: Vec<String> = workers
+        .iter()
+        .map(|w| w.url.trim_start_matches("http://").to_string())
+        .collect();
+    for (c, want) in [
+        ("sink-0", StatusState::Paused),
+        ("sink-1", StatusState::Stopped),
+    ] {
+        let s = statuses
+            .connector(c)
+            .with_context(|| format!("no status for {c}"))?;
+        ensure!(
+            s.state == want && workers_ids.contains(&s.worker_id),
+            "{c}: {s:?}"
+        );
+    }
+    for t in 0..2 {
+        let s = statuses
+            .task("sink-0", t)
+            .with_context(|| format!("no status for sink-0 task {t}"))?;
+        ensure!(
+            s.state == StatusState::Paused && s.generation >= 1,
+            "sink-0-{t}: {s:?}"
+        );
+    }
     // The group's assignments carry the same config offset the snapshot reached.
     let members = wait_until("a settled group", Duration::from_secs(60), || async {
         Ok(describe(stack, &group)?

@@ -14,6 +14,7 @@ pub mod offset_store;
 pub mod rest;
 pub mod standalone;
 pub mod status;
+pub mod status_store;
 pub mod task;
 
 pub use error::{Error, Result};
