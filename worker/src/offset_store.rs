@@ -131,6 +131,76 @@ impl OffsetBackingStore for FileOffsetStore {
     }
 }
 
+/// The offsets topic's contents by raw key bytes, indexed by the key's meaning (connect-compat.md
+/// §2): Java writes a multi-key partition map in `HashMap` order and may format numbers
+/// differently, so lookups go through a canonical form, and a partition that already has a key in
+/// the topic is written back under those exact bytes (compaction works on bytes).
+#[derive(Debug, Clone, Default)]
+pub struct OffsetIndex {
+    raw: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Canonical key text → the raw key bytes last seen for it.
+    canonical: BTreeMap<String, Vec<u8>>,
+}
+
+/// `["connector",{partition}]` with the map's keys sorted and numbers normalised; `None` for
+/// keys that are not a two-element `[string, object]` array (Java ignores those too).
+fn canonical_key(raw: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(raw).ok()?;
+    let arr = v.as_array()?;
+    match arr.as_slice() {
+        [serde_json::Value::String(_), serde_json::Value::Object(_)] => {
+            // serde_json's map keeps keys sorted, so serialising gives one form per meaning.
+            serde_json::to_string(&v).ok()
+        }
+        _ => None,
+    }
+}
+
+impl OffsetIndex {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies a record read from the topic (`None` value: a tombstone).
+    pub fn read(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        match value {
+            Some(v) => {
+                if let Some(c) = canonical_key(&key) {
+                    self.canonical.insert(c, key.clone());
+                }
+                self.raw.insert(key, v);
+            }
+            None => {
+                if let Some(c) = canonical_key(&key)
+                    && self.canonical.get(&c) == Some(&key)
+                {
+                    self.canonical.remove(&c);
+                }
+                self.raw.remove(&key);
+            }
+        }
+    }
+
+    /// The key bytes to write `partition` under: the bytes already in the topic for the same
+    /// partition, or Java's serialisation of it.
+    pub fn key_for(&self, connector: &str, partition: &OffsetMap) -> Vec<u8> {
+        let ours = offset_key(connector, partition);
+        canonical_key(&ours)
+            .and_then(|c| self.canonical.get(&c).cloned())
+            .unwrap_or(ours)
+    }
+
+    /// The stored offset of `partition`, whatever order or number format its key was written in.
+    pub fn get(&self, connector: &str, partition: &OffsetMap) -> Option<&[u8]> {
+        let key = self.key_for(connector, partition);
+        self.raw.get(&key).map(Vec::as_slice)
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.raw.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))
+    }
+}
+
 /// A connector's view of the store: lookups by partition map.
 #[derive(Clone)]
 pub struct ConnectorOffsetReader {
@@ -206,5 +276,41 @@ mod tests {
             Some(&b"{\"position\":1}"[..])
         );
         assert_eq!(again.get(b"[\"b\",{}]"), None);
+    }
+
+    #[test]
+    fn lookups_find_keys_written_in_another_order_and_writes_reuse_their_bytes() {
+        let mut idx = OffsetIndex::new();
+        // Java wrote a two-key partition in HashMap order, with a Jackson-style double.
+        let java_key = br#"["jdbc",{"table":"orders","shard":1.0E1}]"#.to_vec();
+        idx.read(java_key.clone(), Some(br#"{"id":41}"#.to_vec()));
+        let partition: OffsetMap = [
+            ("shard".to_string(), serde_json::json!(10.0)),
+            ("table".to_string(), serde_json::json!("orders")),
+        ]
+        .into();
+        assert_ne!(
+            offset_key("jdbc", &partition),
+            java_key,
+            "our own bytes differ"
+        );
+        assert_eq!(idx.get("jdbc", &partition), Some(&br#"{"id":41}"#[..]));
+        assert_eq!(
+            idx.key_for("jdbc", &partition),
+            java_key,
+            "the topic's bytes are reused"
+        );
+        // Another connector's partition with the same map is a different key.
+        assert_eq!(idx.get("other", &partition), None);
+        // A tombstone under the same bytes removes it.
+        idx.read(java_key, None);
+        assert_eq!(idx.get("jdbc", &partition), None);
+        assert_eq!(
+            idx.key_for("jdbc", &partition),
+            offset_key("jdbc", &partition)
+        );
+        // Keys that are not [connector, {partition}] are kept as bytes but never matched.
+        idx.read(b"\"junk\"".to_vec(), Some(b"{}".to_vec()));
+        assert_eq!(idx.entries().count(), 1);
     }
 }
