@@ -1,7 +1,21 @@
-//! The internal topics' reader and writer (Java's `KafkaBasedLog`, connect-compat.md §0.2). So far
-//! the part every store needs first: placing a record on the partition Java would, so that Java
-//! and Tributary workers sharing the topics agree on where each key lives (compaction and
-//! per-partition order depend on it). librdkafka's default partitioner (CRC32) does not match.
+//! The internal topics' reader and writer (Java's `KafkaBasedLog`, connect-compat.md §0.2): the
+//! topic is created compacted or checked to be; the reader is assigned every partition (no group)
+//! and reads from the beginning to the end offsets; the writer places each record on the
+//! partition Java would (murmur2 of the key; librdkafka's CRC32 default does not match), so Java
+//! and Tributary workers sharing the topics agree on where each key lives, and waits for acks.
+//! Blocking calls: the stores run them off the async runtime.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::client::ClientContext;
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+use crate::error::{Error, Result};
 
 /// Kafka's `Utils.murmur2`: 32-bit MurmurHash2 with Kafka's seed, over the serialized key.
 pub fn murmur2(data: &[u8]) -> i32 {
@@ -43,6 +57,280 @@ pub fn partition_for(key: &[u8], partitions: i32) -> i32 {
         return 0;
     }
     (murmur2(key) & 0x7fff_ffff) % partitions
+}
+
+/// An internal topic and how it must look.
+#[derive(Debug, Clone)]
+pub struct TopicSpec {
+    pub name: String,
+    pub partitions: i32,
+    /// -1: the broker's default.
+    pub replication: i32,
+    /// `config.storage.*` and friends: extra topic settings when creating it.
+    pub configs: BTreeMap<String, String>,
+    /// The config topic must have exactly one partition (its records are ordered).
+    pub single_partition: bool,
+    /// Which worker setting names the topic, for error messages.
+    pub setting: &'static str,
+}
+
+/// One record as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Vec<u8>,
+    pub value: Option<Vec<u8>>,
+}
+
+/// Remembers the first delivery failure, which `send` reports.
+#[derive(Debug, Default)]
+struct Deliveries {
+    failed: std::sync::Mutex<Option<String>>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result
+            && let Ok(mut f) = self.failed.lock()
+        {
+            f.get_or_insert_with(|| e.to_string());
+        }
+    }
+}
+
+pub struct KafkaLog {
+    topic: String,
+    partitions: i32,
+    consumer: BaseConsumer,
+    producer: BaseProducer<Deliveries>,
+    /// The next offset to read, per partition.
+    positions: BTreeMap<i32, i64>,
+}
+
+impl std::fmt::Debug for KafkaLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaLog")
+            .field("topic", &self.topic)
+            .field("partitions", &self.partitions)
+            .finish_non_exhaustive()
+    }
+}
+
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Creates the topic compacted when missing; refuses one that exists with another cleanup policy
+/// or (for the config topic) more than one partition. Returns the partition count.
+pub fn ensure_topic(base: &ClientConfig, spec: &TopicSpec) -> Result<i32> {
+    let admin: AdminClient<DefaultClientContext> = base.create()?;
+    let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
+    let mut configs: Vec<(&str, &str)> = spec
+        .configs
+        .iter()
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "cleanup.policy" | "partitions" | "replication.factor"
+            )
+        })
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    configs.push(("cleanup.policy", "compact"));
+    let replication = if spec.replication < 0 {
+        TopicReplication::Fixed(-1)
+    } else {
+        TopicReplication::Fixed(spec.replication)
+    };
+    let mut new = NewTopic::new(&spec.name, spec.partitions, replication);
+    for (k, v) in &configs {
+        new = new.set(k, v);
+    }
+    for r in futures::executor::block_on(admin.create_topics([&new], &options))? {
+        match r {
+            Ok(t) => {
+                tracing::info!(topic = %t, partitions = spec.partitions, "created internal topic")
+            }
+            Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((t, code)) => {
+                return Err(Error::Kafka(format!(
+                    "cannot create {} {t}: {code}",
+                    spec.setting
+                )));
+            }
+        }
+    }
+    // What the topic is now, whoever created it; a topic just created may take a moment to show
+    // up in the metadata.
+    let deadline = Instant::now() + ADMIN_TIMEOUT;
+    let partitions = loop {
+        let metadata = admin
+            .inner()
+            .fetch_metadata(Some(&spec.name), ADMIN_TIMEOUT)?;
+        let n = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == spec.name && t.error().is_none())
+            .map_or(0, |t| t.partitions().len() as i32);
+        if n > 0 || Instant::now() > deadline {
+            break n;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    if partitions == 0 {
+        return Err(Error::Kafka(format!(
+            "{} {} has no partitions (is it being deleted?)",
+            spec.setting, spec.name
+        )));
+    }
+    if spec.single_partition && partitions != 1 {
+        return Err(Error::Config(format!(
+            "{}={} has {partitions} partitions; the config topic must have exactly 1 (its records must stay in order). Point {} at a new topic, or recreate this one with 1 partition",
+            spec.setting, spec.name, spec.setting
+        )));
+    }
+    let described = futures::executor::block_on(
+        admin.describe_configs([&ResourceSpecifier::Topic(&spec.name)], &options),
+    );
+    // Like Java, the check is skipped when the configs cannot be described (no permission).
+    if let Ok(results) = described
+        && let Some(Ok(resource)) = results.first()
+        && let Some(policy) = resource.get("cleanup.policy").and_then(|e| e.value.clone())
+    {
+        let parts: Vec<&str> = policy.split(',').map(str::trim).collect();
+        if parts != ["compact"] {
+            return Err(Error::Config(format!(
+                "{}={} has cleanup.policy={policy}; Connect's internal topics must be compacted only, or old records are deleted and configs, offsets or statuses are lost. Fix it with: kafka-configs.sh --alter --entity-type topics --entity-name {} --add-config cleanup.policy=compact",
+                spec.setting, spec.name, spec.name
+            )));
+        }
+    }
+    Ok(partitions)
+}
+
+impl KafkaLog {
+    /// Ensures the topic and opens a reader (every partition, from the beginning) and a writer.
+    /// `base` carries bootstrap servers and security; `read_committed` is for the config topic
+    /// under exactly-once.
+    pub fn open(
+        base: &ClientConfig,
+        spec: &TopicSpec,
+        client_id: &str,
+        read_committed: bool,
+    ) -> Result<KafkaLog> {
+        let partitions = ensure_topic(base, spec)?;
+        let mut c = base.clone();
+        c.set("client.id", client_id)
+            .set("group.id", format!("{client_id}-unused"))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set(
+                "isolation.level",
+                if read_committed {
+                    "read_committed"
+                } else {
+                    "read_uncommitted"
+                },
+            );
+        let consumer: BaseConsumer = c.create()?;
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition_offset(&spec.name, p, Offset::Beginning)?;
+        }
+        consumer.assign(&tpl)?;
+        let mut p = base.clone();
+        p.set("client.id", client_id)
+            .set("acks", "all")
+            .set("enable.idempotence", "false")
+            .set("max.in.flight.requests.per.connection", "1")
+            .set("message.timeout.ms", "0");
+        let producer: BaseProducer<Deliveries> = p.create_with_context(Deliveries::default())?;
+        Ok(KafkaLog {
+            topic: spec.name.clone(),
+            partitions,
+            consumer,
+            producer,
+            positions: (0..partitions).map(|p| (p, 0)).collect(),
+        })
+    }
+
+    pub fn partitions(&self) -> i32 {
+        self.partitions
+    }
+
+    /// Reads every record up to the end offsets as of now, handing each to `apply` in partition
+    /// order; fails after `timeout`.
+    pub fn read_to_end(
+        &mut self,
+        timeout: Duration,
+        mut apply: impl FnMut(LogRecord),
+    ) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut ends = BTreeMap::new();
+        for p in 0..self.partitions {
+            let (_, high) =
+                self.consumer
+                    .fetch_watermarks(&self.topic, p, timeout.min(ADMIN_TIMEOUT))?;
+            ends.insert(p, high);
+        }
+        while ends
+            .iter()
+            .any(|(p, end)| self.positions.get(p).copied().unwrap_or(0) < *end)
+        {
+            if Instant::now() > deadline {
+                return Err(Error::Kafka(format!(
+                    "reading {} to its end took longer than {timeout:?}",
+                    self.topic
+                )));
+            }
+            let Some(m) = self.consumer.poll(Duration::from_millis(100)) else {
+                // Compaction and transaction markers leave gaps: the position tells where the
+                // reader really is.
+                if let Ok(pos) = self.consumer.position() {
+                    for e in pos.elements() {
+                        if let Some(o) = e.offset().to_raw().filter(|o| *o >= 0) {
+                            let cur = self.positions.entry(e.partition()).or_default();
+                            *cur = (*cur).max(o);
+                        }
+                    }
+                }
+                continue;
+            };
+            let m = m?;
+            self.positions.insert(m.partition(), m.offset() + 1);
+            apply(LogRecord {
+                partition: m.partition(),
+                offset: m.offset(),
+                key: m.key().unwrap_or_default().to_vec(),
+                value: m.payload().map(<[u8]>::to_vec),
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes one record on Java's partition for its key and waits for the broker's ack.
+    pub fn send(&self, key: &[u8], value: Option<&[u8]>, timeout: Duration) -> Result<()> {
+        let partition = partition_for(key, self.partitions);
+        let mut record = BaseRecord::<[u8], [u8]>::to(&self.topic)
+            .key(key)
+            .partition(partition);
+        if let Some(v) = value {
+            record = record.payload(v);
+        }
+        self.producer
+            .send(record)
+            .map_err(|(e, _)| Error::Kafka(format!("writing to {}: {e}", self.topic)))?;
+        self.producer.flush(timeout).map_err(|e| {
+            Error::Kafka(format!(
+                "writing to {}: not acknowledged within {timeout:?}: {e}",
+                self.topic
+            ))
+        })
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,141 @@
+//! The internal-topic log against the devstack broker: topics are created compacted, records land
+//! on Java's partition for their key and read back to the end, and topics that would lose data
+//! (another cleanup policy, a multi-partition config topic) are refused with the fix.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Result, ensure};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use tributary_tests::{Devstack, unique_name};
+use tributary_worker::kafka_log::{KafkaLog, LogRecord, TopicSpec, partition_for};
+
+fn spec(name: &str, partitions: i32, single: bool) -> TopicSpec {
+    TopicSpec {
+        name: name.to_string(),
+        partitions,
+        replication: 1,
+        configs: BTreeMap::from([("min.insync.replicas".to_string(), "1".to_string())]),
+        single_partition: single,
+        setting: "offset.storage.topic",
+    }
+}
+
+#[tokio::test]
+async fn records_land_on_javas_partitions_and_read_back_to_the_end() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let base = stack.kafka_config()?;
+    let name = unique_name("connect-offsets");
+    let s = spec(&name, 5, false);
+    let (written, read, policy) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let log = KafkaLog::open(&base, &s, "tributary-test-offsets", false)?;
+        ensure!(log.partitions() == 5);
+        let mut written = Vec::new();
+        for i in 0..50 {
+            let key = format!("[\"conn\",{{\"file\":\"/data/{i}.txt\"}}]");
+            let value = (i % 7 != 0).then(|| format!("{{\"position\":{i}}}"));
+            log.send(
+                key.as_bytes(),
+                value.as_deref().map(str::as_bytes),
+                Duration::from_secs(30),
+            )?;
+            written.push((key, value));
+        }
+        // A second reader, as another worker starting up.
+        let mut reader = KafkaLog::open(&base, &s, "tributary-test-offsets-2", false)?;
+        let mut read: Vec<LogRecord> = Vec::new();
+        reader.read_to_end(Duration::from_secs(60), |r| read.push(r))?;
+        // Nothing more to read: a second call returns at once.
+        reader.read_to_end(Duration::from_secs(10), |r| read.push(r))?;
+        let admin: AdminClient<DefaultClientContext> = base.create()?;
+        let described = futures::executor::block_on(
+            admin.describe_configs([&ResourceSpecifier::Topic(&s.name)], &AdminOptions::new()),
+        )?;
+        let policy = described
+            .first()
+            .and_then(|r| r.as_ref().ok())
+            .and_then(|r| r.get("cleanup.policy"))
+            .and_then(|e| e.value.clone())
+            .unwrap_or_default();
+        Ok((written, read, policy))
+    })
+    .await??;
+    ensure!(policy == "compact", "created with cleanup.policy={policy}");
+    ensure!(
+        read.len() == written.len(),
+        "read {} of {}",
+        read.len(),
+        written.len()
+    );
+    for r in &read {
+        ensure!(
+            r.partition == partition_for(&r.key, 5),
+            "a record on partition {} instead of Java's",
+            r.partition
+        );
+    }
+    // Per key, what was written (tombstones included) is what is read.
+    let by_key: BTreeMap<String, Option<String>> = read
+        .iter()
+        .map(|r| {
+            (
+                String::from_utf8_lossy(&r.key).into_owned(),
+                r.value
+                    .as_ref()
+                    .map(|v| String::from_utf8_lossy(v).into_owned()),
+            )
+        })
+        .collect();
+    for (k, v) in &written {
+        ensure!(
+            by_key.get(k) == Some(v),
+            "{k}: {:?} vs {v:?}",
+            by_key.get(k)
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn topics_that_would_lose_data_are_refused_with_the_fix() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let base = stack.kafka_config()?;
+    let admin: AdminClient<DefaultClientContext> = base.create()?;
+    let deleting = unique_name("connect-status");
+    let wide = unique_name("connect-configs");
+    let topics = [
+        NewTopic::new(&deleting, 1, TopicReplication::Fixed(1)).set("cleanup.policy", "delete"),
+        NewTopic::new(&wide, 3, TopicReplication::Fixed(1)).set("cleanup.policy", "compact"),
+    ];
+    for r in admin
+        .create_topics(topics.iter(), &AdminOptions::new())
+        .await?
+    {
+        r.map_err(|(t, e)| anyhow::anyhow!("creating {t}: {e}"))?;
+    }
+    let (a, b) = (deleting.clone(), wide.clone());
+    let (e1, e2) = tokio::task::spawn_blocking(move || {
+        let e1 = KafkaLog::open(&base, &spec(&a, 1, false), "t1", false)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        let e2 = KafkaLog::open(&base, &spec(&b, 1, true), "t2", false)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        (e1, e2)
+    })
+    .await?;
+    ensure!(
+        e1.contains(&deleting)
+            && e1.contains("cleanup.policy=delete")
+            && e1.contains("--add-config cleanup.policy=compact"),
+        "{e1}"
+    );
+    ensure!(
+        e2.contains(&wide) && e2.contains("3 partitions") && e2.contains("exactly 1"),
+        "{e2}"
+    );
+    Ok(())
+}
