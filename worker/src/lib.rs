@@ -12,6 +12,7 @@ pub mod kafka_log;
 pub mod metrics;
 pub mod offset_store;
 pub mod rest;
+pub mod signing;
 pub mod standalone;
 pub mod status;
 pub mod status_store;
