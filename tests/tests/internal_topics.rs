@@ -139,3 +139,124 @@ async fn topics_that_would_lose_data_are_refused_with_the_fix() -> Result<()> {
     );
     Ok(())
 }
+
+/// Source offsets written by a Java worker are read by Tributary's offsets store, and an offset
+/// Tributary writes for a stopped connector is what Java's REST API then reports.
+#[tokio::test]
+async fn source_offsets_are_shared_with_java_both_ways() -> Result<()> {
+    use serde_json::{Value, json};
+    use tributary_connect_api::{OffsetMap, OffsetStorageReader};
+    use tributary_tests::installed::Installed;
+    use tributary_tests::stack::java_connect::JavaConnect;
+    use tributary_tests::wait_until;
+    use tributary_worker::offset_store::{
+        ConnectorOffsetReader, KafkaOffsetStore, OffsetBackingStore, offset_key, offset_value,
+    };
+
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    let group = unique_name("java-offsets");
+    let mut java = JavaConnect::start(
+        &Installed::locate(),
+        stack.kafka_bootstrap()?,
+        &group,
+        &dir.path().join("java"),
+        1,
+    )?;
+    java.wait_ready(Duration::from_secs(180)).await?;
+    let input = dir.path().join("in.txt");
+    let text: String = (0..100).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(&input, &text)?;
+    let topic = stack.create_topic("java-offsets", 1, 1, &[]).await?;
+    let http = reqwest::Client::new();
+    let url = java.url.clone();
+    let r = http
+        .put(format!("{url}/connectors/src/config"))
+        .json(&json!({
+            "connector.class": "org.apache.kafka.connect.file.FileStreamSourceConnector",
+            "file": input.display().to_string(),
+            "topic": topic,
+            "tasks.max": "1",
+        }))
+        .send()
+        .await?;
+    ensure!(r.status().is_success(), "{}", r.text().await?);
+    let size = text.len() as u64;
+    let offsets_of = |http: reqwest::Client, url: String| async move {
+        let v: Value = http
+            .get(format!("{url}/connectors/src/offsets"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok::<_, anyhow::Error>(v["offsets"][0]["offset"]["position"].as_u64())
+    };
+    wait_until(
+        "Java committed the whole file's offset",
+        Duration::from_secs(120),
+        || {
+            let (h, u) = (http.clone(), url.clone());
+            async move { Ok(offsets_of(h, u).await?.filter(|p| *p == size)) }
+        },
+    )
+    .await?;
+    // Stop it (offsets may only be changed on a stopped connector) and read the topic ourselves.
+    ensure!(
+        http.put(format!("{url}/connectors/src/stop"))
+            .send()
+            .await?
+            .status()
+            .is_success()
+    );
+    let base = stack.kafka_config()?;
+    let spec = TopicSpec {
+        name: format!("{group}-offsets"),
+        partitions: 1,
+        replication: 1,
+        configs: BTreeMap::new(),
+        single_partition: false,
+        setting: "offset.storage.topic",
+    };
+    let partition: OffsetMap = [(
+        "filename".to_string(),
+        Value::String(input.display().to_string()),
+    )]
+    .into();
+    let (ours, p2) = (partition.clone(), partition.clone());
+    let read = tokio::task::spawn_blocking(move || -> Result<_> {
+        let store = std::sync::Arc::new(KafkaOffsetStore::start(
+            &base,
+            &spec,
+            "tributary-test-offsets",
+            Duration::from_secs(30),
+        )?);
+        let reader = ConnectorOffsetReader {
+            connector: "src".into(),
+            store: store.clone(),
+        };
+        let java_offset = reader.offset(&ours);
+        // Rewind to line 10 (byte 70), as PATCH /offsets would.
+        let rewind: OffsetMap = [("position".to_string(), json!(70))].into();
+        store.put_all(vec![(offset_key("src", &p2), Some(offset_value(&rewind)))])?;
+        Ok(java_offset)
+    })
+    .await??;
+    ensure!(
+        read.as_ref()
+            .and_then(|o| o.get("position"))
+            .and_then(Value::as_u64)
+            == Some(size),
+        "Tributary read {read:?}, Java committed position {size}"
+    );
+    wait_until(
+        "Java reports the offset Tributary wrote",
+        Duration::from_secs(60),
+        || {
+            let (h, u) = (http.clone(), url.clone());
+            async move { Ok(offsets_of(h, u).await?.filter(|p| *p == 70)) }
+        },
+    )
+    .await?;
+    java.process.request_stop();
+    Ok(())
+}

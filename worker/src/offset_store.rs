@@ -196,8 +196,96 @@ impl OffsetIndex {
         self.raw.get(&key).map(Vec::as_slice)
     }
 
+    /// The bytes already in the topic for the key `key` means, or `key` itself.
+    pub fn resolve(&self, key: &[u8]) -> Vec<u8> {
+        canonical_key(key)
+            .and_then(|c| self.canonical.get(&c).cloned())
+            .unwrap_or_else(|| key.to_vec())
+    }
+
+    /// Lookup by key bytes in any order or number format.
+    pub fn get_raw(&self, key: &[u8]) -> Option<&[u8]> {
+        self.raw.get(&self.resolve(key)).map(Vec::as_slice)
+    }
+
     pub fn entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.raw.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))
+    }
+}
+
+/// `offset.storage.topic` (distributed mode): the offsets topic read into an [`OffsetIndex`].
+/// Every lookup first reads the topic to its end, as Java's does, so offsets another worker wrote
+/// a moment ago are seen; writes wait for the broker's acknowledgement of every entry.
+#[derive(Debug)]
+pub struct KafkaOffsetStore {
+    log: Mutex<crate::kafka_log::KafkaLog>,
+    index: Mutex<OffsetIndex>,
+    timeout: std::time::Duration,
+}
+
+impl KafkaOffsetStore {
+    /// Opens the topic (creating it compacted) and reads it to the end.
+    pub fn start(
+        base: &rdkafka::ClientConfig,
+        spec: &crate::kafka_log::TopicSpec,
+        client_id: &str,
+        timeout: std::time::Duration,
+    ) -> Result<Self> {
+        let log = crate::kafka_log::KafkaLog::open(base, spec, client_id, false)?;
+        let store = Self {
+            log: Mutex::new(log),
+            index: Mutex::new(OffsetIndex::new()),
+            timeout,
+        };
+        store.catch_up()?;
+        Ok(store)
+    }
+
+    fn catch_up(&self) -> Result<()> {
+        let mut log = self
+            .log
+            .lock()
+            .map_err(|_| Error::Config("offset store lock poisoned".into()))?;
+        let mut index = self
+            .index
+            .lock()
+            .map_err(|_| Error::Config("offset store lock poisoned".into()))?;
+        log.read_to_end(self.timeout, |r| index.read(r.key, r.value))
+    }
+}
+
+impl OffsetBackingStore for KafkaOffsetStore {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        if let Err(e) = self.catch_up() {
+            tracing::warn!(error = %e, "reading the offsets topic to its end failed; using what was read");
+        }
+        let index = self.index.lock().ok()?;
+        index.get_raw(key).map(<[u8]>::to_vec)
+    }
+
+    fn put_all(&self, entries: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<()> {
+        let log = self
+            .log
+            .lock()
+            .map_err(|_| Error::Config("offset store lock poisoned".into()))?;
+        for (key, value) in entries {
+            let key = self.index.lock().map(|i| i.resolve(&key)).unwrap_or(key);
+            log.send(&key, value.as_deref(), self.timeout)?;
+            if let Ok(mut i) = self.index.lock() {
+                i.read(key, value);
+            }
+        }
+        Ok(())
+    }
+
+    fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        if let Err(e) = self.catch_up() {
+            tracing::warn!(error = %e, "reading the offsets topic to its end failed; using what was read");
+        }
+        self.index
+            .lock()
+            .map(|i| i.entries().map(|(k, v)| (k.to_vec(), v.to_vec())).collect())
+            .unwrap_or_default()
     }
 }
 
