@@ -260,3 +260,145 @@ async fn source_offsets_are_shared_with_java_both_ways() -> Result<()> {
     java.process.request_stop();
     Ok(())
 }
+
+/// A connector Tributary writes into a fresh config topic (config, task configs, commit) is
+/// what a Java worker starting on that topic runs; a target state Tributary writes pauses it.
+#[tokio::test]
+async fn a_java_worker_runs_what_tributary_wrote_to_the_config_topic() -> Result<()> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use serde_json::Value;
+    use tributary_tests::installed::Installed;
+    use tributary_tests::stack::java_connect::JavaConnect;
+    use tributary_tests::wait_until;
+    use tributary_worker::config_store::record::TargetState;
+    use tributary_worker::config_store::store::ConfigStore;
+
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    let group = unique_name("tributary-written");
+    let input = dir.path().join("in.txt");
+    std::fs::write(
+        &input,
+        (0..25).map(|i| format!("line {i}\n")).collect::<String>(),
+    )?;
+    let topic = stack.create_topic("tributary-written", 1, 1, &[]).await?;
+    let config: BTreeMap<String, String> = [
+        (
+            "connector.class",
+            "org.apache.kafka.connect.file.FileStreamSourceConnector",
+        ),
+        ("name", "src"),
+        ("tasks.max", "1"),
+        ("file", &input.display().to_string()),
+        ("topic", &topic),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let task: BTreeMap<String, String> = [
+        (
+            "task.class",
+            "org.apache.kafka.connect.file.FileStreamSourceTask",
+        ),
+        ("file", &input.display().to_string()),
+        ("topic", &topic),
+        ("batch.size", "2000"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let base = stack.kafka_config()?;
+    let spec = TopicSpec {
+        name: format!("{group}-configs"),
+        partitions: 1,
+        replication: 1,
+        configs: BTreeMap::new(),
+        single_partition: true,
+        setting: "config.storage.topic",
+    };
+    let expected = config.clone();
+    let mut store = tokio::task::spawn_blocking(move || -> Result<ConfigStore> {
+        let mut store = ConfigStore::start(
+            &base,
+            &spec,
+            "tributary-test-configs",
+            Duration::from_secs(30),
+        )?;
+        store.put_connector("src", config, None)?;
+        store.put_task_configs("src", vec![task])?;
+        ensure!(store.snapshot().task_count("src") == 1 && store.dropped == 0);
+        Ok(store)
+    })
+    .await??;
+
+    let mut java = JavaConnect::start(
+        &Installed::locate(),
+        stack.kafka_bootstrap()?,
+        &group,
+        &dir.path().join("java"),
+        1,
+    )?;
+    java.wait_ready(Duration::from_secs(180)).await?;
+    let http = reqwest::Client::new();
+    let url = java.url.clone();
+    let status = |state: &'static str| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let r = http
+                .get(format!("{url}/connectors/src/status"))
+                .send()
+                .await?;
+            if !r.status().is_success() {
+                return Ok(None);
+            }
+            let s: Value = r.json().await?;
+            Ok((s["connector"]["state"] == state
+                && s["tasks"]
+                    .as_array()
+                    .is_some_and(|t| t.len() == 1 && t[0]["state"] == state))
+            .then_some(()))
+        }
+    };
+    wait_until(
+        "Java runs the connector Tributary wrote",
+        Duration::from_secs(120),
+        || status("RUNNING"),
+    )
+    .await?;
+    let shown: BTreeMap<String, String> = http
+        .get(format!("{url}/connectors/src/config"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    ensure!(shown == expected, "Java shows {shown:?}");
+    // Its data arrives: all 25 lines.
+    let watermarks: BaseConsumer = stack.kafka_config()?.create()?;
+    let t = topic.clone();
+    wait_until(
+        "the file's lines in the topic",
+        Duration::from_secs(60),
+        || {
+            let end = watermarks
+                .fetch_watermarks(&t, 0, Duration::from_secs(5))
+                .map(|w| w.1);
+            async move { Ok((end? >= 25).then_some(())) }
+        },
+    )
+    .await?;
+    // A target state written by Tributary pauses it.
+    store = tokio::task::spawn_blocking(move || -> Result<ConfigStore> {
+        store.put_target_state("src", TargetState::Paused)?;
+        Ok(store)
+    })
+    .await??;
+    wait_until(
+        "Java pauses on Tributary's target state",
+        Duration::from_secs(60),
+        || status("PAUSED"),
+    )
+    .await?;
+    drop(store);
+    java.process.request_stop();
+    Ok(())
+}

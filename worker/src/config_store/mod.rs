@@ -4,6 +4,7 @@
 
 pub mod record;
 pub mod snapshot;
+pub mod store;
 
 #[cfg(test)]
 mod tests;
