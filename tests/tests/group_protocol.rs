@@ -428,6 +428,77 @@ async fn a_tributary_member_joins_a_java_led_group_and_stays_through_rebalances(
     };
     check(&first, &configured).await?;
 
+    // Our member reports what it was given as RUNNING in the status topic, with its worker id and
+    // generation; Java's REST API, reading the same topic, shows it so.
+    {
+        use tributary_worker::kafka_log::TopicSpec;
+        use tributary_worker::status_store::{Status, StatusKey, StatusState, StatusStore};
+        let base = stack.kafka_config()?;
+        let spec = TopicSpec {
+            name: format!("{group}-status"),
+            partitions: 1,
+            replication: 1,
+            configs: BTreeMap::new(),
+            single_partition: false,
+            setting: "status.storage.topic",
+        };
+        let running = first.running.clone();
+        let generation = first.generation;
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let mut store = StatusStore::start(
+                &base,
+                &spec,
+                "tributary-interop-status",
+                Duration::from_secs(30),
+            )?;
+            let status = Status {
+                state: StatusState::Running,
+                trace: None,
+                worker_id: "127.0.0.1:1".into(),
+                generation,
+            };
+            for c in &running.connectors {
+                store.put(&StatusKey::Connector(c.clone()), &status)?;
+            }
+            for t in &running.tasks {
+                store.put(
+                    &StatusKey::Task(t.connector.clone(), t.task as u32),
+                    &status,
+                )?;
+            }
+            Ok(())
+        })
+        .await??;
+        let http = reqwest::Client::new();
+        let probe = first
+            .running
+            .tasks
+            .iter()
+            .next()
+            .cloned()
+            .context("our member was given no task")?;
+        wait_until(
+            "Java's REST API shows our member's task RUNNING",
+            Duration::from_secs(60),
+            || {
+                let (http, url, probe) = (http.clone(), url.clone(), probe.clone());
+                async move {
+                    let s: Value = http
+                        .get(format!(
+                            "{url}/connectors/{}/tasks/{}/status",
+                            probe.connector, probe.task
+                        ))
+                        .send()
+                        .await?
+                        .json()
+                        .await?;
+                    Ok((s["state"] == "RUNNING" && s["worker_id"] == "127.0.0.1:1").then_some(()))
+                }
+            },
+        )
+        .await?;
+    }
+
     // Two more rebalances, started from the Java side: a connector added, then one removed.
     let http = reqwest::Client::new();
     let r = http

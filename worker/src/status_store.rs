@@ -191,6 +191,79 @@ impl StatusView {
     }
 }
 
+/// The status topic over a [`KafkaLog`](crate::kafka_log::KafkaLog): every worker reads all of it
+/// (so any worker can answer status requests) and writes the states of what it runs.
+#[derive(Debug)]
+pub struct StatusStore {
+    log: crate::kafka_log::KafkaLog,
+    view: StatusView,
+    timeout: std::time::Duration,
+}
+
+impl StatusStore {
+    pub fn start(
+        base: &rdkafka::ClientConfig,
+        spec: &crate::kafka_log::TopicSpec,
+        client_id: &str,
+        timeout: std::time::Duration,
+    ) -> crate::error::Result<StatusStore> {
+        let log = crate::kafka_log::KafkaLog::open(base, spec, client_id, false)?;
+        let mut store = StatusStore {
+            log,
+            view: StatusView::new(),
+            timeout,
+        };
+        store.read_to_end()?;
+        Ok(store)
+    }
+
+    pub fn view(&self) -> &StatusView {
+        &self.view
+    }
+
+    pub fn read_to_end(&mut self) -> crate::error::Result<()> {
+        let view = &mut self.view;
+        self.log.read_to_end(self.timeout, |r| {
+            let key = String::from_utf8_lossy(&r.key);
+            let Some(k) = StatusKey::parse(&key) else {
+                tracing::warn!(%key, "status topic record with an unknown key; dropped");
+                return;
+            };
+            let status = r
+                .value
+                .as_deref()
+                .and_then(|v| serde_json::from_slice::<Value>(v).ok())
+                .and_then(|v| Status::from_json(&v));
+            if r.value.is_some() && status.is_none() && !matches!(k, StatusKey::Topic { .. }) {
+                tracing::warn!(%key, "status topic value not understood; dropped");
+                return;
+            }
+            view.read(&k, status);
+        })
+    }
+
+    /// Writes a status (FAILED and UNASSIGNED only when not stale); returns whether it was written.
+    pub fn put(&mut self, key: &StatusKey, status: &Status) -> crate::error::Result<bool> {
+        if !self.view.may_write(key, status) {
+            tracing::debug!(key = %key.render(), "stale status not written");
+            return Ok(false);
+        }
+        let bytes = serde_json::to_vec(&status.to_json())
+            .map_err(|e| crate::error::Error::Config(format!("cannot encode a status: {e}")))?;
+        self.log
+            .send(key.render().as_bytes(), Some(&bytes), self.timeout)?;
+        self.view.read(key, Some(status.clone()));
+        Ok(true)
+    }
+
+    /// A connector or task that no longer exists (Java's DESTROYED): a tombstone.
+    pub fn delete(&mut self, key: &StatusKey) -> crate::error::Result<()> {
+        self.log.send(key.render().as_bytes(), None, self.timeout)?;
+        self.view.read(key, None);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
