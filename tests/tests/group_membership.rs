@@ -106,10 +106,17 @@ async fn three_members_settle_and_survive_a_kill(config: DriverConfig) -> Result
     // No scheduled delay, so the killed member's work moves in the rebalance that expels it.
     let members: Vec<Running> = (0..3).map(|i| start(&config, i, &snapshot, 0)).collect();
     let all: Vec<&Running> = members.iter().collect();
-    let (generation, views) = wait_until("three members settled", Duration::from_secs(90), || {
-        let r = settled(&all, &configured);
-        async move { r }
-    })
+    // Settled and balanced (6 tasks over 3 members): members that joined at different moments
+    // get there through load-balancing revocations, a few rounds later.
+    let (generation, views) = wait_until(
+        "three members settled with 2 tasks each",
+        Duration::from_secs(90),
+        || {
+            let r = settled(&all, &configured)
+                .map(|s| s.filter(|(_, views)| views.iter().all(|v| v.running.tasks.len() == 2)));
+            async move { r }
+        },
+    )
     .await?;
     ensure!(
         views
@@ -117,10 +124,6 @@ async fn three_members_settle_and_survive_a_kill(config: DriverConfig) -> Result
             .all(|v| v.protocol == "sessioned" && v.leader_id == views[0].leader_id),
         "{views:?}"
     );
-    // Spread: 2 connectors over 3 members, 6 tasks over 3 members.
-    for v in &views {
-        ensure!(v.running.tasks.len() == 2, "uneven tasks: {views:?}");
-    }
     // Kill one: no LeaveGroup, its connections just drop.
     let mut members = members;
     let killed = members.remove(1);
