@@ -2,6 +2,7 @@
 //! configs in memory (from the command line and the API) and offsets in a file; the distributed
 //! herder arrives with distributed mode.
 
+pub mod forward;
 pub mod leader;
 pub mod reconcile;
 pub mod standalone;
