@@ -5,6 +5,7 @@
 pub mod forward;
 pub mod leader;
 pub mod reconcile;
+pub mod restart;
 pub mod standalone;
 pub mod validation;
 
