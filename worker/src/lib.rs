@@ -6,6 +6,7 @@ pub mod config_store;
 pub mod connectors;
 pub mod converter;
 pub mod coordinator;
+pub mod distributed;
 pub mod error;
 pub mod herder;
 pub mod kafka_log;
