@@ -54,13 +54,11 @@ fn start(
 
 fn settings(group: &str) -> GroupSettings {
     GroupSettings {
-        group_id: group.to_string(),
-        protocol_type: "connect".into(),
         session_timeout: SESSION,
         rebalance_timeout: Duration::from_secs(30),
         heartbeat_interval: Duration::from_secs(1),
-        retry_backoff: Duration::from_millis(100),
         request_timeout: Duration::from_secs(30),
+        ..GroupSettings::connect(group)
     }
 }
 

@@ -244,13 +244,8 @@ async fn java_workers_group_metadata_and_assignments_round_trip_through_our_code
         // The member's metadata carries what it ran when it last joined; the assignment of that
         // round says what to stop and what to add. Applied as a cooperative member does, the
         // result is what it runs now, and the REST API must agree.
-        let mut running = meta
-            .allocation
-            .as_ref()
-            .map(Assignment::assigned_work)
-            .unwrap_or_default();
-        running.remove(&a.revoked_work());
-        running.add(&a.assigned_work());
+        let mut running = meta.running();
+        running.apply(&a);
         let worker_id = meta
             .url
             .trim_start_matches("http://")
@@ -311,13 +306,8 @@ fn described_running(stack: &Devstack, group: &str) -> Result<Option<BTreeMap<St
         for m in members {
             let meta = WorkerMetadata::decode(&m.metadata)?;
             let a = Assignment::decode(&m.assignment)?;
-            let mut running = meta
-                .allocation
-                .as_ref()
-                .map(Assignment::assigned_work)
-                .unwrap_or_default();
-            running.remove(&a.revoked_work());
-            running.add(&a.assigned_work());
+            let mut running = meta.running();
+            running.apply(&a);
             out.insert(m.id, running);
         }
     }
@@ -354,15 +344,7 @@ async fn a_tributary_member_joins_a_java_led_group_and_stays_through_rebalances(
         bootstrap: DriverConfig::parse_bootstrap(stack.kafka_bootstrap()?)?,
         security: Security::default(),
         client_id: "tributary-interop".into(),
-        settings: GroupSettings {
-            group_id: group.clone(),
-            protocol_type: "connect".into(),
-            session_timeout: Duration::from_secs(10),
-            rebalance_timeout: Duration::from_secs(60),
-            heartbeat_interval: Duration::from_secs(3),
-            retry_backoff: Duration::from_millis(100),
-            request_timeout: Duration::from_secs(40),
-        },
+        settings: GroupSettings::connect(group.clone()),
     };
     let task = tokio::spawn(async move { run(config, &mut member, rx).await });
     let current = || view.lock().map(|v| v.clone()).unwrap_or_default();
@@ -434,14 +416,7 @@ async fn a_tributary_member_joins_a_java_led_group_and_stays_through_rebalances(
         use tributary_worker::kafka_log::TopicSpec;
         use tributary_worker::status_store::{Status, StatusKey, StatusState, StatusStore};
         let base = stack.kafka_config()?;
-        let spec = TopicSpec {
-            name: format!("{group}-status"),
-            partitions: 1,
-            replication: 1,
-            configs: BTreeMap::new(),
-            single_partition: false,
-            setting: "status.storage.topic",
-        };
+        let spec = TopicSpec::new("status.storage.topic", format!("{group}-status"), 1, 1);
         let running = first.running.clone();
         let generation = first.generation;
         tokio::task::spawn_blocking(move || -> Result<()> {

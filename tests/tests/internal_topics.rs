@@ -11,14 +11,10 @@ use rdkafka::client::DefaultClientContext;
 use tributary_tests::{Devstack, unique_name};
 use tributary_worker::kafka_log::{KafkaLog, LogRecord, TopicSpec, partition_for};
 
-fn spec(name: &str, partitions: i32, single: bool) -> TopicSpec {
+fn spec(setting: &'static str, name: &str, partitions: i32) -> TopicSpec {
     TopicSpec {
-        name: name.to_string(),
-        partitions,
-        replication: 1,
         configs: BTreeMap::from([("min.insync.replicas".to_string(), "1".to_string())]),
-        single_partition: single,
-        setting: "offset.storage.topic",
+        ..TopicSpec::new(setting, name, partitions, 1)
     }
 }
 
@@ -27,7 +23,7 @@ async fn records_land_on_javas_partitions_and_read_back_to_the_end() -> Result<(
     let stack = Devstack::shared()?;
     let base = stack.kafka_config()?;
     let name = unique_name("connect-offsets");
-    let s = spec(&name, 5, false);
+    let s = spec("offset.storage.topic", &name, 5);
     let (written, read, policy) = tokio::task::spawn_blocking(move || -> Result<_> {
         let log = KafkaLog::open(&base, &s, "tributary-test-offsets", false)?;
         ensure!(log.partitions() == 5);
@@ -116,11 +112,11 @@ async fn topics_that_would_lose_data_are_refused_with_the_fix() -> Result<()> {
     }
     let (a, b) = (deleting.clone(), wide.clone());
     let (e1, e2) = tokio::task::spawn_blocking(move || {
-        let e1 = KafkaLog::open(&base, &spec(&a, 1, false), "t1", false)
+        let e1 = KafkaLog::open(&base, &spec("status.storage.topic", &a, 1), "t1", false)
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        let e2 = KafkaLog::open(&base, &spec(&b, 1, true), "t2", false)
+        let e2 = KafkaLog::open(&base, &spec("config.storage.topic", &b, 1), "t2", false)
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
@@ -209,14 +205,7 @@ async fn source_offsets_are_shared_with_java_both_ways() -> Result<()> {
             .is_success()
     );
     let base = stack.kafka_config()?;
-    let spec = TopicSpec {
-        name: format!("{group}-offsets"),
-        partitions: 1,
-        replication: 1,
-        configs: BTreeMap::new(),
-        single_partition: false,
-        setting: "offset.storage.topic",
-    };
+    let spec = TopicSpec::new("offset.storage.topic", format!("{group}-offsets"), 1, 1);
     let partition: OffsetMap = [(
         "filename".to_string(),
         Value::String(input.display().to_string()),
@@ -308,14 +297,7 @@ async fn a_java_worker_runs_what_tributary_wrote_to_the_config_topic() -> Result
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     let base = stack.kafka_config()?;
-    let spec = TopicSpec {
-        name: format!("{group}-configs"),
-        partitions: 1,
-        replication: 1,
-        configs: BTreeMap::new(),
-        single_partition: true,
-        setting: "config.storage.topic",
-    };
+    let spec = TopicSpec::new("config.storage.topic", format!("{group}-configs"), 1, 1);
     let expected = config.clone();
     let mut store = tokio::task::spawn_blocking(move || -> Result<ConfigStore> {
         let mut store = ConfigStore::start(

@@ -74,6 +74,27 @@ pub struct TopicSpec {
     pub setting: &'static str,
 }
 
+impl TopicSpec {
+    /// The topic named by worker setting `setting`, with no extra settings; the config topic
+    /// (`config.storage.topic`) is the one that must have a single partition.
+    pub fn new(
+        setting: &'static str,
+        name: impl Into<String>,
+        partitions: i32,
+        replication: i32,
+    ) -> Self {
+        let single_partition = setting == "config.storage.topic";
+        Self {
+            name: name.into(),
+            partitions: if single_partition { 1 } else { partitions },
+            replication,
+            configs: BTreeMap::new(),
+            single_partition,
+            setting,
+        }
+    }
+}
+
 /// One record as read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogRecord {

@@ -71,13 +71,9 @@ async fn tributary(
         security: Security::default(),
         client_id: "tributary-bench".into(),
         settings: GroupSettings {
-            group_id: group.clone(),
-            protocol_type: "connect".into(),
             session_timeout: session,
-            rebalance_timeout: Duration::from_secs(60),
             heartbeat_interval: Duration::from_secs(3).min(session / 3),
-            retry_backoff: Duration::from_millis(100),
-            request_timeout: Duration::from_secs(40),
+            ..GroupSettings::connect(group.clone())
         },
     };
     let snapshot = Arc::new(Mutex::new(Snapshot {

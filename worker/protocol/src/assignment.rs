@@ -98,6 +98,12 @@ impl Work {
             || self.tasks.iter().any(|t| other.tasks.contains(t))
     }
 
+    /// A cooperative member's round: stop what the assignment revokes, add what it assigns.
+    pub fn apply(&mut self, assignment: &Assignment) {
+        self.remove(&assignment.revoked_work());
+        self.add(&assignment.assigned_work());
+    }
+
     /// The union of many.
     pub fn union<'a>(all: impl IntoIterator<Item = &'a Work>) -> Work {
         let mut out = Work::new();

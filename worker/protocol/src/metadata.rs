@@ -94,6 +94,15 @@ pub struct WorkerMetadata {
 }
 
 impl WorkerMetadata {
+    /// What the member ran when it built this metadata: its allocation's work, empty for v0 and
+    /// for a member with no assignment yet.
+    pub fn running(&self) -> crate::Work {
+        self.allocation
+            .as_ref()
+            .map(Assignment::assigned_work)
+            .unwrap_or_default()
+    }
+
     /// Reads metadata: the version header, then url and offset, then (when bytes remain) the
     /// allocation; trailing bytes are ignored, so newer versions read as far as this one knows.
     pub fn decode(bytes: &[u8]) -> Result<WorkerMetadata> {

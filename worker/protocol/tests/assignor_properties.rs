@@ -255,8 +255,7 @@ impl Sim {
                 assigned.intersect(&work).minus(&revoked).is_empty(),
                 "{id} is assigned what it already runs"
             );
-            work.remove(&revoked);
-            work.add(&assigned);
+            work.apply(&a);
             revoked_any |= !revoked.is_empty();
             delay = delay.max(a.delay_ms);
             m.allocation = Assignment {

@@ -23,29 +23,21 @@ fn assignment(version: i16) -> impl Strategy<Value = Assignment> {
     )
         .prop_map(
             move |(error, leader, leader_url, config_offset, assigned, revoked, delay_ms)| {
-                if version == 0 {
-                    // v0 has no null assignment, no revocations and no delay.
-                    Assignment {
-                        version,
-                        error,
-                        leader,
-                        leader_url,
-                        config_offset,
-                        assigned: Some(assigned.unwrap_or_default()),
-                        revoked: None,
-                        delay_ms: 0,
-                    }
+                // Java writes v0 with a non-null assignment and no revocations or delay.
+                let (assigned, revoked, delay_ms) = if version == 0 {
+                    (Some(assigned.unwrap_or_default()), None, 0)
                 } else {
-                    Assignment {
-                        version,
-                        error,
-                        leader,
-                        leader_url,
-                        config_offset,
-                        assigned,
-                        revoked,
-                        delay_ms,
-                    }
+                    (assigned, revoked, delay_ms)
+                };
+                Assignment {
+                    version,
+                    error,
+                    leader,
+                    leader_url,
+                    config_offset,
+                    assigned,
+                    revoked,
+                    delay_ms,
                 }
             },
         )

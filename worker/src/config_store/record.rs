@@ -5,32 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-/// A connector's target state (`state.v2`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TargetState {
-    Started,
-    Paused,
-    Stopped,
-}
-
-impl TargetState {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Started => "STARTED",
-            Self::Paused => "PAUSED",
-            Self::Stopped => "STOPPED",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        match s {
-            "STARTED" => Some(Self::Started),
-            "PAUSED" => Some(Self::Paused),
-            "STOPPED" => Some(Self::Stopped),
-            _ => None,
-        }
-    }
-}
+pub use crate::herder::TargetState;
 
 /// The KIP-507 key for signing internal requests.
 #[derive(Clone, PartialEq, Eq)]
@@ -143,7 +118,7 @@ impl ConfigRecord {
                         .or_else(|| v.get("state").and_then(Value::as_str))
                         .ok_or_else(|| dropped(key, "no \"state\""))?;
                     Some(
-                        TargetState::parse(s)
+                        TargetState::from_wire(s)
                             .ok_or_else(|| dropped(key, format!("unknown state {s}")))?,
                     )
                 }

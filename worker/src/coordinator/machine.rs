@@ -60,6 +60,22 @@ pub struct GroupSettings {
     pub request_timeout: Duration,
 }
 
+impl GroupSettings {
+    /// A Connect group with Java's `DistributedConfig` defaults: session 10 s, rebalance 60 s,
+    /// heartbeat 3 s, retry back-off 100 ms, request timeout 40 s.
+    pub fn connect(group_id: impl Into<String>) -> Self {
+        Self {
+            group_id: group_id.into(),
+            protocol_type: tributary_connect_protocol::metadata::PROTOCOL_TYPE.to_string(),
+            session_timeout: Duration::from_secs(10),
+            rebalance_timeout: Duration::from_secs(60),
+            heartbeat_interval: Duration::from_secs(3),
+            retry_backoff: Duration::from_millis(100),
+            request_timeout: Duration::from_secs(40),
+        }
+    }
+}
+
 /// What a group member decides; Java's `AbstractCoordinator` template methods.
 pub trait GroupMember {
     /// The protocols offered, most preferred first, with this member's metadata for each; asked

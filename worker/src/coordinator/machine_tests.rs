@@ -54,15 +54,7 @@ impl GroupMember for FakeMember {
 }
 
 fn settings() -> GroupSettings {
-    GroupSettings {
-        group_id: "connect-cluster".into(),
-        protocol_type: "connect".into(),
-        session_timeout: Duration::from_secs(10),
-        rebalance_timeout: Duration::from_secs(60),
-        heartbeat_interval: Duration::from_secs(3),
-        retry_backoff: Duration::from_millis(100),
-        request_timeout: Duration::from_secs(40),
-    }
+    GroupSettings::connect("connect-cluster")
 }
 
 struct Harness {

@@ -197,16 +197,14 @@ impl GroupMember for ConnectMember {
             } else {
                 Work::new()
             };
-            let revoked = assignment.revoked_work();
-            running.remove(&revoked);
-            running.add(&assignment.assigned_work());
+            running.apply(&assignment);
             self.allocation = Some(Assignment {
                 assigned: Some(running.to_wire()),
                 revoked: Some(Vec::new()),
                 delay_ms: 0,
                 ..assignment.clone()
             });
-            if !revoked.is_empty() {
+            if !assignment.revoked_work().is_empty() {
                 // The freed work goes to others in a follow-up round.
                 let _ = self.rejoin.send(Input::Rejoin);
             }

@@ -50,46 +50,45 @@ pub fn topic_specs(
     config: &WorkerConfig,
     props: &BTreeMap<String, String>,
 ) -> Result<[TopicSpec; 3]> {
-    let spec =
-        |setting: &'static str, prefix: &str, partitions: i32, single: bool| -> Result<TopicSpec> {
-            Ok(TopicSpec {
-                name: string(config, setting)?,
-                partitions,
-                replication: int(config, &format!("{prefix}.replication.factor"), 3) as i32,
-                configs: extras(props, prefix),
-                single_partition: single,
+    let spec = |setting: &'static str, prefix: &str, partitions: i32| -> Result<TopicSpec> {
+        Ok(TopicSpec {
+            configs: extras(props, prefix),
+            ..TopicSpec::new(
                 setting,
-            })
-        };
+                string(config, setting)?,
+                partitions,
+                int(config, &format!("{prefix}.replication.factor"), 3) as i32,
+            )
+        })
+    };
     Ok([
-        spec("config.storage.topic", "config.storage", 1, true)?,
+        spec("config.storage.topic", "config.storage", 1)?,
         spec(
             "offset.storage.topic",
             "offset.storage",
             int(config, "offset.storage.partitions", 25) as i32,
-            false,
         )?,
         spec(
             "status.storage.topic",
             "status.storage",
             int(config, "status.storage.partitions", 5) as i32,
-            false,
         )?,
     ])
 }
 
-/// Group membership settings.
+/// Group membership settings: Java's defaults, overridden by the worker's.
 pub fn group_settings(config: &WorkerConfig) -> Result<GroupSettings> {
-    let ms =
-        |key: &str, default: i64| Duration::from_millis(int(config, key, default).max(0) as u64);
+    let d = GroupSettings::connect(string(config, "group.id")?);
+    let ms = |key: &str, default: Duration| {
+        Duration::from_millis(int(config, key, default.as_millis() as i64).max(0) as u64)
+    };
     Ok(GroupSettings {
-        group_id: string(config, "group.id")?,
-        protocol_type: tributary_connect_protocol::metadata::PROTOCOL_TYPE.to_string(),
-        session_timeout: ms("session.timeout.ms", 10_000),
-        rebalance_timeout: ms("rebalance.timeout.ms", 60_000),
-        heartbeat_interval: ms("heartbeat.interval.ms", 3_000),
-        retry_backoff: ms("retry.backoff.ms", 100),
-        request_timeout: ms("request.timeout.ms", 40_000),
+        session_timeout: ms("session.timeout.ms", d.session_timeout),
+        rebalance_timeout: ms("rebalance.timeout.ms", d.rebalance_timeout),
+        heartbeat_interval: ms("heartbeat.interval.ms", d.heartbeat_interval),
+        retry_backoff: ms("retry.backoff.ms", d.retry_backoff),
+        request_timeout: ms("request.timeout.ms", d.request_timeout),
+        ..d
     })
 }
 

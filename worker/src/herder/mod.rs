@@ -56,6 +56,25 @@ pub enum TargetState {
 }
 
 impl TargetState {
+    /// The name in the config topic's `state.v2` (and in `state`, except STOPPED).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Started => "STARTED",
+            Self::Paused => "PAUSED",
+            Self::Stopped => "STOPPED",
+        }
+    }
+
+    /// From the config topic (exact names, as Java writes them).
+    pub fn from_wire(s: &str) -> Option<Self> {
+        match s {
+            "STARTED" => Some(Self::Started),
+            "PAUSED" => Some(Self::Paused),
+            "STOPPED" => Some(Self::Stopped),
+            _ => None,
+        }
+    }
+
     /// KIP-980 `initial_state`, case-insensitive.
     pub fn parse_initial(s: &str) -> HerderResult<Self> {
         match s.trim().to_ascii_uppercase().as_str() {

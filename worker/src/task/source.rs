@@ -26,7 +26,7 @@ use crate::converter::{Converter, SimpleHeaderConverter, converter_for};
 use crate::error::{Error, Result};
 use crate::offset_store::{ConnectorOffsetReader, offset_key, offset_value};
 
-/// What the delivery callback reports back to the loop.
+/// Delivery results reach the loop through each record's ack flag; failures are kept here.
 #[derive(Debug, Clone)]
 struct SourceProducerContext {
     errors: ClientErrors,

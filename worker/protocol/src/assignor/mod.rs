@@ -26,11 +26,7 @@ pub struct Member {
 
 impl Member {
     pub fn from_metadata(id: impl Into<String>, m: &WorkerMetadata) -> Member {
-        let mut allocation = m
-            .allocation
-            .as_ref()
-            .map(Assignment::assigned_work)
-            .unwrap_or_default();
+        let mut allocation = m.running();
         // A member's allocation has no revocations of its own; be lenient with one that does.
         if let Some(a) = &m.allocation {
             allocation.remove(&a.revoked_work());
