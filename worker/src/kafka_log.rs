@@ -249,6 +249,10 @@ impl KafkaLog {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
+            // Writers read their own records back at once: no fetch may sit in a back-off.
+            .set("fetch.wait.max.ms", "100")
+            .set("fetch.error.backoff.ms", "10")
+            .set("fetch.queue.backoff.ms", "10")
             .set(
                 "isolation.level",
                 if read_committed {
@@ -268,7 +272,8 @@ impl KafkaLog {
             .set("acks", "all")
             .set("enable.idempotence", "false")
             .set("max.in.flight.requests.per.connection", "1")
-            .set("message.timeout.ms", "0");
+            .set("message.timeout.ms", "0")
+            .set("linger.ms", "0");
         let producer: BaseProducer<Deliveries> = p.create_with_context(Deliveries::default())?;
         Ok(KafkaLog {
             topic: spec.name.clone(),
@@ -283,6 +288,33 @@ impl KafkaLog {
         self.partitions
     }
 
+    /// Every partition's end offset in one ListOffsets round trip (as Java's `endOffsets`),
+    /// not one per partition: a 25-partition offsets topic is read to its end on every lookup.
+    fn end_offsets(&self, timeout: Duration) -> Result<BTreeMap<i32, i64>> {
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..self.partitions {
+            // As a timestamp, -1 (`Offset::End`) asks for the latest offset.
+            tpl.add_partition_offset(&self.topic, p, Offset::End)?;
+        }
+        let answer = self.consumer.offsets_for_times(tpl, timeout)?;
+        let mut ends = BTreeMap::new();
+        for e in answer.elements() {
+            if let Err(err) = e.error() {
+                return Err(Error::Kafka(format!(
+                    "end offset of {} partition {}: {err}",
+                    self.topic,
+                    e.partition()
+                )));
+            }
+            let end = match e.offset() {
+                Offset::Offset(o) => o,
+                other => other.to_raw().unwrap_or(0).max(0),
+            };
+            ends.insert(e.partition(), end);
+        }
+        Ok(ends)
+    }
+
     /// Reads every record up to the end offsets as of now, handing each to `apply` in partition
     /// order; fails after `timeout`.
     pub fn read_to_end(
@@ -291,13 +323,7 @@ impl KafkaLog {
         mut apply: impl FnMut(LogRecord),
     ) -> Result<()> {
         let deadline = Instant::now() + timeout;
-        let mut ends = BTreeMap::new();
-        for p in 0..self.partitions {
-            let (_, high) =
-                self.consumer
-                    .fetch_watermarks(&self.topic, p, timeout.min(ADMIN_TIMEOUT))?;
-            ends.insert(p, high);
-        }
+        let ends = self.end_offsets(timeout.min(ADMIN_TIMEOUT))?;
         while ends
             .iter()
             .any(|(p, end)| self.positions.get(p).copied().unwrap_or(0) < *end)

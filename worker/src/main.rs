@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tributary_worker::config::properties;
 use tributary_worker::config::worker::{Mode as WorkerMode, WorkerConfig};
-use tributary_worker::standalone;
+use tributary_worker::{distributed, standalone};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -94,12 +94,6 @@ fn main() -> ExitCode {
         eprintln!("error: {reason}");
         return ExitCode::from(2);
     }
-    if mode == WorkerMode::Distributed {
-        eprintln!(
-            "error: distributed mode is not built yet in this version of tributary-worker; use standalone"
-        );
-        return ExitCode::FAILURE;
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -111,7 +105,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(standalone::run(config, worker_props, connectors)) {
+    let run = async {
+        match mode {
+            WorkerMode::Standalone => standalone::run(config, worker_props, connectors).await,
+            WorkerMode::Distributed => distributed::run(config, worker_props).await,
+        }
+    };
+    match runtime.block_on(run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "worker failed");

@@ -6,7 +6,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::herder::standalone::StandaloneHerder;
+use crate::herder::Herder;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TaskLabels {
@@ -87,7 +87,7 @@ impl Metrics {
     }
 
     /// The OpenMetrics text, with state gauges as of now.
-    pub fn render(&self, herder: &StandaloneHerder) -> String {
+    pub fn render(&self, herder: &dyn Herder) -> String {
         self.connectors.clear();
         self.tasks.clear();
         for name in herder.connector_names().unwrap_or_default() {

@@ -25,7 +25,7 @@ pub fn offset_value(offset: &OffsetMap) -> Vec<u8> {
 }
 
 /// Where source offsets are kept.
-pub trait OffsetBackingStore: Send + Sync {
+pub trait OffsetBackingStore: Send + Sync + std::fmt::Debug {
     fn get(&self, key: &[u8]) -> Option<Vec<u8>>;
     /// Stores every entry (`None` removes one) durably before returning.
     fn put_all(&self, entries: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<()>;

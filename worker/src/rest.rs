@@ -1,32 +1,57 @@
-//! The Kafka Connect REST API (standalone herder) on `listeners` (8083), and Tributary's health
-//! listener (8084: `/health`, `/ready`, `/metrics`). Paths, status codes and bodies follow
-//! `connect-compat.md` §5; errors always have the `{"error_code","message"}` shape, including
-//! malformed JSON and unknown paths, so clients never see a plain-text body.
+//! The Kafka Connect REST API on `listeners` (8083), and Tributary's health listener (8084:
+//! `/health`, `/ready`, `/metrics`). Paths, status codes and bodies follow `connect-compat.md` §5;
+//! errors always have the `{"error_code","message"}` shape, including malformed JSON and unknown
+//! paths, so clients never see a plain-text body.
+//!
+//! Requests a distributed herder cannot handle here (writes go to the leader, task restarts to
+//! the owner) come back as [`HerderError::Elsewhere`]; the forwarding layer re-issues them with
+//! Java's `forward=` rules and returns the reply as received.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use tributary_connect_client::{CreateConnectorRequest, ErrorMessage, ServerInfo};
 
-use crate::herder::standalone::StandaloneHerder;
-use crate::herder::{HerderError, HerderResult, TargetState};
+use crate::herder::forward::{self, Route};
+use crate::herder::{Herder, HerderError, HerderResult, TargetState};
 use crate::metrics::Metrics;
+use crate::signing::{ALGORITHM_HEADER, SIGNATURE_HEADER};
 
 /// Shared by every handler.
 #[derive(Debug, Clone)]
 pub struct Api {
-    pub herder: Arc<StandaloneHerder>,
-    pub ready: Arc<AtomicBool>,
+    pub herder: Arc<dyn Herder>,
     pub metrics: Arc<Metrics>,
+    /// For forwarded requests.
+    pub client: reqwest::Client,
 }
+
+impl Api {
+    pub fn new(herder: Arc<dyn Herder>, metrics: Arc<Metrics>) -> Self {
+        let client = reqwest::Client::builder()
+            .user_agent("kafka-connect")
+            .timeout(std::time::Duration::from_secs(90))
+            .build()
+            .unwrap_or_default();
+        Self {
+            herder,
+            metrics,
+            client,
+        }
+    }
+}
+
+/// Marks a reply that must be re-issued at another worker (the URL, when known).
+#[derive(Debug, Clone)]
+struct ForwardTo(Option<String>);
 
 fn error(status: u16, message: impl Into<String>) -> Response {
     let body = ErrorMessage {
@@ -42,17 +67,83 @@ fn error(status: u16, message: impl Into<String>) -> Response {
 
 impl IntoResponse for HerderError {
     fn into_response(self) -> Response {
-        error(self.status(), self.to_string())
+        match self {
+            HerderError::Elsewhere { url } => {
+                let mut r = error(409, forward::NO_LEADER);
+                r.extensions_mut().insert(ForwardTo(url));
+                r
+            }
+            e => error(e.status(), e.to_string()),
+        }
+    }
+}
+
+/// Re-issues requests the herder sent elsewhere (see the module doc). The body is buffered so it
+/// can be sent on; only `Authorization` is copied, as Java does.
+async fn forwarding(State(api): State<Api>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024 * 1024).await else {
+        return error(400, "The request body could not be read");
+    };
+    let response = next
+        .run(Request::from_parts(
+            parts.clone(),
+            Body::from(bytes.clone()),
+        ))
+        .await;
+    let Some(ForwardTo(url)) = response.extensions().get::<ForwardTo>().cloned() else {
+        return response;
+    };
+    let query: Vec<(String, String)> = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+        .map(|q| q.0)
+        .unwrap_or_default();
+    let hop = query
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "forward")
+        .map(|(_, v)| v.eq_ignore_ascii_case("true"));
+    let target = match forward::route(false, url.as_deref(), hop, parts.uri.path(), &query) {
+        Route::Forward(target) => target,
+        Route::Conflict(message) => return error(409, message),
+        Route::Local => return response,
+    };
+    tracing::debug!(method = %parts.method, %target, "forwarding a REST request");
+    let mut out = api
+        .client
+        .request(parts.method.clone(), &target)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(bytes);
+    if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
+        out = out.header(header::AUTHORIZATION, auth);
+    }
+    match out.send().await {
+        Ok(reply) => {
+            let status = reply.status();
+            let headers = reply.headers().clone();
+            let body = reply.bytes().await.unwrap_or_default();
+            let mut r = (status, body).into_response();
+            for h in [header::CONTENT_TYPE, header::LOCATION] {
+                if let Some(v) = headers.get(&h) {
+                    r.headers_mut().insert(h, v.clone());
+                }
+            }
+            r
+        }
+        // The target went away mid-rebalance: a retryable conflict, not a server error.
+        Err(e) => {
+            tracing::info!(%target, error = %e, "forwarding failed");
+            error(409, forward::CONFLICT)
+        }
     }
 }
 
 /// Runs a blocking herder call off the async runtime.
 async fn call<T: Send + 'static>(
     api: &Api,
-    f: impl FnOnce(&StandaloneHerder) -> HerderResult<T> + Send + 'static,
+    f: impl FnOnce(&dyn Herder) -> HerderResult<T> + Send + 'static,
 ) -> HerderResult<T> {
     let herder = api.herder.clone();
-    tokio::task::spawn_blocking(move || f(&herder))
+    tokio::task::spawn_blocking(move || f(herder.as_ref()))
         .await
         .map_err(|e| HerderError::Internal(format!("request failed: {e}")))?
 }
@@ -93,13 +184,13 @@ async fn server_info(State(api): State<Api>) -> Response {
             commit: option_env!("TRIBUTARY_COMMIT")
                 .unwrap_or("unknown")
                 .to_string(),
-            kafka_cluster_id: api.herder.kafka_cluster_id.clone(),
+            kafka_cluster_id: api.herder.kafka_cluster_id(),
         },
     )
 }
 
 async fn health(State(api): State<Api>) -> Response {
-    if api.ready.load(Ordering::Acquire) {
+    if api.herder.ready() {
         json(
             StatusCode::OK,
             &serde_json::json!({"status":"healthy","message":"Worker has completed startup and is ready to handle requests."}),
@@ -302,11 +393,11 @@ async fn offsets(State(api): State<Api>, Path(name): Path<String>) -> Response {
 
 async fn plugins(State(api): State<Api>, RawQuery(q): RawQuery) -> Response {
     let only = query_flag(&q, "connectorsOnly", true);
-    json(StatusCode::OK, &api.herder.plugins(only))
+    json(StatusCode::OK, &api.herder.catalog().plugins(only))
 }
 
 async fn plugin_config(State(api): State<Api>, Path(plugin): Path<String>) -> Response {
-    match call(&api, move |h| h.plugin_config(&plugin)).await {
+    match call(&api, move |h| h.catalog().plugin_config(&plugin)).await {
         Ok(c) => json(StatusCode::OK, &c),
         Err(e) => e.into_response(),
     }
@@ -315,11 +406,49 @@ async fn plugin_config(State(api): State<Api>, Path(plugin): Path<String>) -> Re
 async fn validate(State(api): State<Api>, Path(plugin): Path<String>, body: Bytes) -> Response {
     let result = async {
         let config: BTreeMap<String, String> = parse(&body)?;
-        call(&api, move |h| h.validate(&plugin, &config)).await
+        call(&api, move |h| h.catalog().validate(&plugin, &config)).await
     }
     .await;
     match result {
         Ok(c) => json(StatusCode::OK, &c),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /connectors/{c}/tasks` (internal, signed).
+async fn internal_tasks(
+    State(api): State<Api>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (signature, algorithm) = (header(SIGNATURE_HEADER), header(ALGORITHM_HEADER));
+    let result = call(&api, move |h| {
+        h.internal_task_configs(&name, signature.as_deref(), algorithm.as_deref(), &body)
+    })
+    .await;
+    match result {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /connectors/{c}/tasks-config` (deprecated in Java, still served).
+async fn tasks_config(State(api): State<Api>, Path(name): Path<String>) -> Response {
+    match call(&api, move |h| h.tasks(&name)).await {
+        Ok(t) => {
+            let map: BTreeMap<String, BTreeMap<String, String>> = t
+                .into_iter()
+                .map(|t| (format!("{}-{}", t.id.connector, t.id.task), t.config))
+                .collect();
+            json(StatusCode::OK, &map)
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -347,7 +476,8 @@ pub fn router(api: Api) -> Router {
             get(get_config).put(put_config).patch(patch_config),
         )
         .route("/connectors/{name}/status", get(status))
-        .route("/connectors/{name}/tasks", get(tasks))
+        .route("/connectors/{name}/tasks", get(tasks).post(internal_tasks))
+        .route("/connectors/{name}/tasks-config", get(tasks_config))
         .route("/connectors/{name}/tasks/{task}/status", get(task_status))
         .route(
             "/connectors/{name}/tasks/{task}/restart",
@@ -363,11 +493,12 @@ pub fn router(api: Api) -> Router {
         .route("/connector-plugins/{plugin}/config/validate", put(validate))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(api.clone(), forwarding))
         .with_state(api)
 }
 
 async fn ready(State(api): State<Api>) -> Response {
-    if api.ready.load(Ordering::Acquire) {
+    if api.herder.ready() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response()
@@ -375,7 +506,7 @@ async fn ready(State(api): State<Api>) -> Response {
 }
 
 async fn metrics(State(api): State<Api>) -> Response {
-    let text = api.metrics.render(&api.herder);
+    let text = api.metrics.render(api.herder.as_ref());
     (
         [(
             header::CONTENT_TYPE,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
@@ -23,13 +23,13 @@ use crate::rest::{self, Api};
 use crate::status::StatusBoard;
 use crate::task::{ClientErrors, WorkerContext};
 
-fn string(config: &WorkerConfig, key: &str) -> String {
+pub(crate) fn string(config: &WorkerConfig, key: &str) -> String {
     config.get(key).map(ToString::to_string).unwrap_or_default()
 }
 
 /// The Kafka cluster id, which also proves the worker's client settings work: a wrong password
 /// or certificate stops start-up here with the client's reason.
-fn kafka_cluster_id(worker_props: &BTreeMap<String, String>) -> Result<String> {
+pub(crate) fn kafka_cluster_id(worker_props: &BTreeMap<String, String>) -> Result<String> {
     let settings = client_settings(Role::Admin, worker_props).map_err(Error::Config)?;
     for w in &settings.warnings {
         tracing::warn!("{w}");
@@ -48,7 +48,7 @@ fn kafka_cluster_id(worker_props: &BTreeMap<String, String>) -> Result<String> {
 }
 
 /// `host:port` other tools see for this worker, as Java's `RestServer.advertisedUrl`.
-fn worker_id(config: &WorkerConfig, listener: &std::net::SocketAddr) -> String {
+pub(crate) fn worker_id(config: &WorkerConfig, listener: &std::net::SocketAddr) -> String {
     let host = string(config, "rest.advertised.host.name");
     let host = if host.is_empty() {
         if listener.ip().is_unspecified() {
@@ -128,12 +128,7 @@ pub async fn run(
         ),
         Some(cluster_id),
     ));
-    let ready = Arc::new(AtomicBool::new(false));
-    let api = Api {
-        herder: herder.clone(),
-        ready: ready.clone(),
-        metrics,
-    };
+    let api = Api::new(herder.clone(), metrics);
     let rest_listener = tokio::net::TcpListener::bind(rest_addr)
         .await
         .map_err(|e| Error::Config(format!("listeners={}: cannot listen: {e}", listeners[0])))?;
@@ -169,7 +164,7 @@ pub async fn run(
             )));
         }
     }
-    ready.store(true, Ordering::Release);
+    herder.ready.store(true, Ordering::Release);
     tracing::info!("worker started");
 
     let h = herder.clone();
@@ -190,7 +185,7 @@ pub async fn run(
         r = rest_task => tracing::error!(result = ?r.map(|r| r.map_err(|e| e.to_string())), "REST server ended"),
     }
     watcher.abort();
-    ready.store(false, Ordering::Release);
+    herder.ready.store(false, Ordering::Release);
     let h = herder.clone();
     let _ = tokio::task::spawn_blocking(move || h.stop_all()).await;
     tracing::info!("worker stopped");

@@ -102,6 +102,20 @@ impl StatusBoard {
         });
     }
 
+    pub fn remove_task(&self, connector: &str, task: u32) {
+        self.with(|e| {
+            if let Some(entry) = e.get_mut(connector) {
+                entry.tasks.remove(&task);
+            }
+        });
+    }
+
+    /// The connector's own status (not its tasks').
+    pub fn connector(&self, connector: &str) -> Option<Status> {
+        self.with(|e| e.get(connector).and_then(|en| en.connector.clone()))
+            .flatten()
+    }
+
     pub fn remove(&self, connector: &str) {
         self.with(|e| e.remove(connector));
     }

@@ -173,6 +173,26 @@ impl StatusView {
         self.tasks.get(&(connector.to_string(), task))
     }
 
+    /// The connector's task statuses, by task id.
+    pub fn tasks_of<'a>(&'a self, connector: &'a str) -> impl Iterator<Item = (u32, &'a Status)> {
+        self.tasks
+            .range((connector.to_string(), 0)..=(connector.to_string(), u32::MAX))
+            .map(|((_, t), s)| (*t, s))
+    }
+
+    /// Every connector and task key with a status.
+    pub fn keys(&self) -> Vec<StatusKey> {
+        self.connectors
+            .keys()
+            .map(|c| StatusKey::Connector(c.clone()))
+            .chain(
+                self.tasks
+                    .keys()
+                    .map(|(c, t)| StatusKey::Task(c.clone(), *t)),
+            )
+            .collect()
+    }
+
     /// Whether this worker may write `status` for `key` now: states other than FAILED and
     /// UNASSIGNED always; those two only when nothing is known, the entry is this worker's own,
     /// or the new status is not older than what is stored (Java's `putSafe`).

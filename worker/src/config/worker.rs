@@ -306,6 +306,48 @@ pub fn config_def(mode: Mode) -> ConfigDef {
                     .default_value("disabled")
                     .validator(one_of(&["disabled", "preparing", "enabled"])),
                 )
+                .define(
+                    ConfigKey::new(
+                        "inter.worker.key.generation.algorithm",
+                        T::String,
+                        I::Low,
+                        "MAC algorithm of the session keys the leader generates.",
+                    )
+                    .default_value("HmacSHA256"),
+                )
+                .define(
+                    ConfigKey::new(
+                        "inter.worker.key.size",
+                        T::Int,
+                        I::Low,
+                        "Session key size in bits; 0 for the algorithm's default (256 bits for HmacSHA256).",
+                    )
+                    .default_value("0")
+                    .validator(at_least(0.0)),
+                )
+                .define(ms(
+                    "inter.worker.key.ttl.ms",
+                    "3600000",
+                    "How long a session key is used before the leader writes a new one.",
+                ))
+                .define(
+                    ConfigKey::new(
+                        "inter.worker.signature.algorithm",
+                        T::String,
+                        I::Low,
+                        "MAC algorithm that signs internal requests.",
+                    )
+                    .default_value("HmacSHA256"),
+                )
+                .define(
+                    ConfigKey::new(
+                        "inter.worker.verification.algorithms",
+                        T::List,
+                        I::Low,
+                        "MAC algorithms accepted on internal requests.",
+                    )
+                    .default_value("HmacSHA256"),
+                )
         }
     }
 }

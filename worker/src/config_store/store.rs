@@ -19,6 +19,12 @@ pub struct ConfigStore {
     timeout: Duration,
     /// Records the reader dropped (unknown keys, malformed values), for the logs and tests.
     pub dropped: u64,
+    /// Changes read but not yet taken by the herder (writes read back their own records).
+    pending: Vec<Change>,
+    /// Where every read publishes the assignor's view (the group member's snapshot), so the
+    /// member's metadata and, as leader, its assignments use the latest read whoever read it.
+    publish:
+        Option<std::sync::Arc<std::sync::Mutex<tributary_connect_protocol::assignor::Snapshot>>>,
 }
 
 impl ConfigStore {
@@ -41,6 +47,8 @@ impl ConfigStore {
             state: ConfigState::new(),
             timeout,
             dropped: 0,
+            pending: Vec::new(),
+            publish: None,
         };
         store.read_to_end()?;
         store.state.mark_started();
@@ -51,7 +59,13 @@ impl ConfigStore {
         &self.state
     }
 
-    /// Reads what is new; returns the changes (after startup).
+    /// Changes read since the last call (by [`read_to_end`](Self::read_to_end) or a write).
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        std::mem::take(&mut self.pending)
+    }
+
+    /// Reads what is new; the changes (after startup) are kept for
+    /// [`take_changes`](Self::take_changes) and also returned.
     pub fn read_to_end(&mut self) -> Result<Vec<Change>> {
         let mut changes = Vec::new();
         let (state, dropped) = (&mut self.state, &mut self.dropped);
@@ -74,7 +88,56 @@ impl ConfigStore {
                 }
             }
         })?;
+        self.pending.extend(changes.iter().cloned());
+        if let Some(p) = &self.publish
+            && let Ok(mut s) = p.lock()
+        {
+            *s = self.state.assignor_snapshot();
+        }
         Ok(changes)
+    }
+
+    /// Publishes the assignor's view to `target` now and after every read.
+    pub fn publish_to(
+        &mut self,
+        target: std::sync::Arc<std::sync::Mutex<tributary_connect_protocol::assignor::Snapshot>>,
+    ) {
+        if let Ok(mut s) = target.lock() {
+            *s = self.state.assignor_snapshot();
+        }
+        self.publish = Some(target);
+    }
+
+    /// Reads up to `offset` at least (a rebalance's config offset), within `timeout`.
+    pub fn read_until(&mut self, offset: i64, timeout: Duration) -> Result<()> {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.state.offset() < offset {
+            if std::time::Instant::now() > deadline {
+                return Err(Error::Kafka(format!(
+                    "the config topic was not read up to offset {offset} within {timeout:?}"
+                )));
+            }
+            self.read_to_end()?;
+            if self.state.offset() < offset {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok(())
+    }
+
+    /// A restart request (KIP-745), for the connector's owner to act on.
+    pub fn put_restart(
+        &mut self,
+        connector: &str,
+        include_tasks: bool,
+        only_failed: bool,
+    ) -> Result<()> {
+        self.write(&ConfigRecord::Restart {
+            connector: connector.into(),
+            include_tasks,
+            only_failed,
+        })?;
+        self.read_to_end().map(drop)
     }
 
     fn write(&self, record: &ConfigRecord) -> Result<()> {

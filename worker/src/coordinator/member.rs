@@ -14,6 +14,42 @@ use tributary_connect_protocol::{Assignment, ConnectProtocol, Work, WorkerMetada
 
 use super::machine::{GroupMember, Input};
 
+/// A completed round as the herder needs it: what to stop at once and what to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rebalanced {
+    pub generation: i32,
+    pub member_id: String,
+    pub leader_id: String,
+    pub leader_url: String,
+    /// CONFIG_MISMATCH: the leader was behind; nothing changes.
+    pub failed: bool,
+    pub config_offset: i64,
+    pub revoked: Work,
+    /// Everything this member runs after the round (cumulative under cooperative protocols).
+    pub running: Work,
+    pub delay_ms: i32,
+    /// The group's protocol this round (`sessioned` signs internal requests).
+    pub protocol: String,
+}
+
+impl Rebalanced {
+    /// A placeholder (generation -1, nothing assigned).
+    pub fn empty() -> Self {
+        Self {
+            generation: -1,
+            member_id: String::new(),
+            leader_id: String::new(),
+            leader_url: String::new(),
+            failed: false,
+            config_offset: -1,
+            revoked: Work::new(),
+            running: Work::new(),
+            delay_ms: 0,
+            protocol: String::new(),
+        }
+    }
+}
+
 /// What the member knows after each round, for the herder and for tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemberView {
@@ -42,6 +78,18 @@ pub struct ConnectMember {
     view: Arc<Mutex<MemberView>>,
     /// Rejoin requests (after revocations or a scheduled delay) go to the driver.
     rejoin: mpsc::UnboundedSender<Input>,
+    /// The herder, told of every completed round. With a herder, the follow-up rejoin after
+    /// revocations is the herder's to send, once it has stopped the revoked work.
+    events: Option<Notify>,
+}
+
+/// The herder's callback for completed rounds.
+pub struct Notify(Box<dyn Fn(Rebalanced) + Send + Sync>);
+
+impl std::fmt::Debug for Notify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Notify")
+    }
 }
 
 impl ConnectMember {
@@ -63,7 +111,14 @@ impl ConnectMember {
             last_completed_generation: -1,
             view: Arc::default(),
             rejoin,
+            events: None,
         }
+    }
+
+    /// Reports every completed round to a herder (see [`Rebalanced`]).
+    pub fn with_events(mut self, events: impl Fn(Rebalanced) + Send + Sync + 'static) -> Self {
+        self.events = Some(Notify(Box::new(events)));
+        self
     }
 
     pub fn view(&self) -> Arc<Mutex<MemberView>> {
@@ -183,13 +238,17 @@ impl GroupMember for ConnectMember {
                 return;
             }
         };
+        let revoked = assignment.revoked_work();
         if assignment.failed() {
             // The leader's config was behind: nothing changes; rejoin once caught up.
             tracing::info!(
                 offset = assignment.config_offset,
                 "assignment failed (config mismatch); rejoining"
             );
-            let _ = self.rejoin.send(Input::Rejoin);
+            // With a herder, it rejoins once it has read the config topic further.
+            if self.events.is_none() {
+                let _ = self.rejoin.send(Input::Rejoin);
+            }
         } else {
             let chosen = ConnectProtocol::from_name(protocol).unwrap_or(ConnectProtocol::Eager);
             let mut running = if chosen.is_cooperative() {
@@ -204,7 +263,7 @@ impl GroupMember for ConnectMember {
                 delay_ms: 0,
                 ..assignment.clone()
             });
-            if !assignment.revoked_work().is_empty() {
+            if !revoked.is_empty() && self.events.is_none() {
                 // The freed work goes to others in a follow-up round.
                 let _ = self.rejoin.send(Input::Rejoin);
             }
@@ -228,6 +287,20 @@ impl GroupMember for ConnectMember {
                 error: assignment.error,
                 rounds: v.rounds + 1,
             };
+        }
+        if let Some(Notify(events)) = &self.events {
+            events(Rebalanced {
+                generation,
+                member_id: member_id.to_string(),
+                leader_id: assignment.leader.clone(),
+                leader_url: assignment.leader_url.clone(),
+                failed: assignment.failed(),
+                config_offset: assignment.config_offset,
+                revoked,
+                running: self.running(),
+                delay_ms: assignment.delay_ms,
+                protocol: protocol.to_string(),
+            });
         }
     }
 }

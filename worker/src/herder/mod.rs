@@ -1,7 +1,10 @@
 //! Herders decide what runs on this worker and answer the REST API. Standalone keeps connector
 //! configs in memory (from the command line and the API) and offsets in a file; the distributed
-//! herder arrives with distributed mode.
+//! herder keeps them in the internal topics and shares the work with the group. The REST layer
+//! sees both through [`Herder`].
 
+pub mod catalog;
+pub mod distributed;
 pub mod forward;
 pub mod leader;
 pub mod reconcile;
@@ -9,7 +12,20 @@ pub mod restart;
 pub mod standalone;
 pub mod validation;
 
-use tributary_connect_client::ErrorMessage;
+use std::collections::BTreeMap;
+
+use tributary_connect_api::Config;
+use tributary_connect_client::{
+    ConnectorInfo, ConnectorOffsets, ConnectorStateInfo, ErrorMessage, TaskInfo, TaskState,
+};
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tributary_connect_api::{ConnectError, ConnectorContext};
+use tributary_connect_client::{ConnectorType, State};
+
+use self::catalog::Catalog;
 
 /// A herder failure, mapped to HTTP by the REST layer the way Java's `ConnectExceptionMapper`
 /// maps its exceptions.
@@ -25,15 +41,26 @@ pub enum HerderError {
     Conflict(String),
     #[error("{0}")]
     Internal(String),
+    /// Another worker must handle the request (the leader, or the owner of a connector or
+    /// task): the REST layer forwards it there (Java's `NotLeaderException` and
+    /// `NotAssignedException`), or answers 409 when the URL is unknown.
+    #[error("the request must be handled by another worker ({})", url.as_deref().unwrap_or("unknown"))]
+    Elsewhere { url: Option<String> },
+    /// An internal request refused by signature verification (400, 403 or 503).
+    #[error("{message}")]
+    Refused { status: u16, message: String },
 }
 
 impl HerderError {
     pub fn status(&self) -> u16 {
         match self {
             HerderError::NotFound(_) => 404,
-            HerderError::AlreadyExists(_) | HerderError::Conflict(_) => 409,
+            HerderError::AlreadyExists(_)
+            | HerderError::Conflict(_)
+            | HerderError::Elsewhere { .. } => 409,
             HerderError::BadRequest(_) => 400,
             HerderError::Internal(_) => 500,
+            HerderError::Refused { status, .. } => *status,
         }
     }
 
@@ -85,5 +112,82 @@ impl TargetState {
                 "Invalid initial state '{other}'. Expected one of: RUNNING, PAUSED, STOPPED"
             ))),
         }
+    }
+}
+
+/// What the REST API asks of a herder. Calls block (they may write to Kafka or stop tasks), so the
+/// REST layer makes them off the async runtime.
+pub trait Herder: Send + Sync + std::fmt::Debug {
+    fn catalog(&self) -> &Catalog;
+    fn kafka_cluster_id(&self) -> Option<String>;
+    fn connector_names(&self) -> HerderResult<Vec<String>>;
+    fn info(&self, name: &str) -> HerderResult<ConnectorInfo>;
+    fn config(&self, name: &str) -> HerderResult<Config>;
+    fn status(&self, name: &str) -> HerderResult<ConnectorStateInfo>;
+    fn task_status(&self, name: &str, task: u32) -> HerderResult<TaskState>;
+    fn tasks(&self, name: &str) -> HerderResult<Vec<TaskInfo>>;
+    fn offsets(&self, name: &str) -> HerderResult<ConnectorOffsets>;
+    /// Creates a connector, or with `allow_update` replaces its config; returns the info and
+    /// whether it was created.
+    fn put_connector(
+        &self,
+        name: &str,
+        config: Config,
+        allow_update: bool,
+        initial: Option<TargetState>,
+    ) -> HerderResult<(ConnectorInfo, bool)>;
+    fn patch_connector(
+        &self,
+        name: &str,
+        patch: BTreeMap<String, Option<String>>,
+    ) -> HerderResult<ConnectorInfo>;
+    fn delete(&self, name: &str) -> HerderResult<()>;
+    fn set_target(&self, name: &str, target: TargetState) -> HerderResult<()>;
+    /// Restarts per KIP-745; returns the status with RESTARTING marks.
+    fn restart(
+        &self,
+        name: &str,
+        include_tasks: bool,
+        only_failed: bool,
+    ) -> HerderResult<ConnectorStateInfo>;
+    fn restart_task(&self, name: &str, task: u32) -> HerderResult<()>;
+    /// `POST /connectors/{c}/tasks` (internal): task configs from the worker running the
+    /// connector, with the request's signature headers and exact body.
+    fn internal_task_configs(
+        &self,
+        name: &str,
+        _signature: Option<&str>,
+        _algorithm: Option<&str>,
+        _body: &[u8],
+    ) -> HerderResult<()> {
+        Err(HerderError::NotFound(format!(
+            "Internal task configs for {name} are only accepted in distributed mode"
+        )))
+    }
+    /// Whether the worker has started (joined and read its state): `/health` and `/ready`.
+    fn ready(&self) -> bool;
+}
+
+/// The connector's side of `ConnectorContext`: flags the herder's watcher acts on.
+#[derive(Debug)]
+pub struct HerderContext {
+    pub name: String,
+    pub reconfigure: Arc<AtomicBool>,
+    pub status: Arc<crate::status::StatusBoard>,
+    pub type_: ConnectorType,
+}
+
+impl ConnectorContext for HerderContext {
+    fn request_task_reconfiguration(&self) {
+        self.reconfigure.store(true, Ordering::Release);
+    }
+    fn raise_error(&self, error: ConnectError) {
+        tracing::error!(connector = %self.name, %error, "connector failed");
+        self.status.set_connector(
+            &self.name,
+            self.type_,
+            State::Failed,
+            Some(error.to_string()),
+        );
     }
 }

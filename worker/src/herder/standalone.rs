@@ -9,42 +9,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tributary_connect_api::{Config, ConnectError, ConnectorContext};
+use tributary_connect_api::Config;
 use tributary_connect_client::{
-    ConfigInfos, ConfigKeyInfo, ConnectorInfo, ConnectorOffset, ConnectorOffsets,
-    ConnectorStateInfo, ConnectorTaskId, ConnectorType, PluginInfo, State, TaskInfo, TaskState,
+    ConnectorInfo, ConnectorOffset, ConnectorOffsets, ConnectorStateInfo, ConnectorTaskId,
+    ConnectorType, State, TaskInfo, TaskState,
 };
 
-use super::validation::{self, invalid_message};
-use super::{HerderError, HerderResult, TargetState};
+use super::catalog::{self, Catalog};
+use super::{Herder, HerderContext as Context, HerderError, HerderResult, TargetState};
 use crate::config::providers::Providers;
-use crate::connectors::{self, ConnectorInstance, ConnectorPlugin};
-use crate::converter::{CONVERTER_CLASSES, SIMPLE_HEADER_CONVERTER};
+use crate::connectors::{ConnectorInstance, ConnectorPlugin};
 use crate::offset_store::connector_offsets;
 use crate::task::{self, TaskHandle, TaskId, TaskPlugin, TaskSpec, WorkerContext};
-
-/// The connector's side of `ConnectorContext`: flags the herder's watcher acts on.
-struct Context {
-    name: String,
-    reconfigure: Arc<AtomicBool>,
-    status: Arc<crate::status::StatusBoard>,
-    type_: ConnectorType,
-}
-
-impl ConnectorContext for Context {
-    fn request_task_reconfiguration(&self) {
-        self.reconfigure.store(true, Ordering::Release);
-    }
-    fn raise_error(&self, error: ConnectError) {
-        tracing::error!(connector = %self.name, %error, "connector failed");
-        self.status.set_connector(
-            &self.name,
-            self.type_,
-            State::Failed,
-            Some(error.to_string()),
-        );
-    }
-}
 
 struct Entry {
     plugin: &'static ConnectorPlugin,
@@ -60,10 +36,12 @@ struct Entry {
 /// The standalone herder.
 pub struct StandaloneHerder {
     worker: WorkerContext,
-    providers: Providers,
+    catalog: Catalog,
     shutdown_timeout: Duration,
     connectors: Mutex<BTreeMap<String, Entry>>,
     pub kafka_cluster_id: Option<String>,
+    /// Set once the command line's connectors are created.
+    pub ready: AtomicBool,
 }
 
 impl std::fmt::Debug for StandaloneHerder {
@@ -84,11 +62,16 @@ impl StandaloneHerder {
         kafka_cluster_id: Option<String>,
     ) -> Self {
         Self {
+            catalog: Catalog {
+                providers,
+                worker_props: worker.worker_props.clone(),
+                override_policy: worker.override_policy.clone(),
+            },
             worker,
-            providers,
             shutdown_timeout,
             connectors: Mutex::new(BTreeMap::new()),
             kafka_cluster_id,
+            ready: AtomicBool::new(false),
         }
     }
 
@@ -100,105 +83,6 @@ impl StandaloneHerder {
 
     pub fn worker_id(&self) -> &str {
         self.worker.status.worker_id()
-    }
-
-    // ---- plugins and validation -------------------------------------------------------------
-
-    pub fn plugins(&self, connectors_only: bool) -> Vec<PluginInfo> {
-        let mut out: Vec<PluginInfo> = connectors::PLUGINS
-            .iter()
-            .map(|p| PluginInfo {
-                class_name: p.class.to_string(),
-                type_: match p.type_ {
-                    ConnectorType::Source => "source",
-                    ConnectorType::Sink => "sink",
-                    ConnectorType::Unknown => "unknown",
-                }
-                .to_string(),
-                version: Some(p.version()),
-            })
-            .collect();
-        if !connectors_only {
-            for c in CONVERTER_CLASSES {
-                out.push(PluginInfo {
-                    class_name: (*c).to_string(),
-                    type_: "converter".into(),
-                    version: Some(env!("CARGO_PKG_VERSION").into()),
-                });
-            }
-            out.push(PluginInfo {
-                class_name: SIMPLE_HEADER_CONVERTER.into(),
-                type_: "header_converter".into(),
-                version: Some(env!("CARGO_PKG_VERSION").into()),
-            });
-        }
-        out
-    }
-
-    fn plugin(name: &str) -> HerderResult<&'static ConnectorPlugin> {
-        connectors::find(name)
-            .ok_or_else(|| HerderError::BadRequest(connectors::not_found_message(name)))
-    }
-
-    pub fn plugin_config(&self, plugin: &str) -> HerderResult<Vec<ConfigKeyInfo>> {
-        let p = connectors::find(plugin)
-            .ok_or_else(|| HerderError::NotFound(format!("Unknown plugin {plugin}.")))?;
-        // Java 4.x lists the plugin's own keys, then the common connector keys.
-        let own = (p.create)().connector().config_def();
-        let common = validation::common_def(p.type_);
-        Ok(own
-            .keys()
-            .iter()
-            .chain(common.keys().iter().filter(|k| own.key(&k.name).is_none()))
-            .map(validation::key_info)
-            .collect())
-    }
-
-    /// `PUT /connector-plugins/{plugin}/config/validate`.
-    pub fn validate(&self, plugin_path: &str, config: &Config) -> HerderResult<ConfigInfos> {
-        if let Some(class) = config.get("connector.class") {
-            let trimmed = |s: &str| s.strip_suffix("Connector").unwrap_or(s).to_string();
-            if !trimmed(class).ends_with(&trimmed(plugin_path)) {
-                return Err(HerderError::BadRequest(
-                    "Included connector type does not match request type".into(),
-                ));
-            }
-        }
-        let class = config
-            .get("connector.class")
-            .cloned()
-            .unwrap_or_else(|| plugin_path.to_string());
-        let plugin = Self::plugin(&class)?;
-        Ok(self.validate_with(plugin, config))
-    }
-
-    fn validate_with(&self, plugin: &ConnectorPlugin, config: &Config) -> ConfigInfos {
-        // Validation sees resolved values (as Java does), shows none of them.
-        let resolved = self
-            .providers
-            .resolve(config)
-            .unwrap_or_else(|_| config.clone());
-        let mut infos = validation::validate(
-            plugin,
-            &resolved,
-            &self.worker.worker_props,
-            &self.worker.override_policy,
-        );
-        if let Err(e) = self.providers.resolve(config) {
-            infos.error_count += 1;
-            if let Some(c) = infos.configs.first_mut() {
-                c.value.errors.push(e.to_string());
-            }
-        }
-        // Show what the user wrote, not what a provider resolved it to.
-        for c in &mut infos.configs {
-            if c.definition.type_ != "PASSWORD"
-                && let Some(raw) = config.get(&c.value.name)
-            {
-                c.value.value = Some(raw.clone());
-            }
-        }
-        infos
     }
 
     // ---- reads ----------------------------------------------------------------------------
@@ -297,46 +181,12 @@ impl StandaloneHerder {
     pub fn put_connector(
         &self,
         name: &str,
-        mut config: Config,
+        config: Config,
         allow_update: bool,
         initial: Option<TargetState>,
     ) -> HerderResult<(ConnectorInfo, bool)> {
-        let name = name.trim();
-        if name.is_empty() {
-            return Err(HerderError::BadRequest(
-                "Connector name should not be empty".into(),
-            ));
-        }
-        if name.contains('/') {
-            return Err(HerderError::BadRequest(format!(
-                "Invalid connector name {name}: it may not contain '/'"
-            )));
-        }
-        match config.get("name") {
-            Some(n) if n.trim() != name => {
-                return Err(HerderError::BadRequest(
-                    "Connector name configuration (".to_string()
-                        + n
-                        + ") doesn't match connector name in the URL ("
-                        + name
-                        + ")",
-                ));
-            }
-            Some(_) => {}
-            None => {
-                config.insert("name".into(), name.to_string());
-            }
-        }
-        let class = config.get("connector.class").cloned().ok_or_else(|| {
-            HerderError::BadRequest(
-                "Connector config {name=".to_string() + name + "} contains no connector type",
-            )
-        })?;
-        let plugin = Self::plugin(&class)?;
-        let infos = self.validate_with(plugin, &config);
-        if infos.error_count > 0 {
-            return Err(HerderError::BadRequest(invalid_message(&infos)));
-        }
+        let (name, plugin, config) = self.catalog.check_connector(name, config)?;
+        let name = name.as_str();
         let mut table = self.table()?;
         let existing = table.remove(name);
         let created = existing.is_none();
@@ -377,17 +227,7 @@ impl StandaloneHerder {
         name: &str,
         patch: BTreeMap<String, Option<String>>,
     ) -> HerderResult<ConnectorInfo> {
-        let mut config = self.config(name)?;
-        for (k, v) in patch {
-            match v {
-                Some(v) => {
-                    config.insert(k, v);
-                }
-                None => {
-                    config.remove(&k);
-                }
-            }
-        }
+        let config = catalog::patched(self.config(name)?, patch);
         self.put_connector(name, config, true, None).map(|(i, _)| i)
     }
 
@@ -579,7 +419,7 @@ impl StandaloneHerder {
     /// Starts the connector instance and (re)derives and starts its tasks.
     fn start_connector(&self, name: &str, entry: &mut Entry) {
         let type_ = entry.plugin.type_;
-        let resolved = match self.providers.resolve(&entry.config) {
+        let resolved = match self.catalog.providers.resolve(&entry.config) {
             Ok(c) => c,
             Err(e) => {
                 self.worker
@@ -622,11 +462,7 @@ impl StandaloneHerder {
         let Some(instance) = entry.instance.as_ref() else {
             return;
         };
-        let max_tasks = entry
-            .config
-            .get("tasks.max")
-            .and_then(|v| v.trim().parse::<usize>().ok())
-            .unwrap_or(1);
+        let max_tasks = catalog::max_tasks(&entry.config);
         let configs = match instance.connector().task_configs(max_tasks) {
             Ok(c) => c,
             Err(e) => {
@@ -639,41 +475,18 @@ impl StandaloneHerder {
                 return;
             }
         };
-        let enforce = entry
-            .config
-            .get("tasks.max.enforce")
-            .is_none_or(|v| !v.trim().eq_ignore_ascii_case("false"));
-        if enforce && configs.len() > max_tasks {
-            self.worker.status.set_connector(
-                name,
-                entry.plugin.type_,
-                State::Failed,
-                Some(format!(
-                    "The connector {name} has generated {} tasks, which is greater than {max_tasks}, the maximum number of tasks it is configured to create.",
-                    configs.len()
-                )),
-            );
+        if let Err(trace) = catalog::check_task_count(name, &entry.config, configs.len()) {
+            self.worker
+                .status
+                .set_connector(name, entry.plugin.type_, State::Failed, Some(trace));
             return;
         }
         let resolved = self
+            .catalog
             .providers
             .resolve(&entry.config)
             .unwrap_or_else(|_| entry.config.clone());
-        let configs: Vec<Config> = configs
-            .into_iter()
-            .map(|mut c| {
-                reverse_transform(&mut c, &entry.config, &resolved);
-                c.insert("task.class".into(), entry.plugin.task_class.to_string());
-                if entry.plugin.type_ == ConnectorType::Sink {
-                    for k in ["topics", "topics.regex"] {
-                        if let Some(v) = entry.config.get(k) {
-                            c.insert(k.into(), v.clone());
-                        }
-                    }
-                }
-                c
-            })
-            .collect();
+        let configs = catalog::stored_task_configs(entry.plugin, &entry.config, &resolved, configs);
         if configs == entry.task_configs && entry.tasks.len() == configs.len() {
             return;
         }
@@ -700,8 +513,8 @@ impl StandaloneHerder {
         let instance = entry.instance.as_ref()?;
         let raw = entry.task_configs.get(id as usize)?;
         let (connector_config, task_config) = match (
-            self.providers.resolve(&entry.config),
-            self.providers.resolve(raw),
+            self.catalog.providers.resolve(&entry.config),
+            self.catalog.providers.resolve(raw),
         ) {
             (Ok(c), Ok(t)) => (c, t),
             (Err(e), _) | (_, Err(e)) => return fail(e.to_string()),
@@ -753,45 +566,68 @@ impl StandaloneHerder {
     }
 }
 
-/// Puts the connector's config provider placeholders back into task configs (Java's
-/// `reverseTransform`): a task value equal to a resolved value of the same key is stored and
-/// shown as the raw `${...}` text, so secrets never reach the REST API; tasks resolve it again
-/// when they start.
-fn reverse_transform(task: &mut Config, raw: &Config, resolved: &Config) {
-    for (k, v) in task.iter_mut() {
-        if let (Some(r), Some(res)) = (raw.get(k), resolved.get(k))
-            && r != res
-            && v == res
-        {
-            v.clone_from(r);
-        }
+impl Herder for StandaloneHerder {
+    fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn task_configs_keep_placeholders_not_secrets() {
-        let raw: Config = [
-            ("password".to_string(), "${file:/s:pw}".to_string()),
-            ("topic".to_string(), "t".to_string()),
-        ]
-        .into();
-        let resolved: Config = [
-            ("password".to_string(), "hunter2".to_string()),
-            ("topic".to_string(), "t".to_string()),
-        ]
-        .into();
-        let mut task = resolved.clone();
-        task.insert("extra".into(), "hunter2".into());
-        reverse_transform(&mut task, &raw, &resolved);
-        assert_eq!(task["password"], "${file:/s:pw}");
-        assert_eq!(task["topic"], "t");
-        assert_eq!(
-            task["extra"], "hunter2",
-            "only the same key is restored, as in Java"
-        );
+    fn kafka_cluster_id(&self) -> Option<String> {
+        self.kafka_cluster_id.clone()
+    }
+    fn connector_names(&self) -> HerderResult<Vec<String>> {
+        StandaloneHerder::connector_names(self)
+    }
+    fn info(&self, name: &str) -> HerderResult<ConnectorInfo> {
+        StandaloneHerder::info(self, name)
+    }
+    fn config(&self, name: &str) -> HerderResult<Config> {
+        StandaloneHerder::config(self, name)
+    }
+    fn status(&self, name: &str) -> HerderResult<ConnectorStateInfo> {
+        StandaloneHerder::status(self, name)
+    }
+    fn task_status(&self, name: &str, task: u32) -> HerderResult<TaskState> {
+        StandaloneHerder::task_status(self, name, task)
+    }
+    fn tasks(&self, name: &str) -> HerderResult<Vec<TaskInfo>> {
+        StandaloneHerder::tasks(self, name)
+    }
+    fn offsets(&self, name: &str) -> HerderResult<ConnectorOffsets> {
+        StandaloneHerder::offsets(self, name)
+    }
+    fn put_connector(
+        &self,
+        name: &str,
+        config: Config,
+        allow_update: bool,
+        initial: Option<TargetState>,
+    ) -> HerderResult<(ConnectorInfo, bool)> {
+        StandaloneHerder::put_connector(self, name, config, allow_update, initial)
+    }
+    fn patch_connector(
+        &self,
+        name: &str,
+        patch: BTreeMap<String, Option<String>>,
+    ) -> HerderResult<ConnectorInfo> {
+        StandaloneHerder::patch_connector(self, name, patch)
+    }
+    fn delete(&self, name: &str) -> HerderResult<()> {
+        StandaloneHerder::delete(self, name)
+    }
+    fn set_target(&self, name: &str, target: TargetState) -> HerderResult<()> {
+        StandaloneHerder::set_target(self, name, target)
+    }
+    fn restart(
+        &self,
+        name: &str,
+        include_tasks: bool,
+        only_failed: bool,
+    ) -> HerderResult<ConnectorStateInfo> {
+        StandaloneHerder::restart(self, name, include_tasks, only_failed)
+    }
+    fn restart_task(&self, name: &str, task: u32) -> HerderResult<()> {
+        StandaloneHerder::restart_task(self, name, task)
+    }
+    fn ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
     }
 }
