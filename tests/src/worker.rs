@@ -31,10 +31,14 @@ pub fn worker_binary() -> Result<PathBuf> {
     }
 }
 
-/// A standalone worker with its files in `dir`.
+/// The name the standalone tests know it by.
+pub type StandaloneWorker = WorkerProcess;
+
+/// A worker process (standalone or distributed) with its files in `dir`.
 #[derive(Debug)]
-pub struct StandaloneWorker {
+pub struct WorkerProcess {
     pub name: String,
+    mode: &'static str,
     pub dir: PathBuf,
     pub rest_url: String,
     pub health_url: String,
@@ -43,7 +47,7 @@ pub struct StandaloneWorker {
     starts: usize,
 }
 
-impl StandaloneWorker {
+impl WorkerProcess {
     /// Writes `worker.properties` (`worker_props` plus listeners and the offsets file) and one
     /// file per connector, then starts the worker.
     pub fn start(
@@ -72,6 +76,7 @@ impl StandaloneWorker {
         }
         let mut w = Self {
             name: name.to_string(),
+            mode: "standalone",
             dir: dir.to_path_buf(),
             rest_url: format!("http://127.0.0.1:{}", ports[0]),
             health_url: format!("http://127.0.0.1:{}", ports[1]),
@@ -83,9 +88,41 @@ impl StandaloneWorker {
         Ok(w)
     }
 
+    /// Writes `worker.properties` (`worker_props` plus listeners on free ports, advertised as
+    /// 127.0.0.1) and starts `tributary-worker distributed`.
+    pub fn start_distributed(dir: &Path, name: &str, worker_props: &str) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let ports = free_ports(2)?;
+        let worker_file = dir.join(format!("{name}-worker.properties"));
+        std::fs::write(
+            &worker_file,
+            format!(
+                "{worker_props}\nlisteners=http://127.0.0.1:{}\nrest.advertised.host.name=127.0.0.1\ntributary.health.listener=http://127.0.0.1:{}\n",
+                ports[0], ports[1],
+            ),
+        )?;
+        let mut w = Self {
+            name: name.to_string(),
+            mode: "distributed",
+            dir: dir.to_path_buf(),
+            rest_url: format!("http://127.0.0.1:{}", ports[0]),
+            health_url: format!("http://127.0.0.1:{}", ports[1]),
+            args: vec![worker_file],
+            process: None,
+            starts: 0,
+        };
+        w.launch()?;
+        Ok(w)
+    }
+
+    /// `host:port` as statuses name this worker.
+    pub fn worker_id(&self) -> String {
+        self.rest_url.trim_start_matches("http://").to_string()
+    }
+
     fn launch(&mut self) -> Result<()> {
         let mut cmd = Command::new(worker_binary()?);
-        cmd.arg("standalone").args(&self.args);
+        cmd.arg(self.mode).args(&self.args);
         cmd.env("TRIBUTARY_LOG", "info,librdkafka=warn");
         self.starts += 1;
         self.process = Some(spawn(
@@ -177,7 +214,7 @@ impl StandaloneWorker {
     }
 }
 
-impl Drop for StandaloneWorker {
+impl Drop for WorkerProcess {
     fn drop(&mut self) {
         self.stop();
     }

@@ -297,8 +297,10 @@ impl Connector for FileSinkConnector {
         Ok(())
     }
     /// One task: several writers would interleave lines in one file.
-    fn task_configs(&self, _max_tasks: usize) -> ConnectResult<Vec<Config>> {
-        Ok(vec![self.config.clone()])
+    /// One config per allowed task, as Java's `FileStreamSinkConnector` (the tasks share the
+    /// topics' partitions and append to the same file).
+    fn task_configs(&self, max_tasks: usize) -> ConnectResult<Vec<Config>> {
+        Ok(vec![self.config.clone(); max_tasks.max(1)])
     }
     fn stop(&mut self) -> ConnectResult<()> {
         Ok(())
@@ -366,6 +368,12 @@ impl SinkTask for FileSinkTask {
                     self.line.as_str()
                 }
             };
+            // A line and its newline reach the file in one write: tasks of one connector
+            // append to the same file (O_APPEND) and must not split each other's lines.
+            if out.capacity() - out.buffer().len() <= text.len() {
+                out.flush()
+                    .map_err(|e| ConnectError::retriable(format!("cannot write: {e}")))?;
+            }
             out.write_all(text.as_bytes())
                 .and_then(|()| out.write_all(b"\n"))
                 .map_err(|e| ConnectError::retriable(format!("cannot write: {e}")))?;

@@ -1,0 +1,580 @@
+//! `tributary-worker distributed` end to end: three worker processes on the devstack broker form
+//! a cluster through the group protocol and the internal topics. Connectors created through any
+//! worker run, spread evenly, and every worker reports the same status; a killed worker's work
+//! moves after the session timeout (delay 0) or comes back to it when it returns within
+//! `scheduled.rebalance.max.delay.ms`; and a Java cluster and a Tributary cluster take over each
+//! other's connectors and offsets on the same group and topics. Data is checked in Kafka and in
+//! files, not only through HTTP codes.
+
+#![allow(clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use rdkafka::Message;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use serde_json::{Value, json};
+use tributary_tests::installed::Installed;
+use tributary_tests::stack::java_connect::JavaConnect;
+use tributary_tests::worker::WorkerProcess;
+use tributary_tests::{Devstack, unique_name, wait_until};
+
+const START: Duration = Duration::from_secs(120);
+/// Generous: the session timeout is 10 s and a few rebalances run before work settles.
+const SETTLE: Duration = Duration::from_secs(90);
+
+/// Worker settings of one cluster: Java's topic names for `group` (so a Java worker with the
+/// same group shares them), JSON without schemas as the Java test workers use.
+fn cluster_props(stack: &Devstack, group: &str, extra: &str) -> Result<String> {
+    let replication = stack.kafka_nodes()?.min(3);
+    Ok(format!(
+        "bootstrap.servers={}
+group.id={group}
+key.converter=org.apache.kafka.connect.json.JsonConverter
+value.converter=org.apache.kafka.connect.json.JsonConverter
+key.converter.schemas.enable=false
+value.converter.schemas.enable=false
+config.storage.topic={group}-configs
+offset.storage.topic={group}-offsets
+status.storage.topic={group}-status
+config.storage.replication.factor={replication}
+offset.storage.replication.factor={replication}
+status.storage.replication.factor={replication}
+offset.storage.partitions=1
+status.storage.partitions=1
+offset.flush.interval.ms=1000
+{extra}
+",
+        stack.kafka_bootstrap()?
+    ))
+}
+
+async fn start_workers(dir: &Path, props: &str, names: &[&str]) -> Result<Vec<WorkerProcess>> {
+    let mut workers = Vec::new();
+    for name in names {
+        workers.push(WorkerProcess::start_distributed(dir, name, props)?);
+    }
+    for w in &mut workers {
+        w.wait_healthy(START).await?;
+    }
+    Ok(workers)
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
+}
+
+async fn get_json(url: &str) -> Result<(u16, Value)> {
+    let r = http().get(url).send().await?;
+    let code = r.status().as_u16();
+    Ok((code, r.json().await.unwrap_or(Value::Null)))
+}
+
+fn source_config(file: &Path, topic: &str) -> Value {
+    json!({
+        "connector.class": "org.apache.kafka.connect.file.FileStreamSourceConnector",
+        "file": file.display().to_string(),
+        "topic": topic,
+        "tasks.max": "1",
+    })
+}
+
+fn write_lines(file: &Path, prefix: &str, range: std::ops::Range<usize>) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)?;
+    for i in range {
+        writeln!(f, "{prefix} {i}")?;
+    }
+    Ok(())
+}
+
+/// (worker id, state) of the connector and each task; `None` until the connector has a status.
+async fn placement(url: &str, connector: &str) -> Result<Option<Vec<(String, String)>>> {
+    let (code, s) = get_json(&format!("{url}/connectors/{connector}/status")).await?;
+    if code != 200 {
+        return Ok(None);
+    }
+    let mut out = vec![(
+        s["connector"]["worker_id"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
+        s["connector"]["state"].as_str().unwrap_or("").to_string(),
+    )];
+    for t in s["tasks"].as_array().context("tasks")? {
+        out.push((
+            t["worker_id"].as_str().unwrap_or("").to_string(),
+            t["state"].as_str().unwrap_or("").to_string(),
+        ));
+    }
+    Ok(Some(out))
+}
+
+/// Every connector RUNNING with `tasks` RUNNING tasks; returns worker id → units it runs.
+async fn all_running(
+    url: &str,
+    connectors: &[(&str, usize)],
+) -> Result<Option<BTreeMap<String, usize>>> {
+    let mut per_worker = BTreeMap::new();
+    for (c, tasks) in connectors {
+        let Some(p) = placement(url, c).await? else {
+            return Ok(None);
+        };
+        if p.len() != tasks + 1 || p.iter().any(|(_, s)| s != "RUNNING") {
+            return Ok(None);
+        }
+        for (w, _) in p {
+            *per_worker.entry(w).or_insert(0) += 1;
+        }
+    }
+    Ok(Some(per_worker))
+}
+
+/// What the cluster says and the workers' recent logs, for a failure message.
+async fn diagnose(workers: &[WorkerProcess]) -> String {
+    let mut out = String::new();
+    for w in workers {
+        let status = get_json(&format!("{}/connectors?expand=status", w.rest_url))
+            .await
+            .map(|(c, v)| format!("{c} {v}"))
+            .unwrap_or_else(|e| e.to_string());
+        out.push_str(&format!(
+            "\n--- {} ({}): {status}\n{}",
+            w.name,
+            w.worker_id(),
+            w.log()
+        ));
+    }
+    out
+}
+
+/// Every value of `topic` (all partitions) from the beginning to its current end.
+fn topic_values(stack: &Devstack, topic: &str) -> Result<Vec<String>> {
+    let consumer: BaseConsumer = stack
+        .kafka_config()?
+        .set("group.id", unique_name("reader"))
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let partitions = md
+        .topics()
+        .first()
+        .map(|t| t.partitions().len() as i32)
+        .unwrap_or(0);
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    let mut ends = BTreeMap::new();
+    for p in 0..partitions {
+        let (_, end) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10))?;
+        ends.insert(p, end);
+        tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning)?;
+    }
+    consumer.assign(&tpl)?;
+    let mut out = Vec::new();
+    let mut pos: BTreeMap<i32, i64> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ends
+        .iter()
+        .any(|(p, e)| pos.get(p).copied().unwrap_or(0) < *e)
+    {
+        ensure!(Instant::now() < deadline, "reading {topic} timed out");
+        if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+            let m = m?;
+            pos.insert(m.partition(), m.offset() + 1);
+            out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// The JSON string values of `topic`, decoded.
+fn topic_lines(stack: &Devstack, topic: &str) -> Result<Vec<String>> {
+    topic_values(stack, topic)?
+        .iter()
+        .map(|v| serde_json::from_str::<String>(v).with_context(|| format!("value {v}")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connectors_created_through_any_worker_run_spread_evenly_and_report_the_same_status()
+-> Result<()> {
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    let group = unique_name("dist-spread");
+    let props = cluster_props(stack, &group, "scheduled.rebalance.max.delay.ms=0")?;
+    let workers = start_workers(dir.path(), &props, &["w1", "w2", "w3"]).await?;
+    let topic = stack.create_topic("dist-spread", 3, 1, &[]).await?;
+
+    // Three sources, each created through a different worker (followers forward to the leader).
+    let mut expected = BTreeSet::new();
+    for (i, w) in workers.iter().enumerate() {
+        let file = dir.path().join(format!("in-{i}.txt"));
+        write_lines(&file, &format!("src-{i}"), 0..200)?;
+        expected.extend((0..200).map(|n| format!("src-{i} {n}")));
+        let r = http()
+            .post(format!("{}/connectors", w.rest_url))
+            .json(&json!({"name": format!("src-{i}"), "config": source_config(&file, &topic)}))
+            .send()
+            .await?;
+        ensure!(
+            r.status().as_u16() == 201,
+            "POST /connectors through {}: {} {}",
+            w.name,
+            r.status(),
+            r.text().await?
+        );
+    }
+    // A sink of three tasks, created with PUT …/config through the last worker.
+    let out = dir.path().join("out.txt");
+    let r = http()
+        .put(format!("{}/connectors/sink/config", workers[2].rest_url))
+        .json(&json!({
+            "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+            "file": out.display().to_string(),
+            "topics": topic,
+            "tasks.max": "3",
+        }))
+        .send()
+        .await?;
+    ensure!(
+        r.status().as_u16() == 201,
+        "PUT sink config: {}",
+        r.status()
+    );
+    // Creating an existing connector again is a conflict, wherever it is asked.
+    let r = http()
+        .post(format!("{}/connectors", workers[1].rest_url))
+        .json(&json!({"name": "src-0", "config": source_config(&dir.path().join("x"), &topic)}))
+        .send()
+        .await?;
+    ensure!(
+        r.status().as_u16() == 409,
+        "duplicate create: {}",
+        r.status()
+    );
+
+    let connectors = [("src-0", 1), ("src-1", 1), ("src-2", 1), ("sink", 3)];
+    let per_worker = match wait_until("every connector and task RUNNING", SETTLE, || {
+        all_running(&workers[0].rest_url, &connectors)
+    })
+    .await
+    {
+        Ok(p) => p,
+        Err(e) => bail!("{e}{}", diagnose(&workers).await),
+    };
+    // 4 connectors + 6 tasks over 3 workers: 4/3/3.
+    let counts: Vec<usize> = per_worker.values().copied().collect();
+    ensure!(
+        per_worker.len() == 3
+            && counts.iter().max().unwrap_or(&0) - counts.iter().min().unwrap_or(&0) <= 1,
+        "work is not spread evenly: {per_worker:?}"
+    );
+    for w in &workers {
+        ensure!(
+            per_worker.contains_key(&w.worker_id()),
+            "{} runs nothing: {per_worker:?}",
+            w.name
+        );
+    }
+    // Every worker answers the same statuses.
+    let mut views = Vec::new();
+    for w in &workers {
+        let (code, v) = get_json(&format!("{}/connectors?expand=status", w.rest_url)).await?;
+        ensure!(code == 200, "{}: {code}", w.name);
+        views.push(v);
+    }
+    ensure!(
+        views.iter().all(|v| *v == views[0]),
+        "workers disagree on statuses: {views:#?}"
+    );
+
+    // The data: every line in the topic once, and through the sink in its file.
+    wait_until("the sink file has every line", SETTLE, || async {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        let got: BTreeSet<String> = text.lines().map(str::to_string).collect();
+        Ok((got == expected).then_some(()))
+    })
+    .await?;
+    let lines = topic_lines(stack, &topic)?;
+    ensure!(
+        lines.len() == 600,
+        "{} records in {topic}, want 600",
+        lines.len()
+    );
+
+    // Internal requests: unsigned → 400, tampered → 403, on every worker.
+    for w in &workers {
+        let url = format!("{}/connectors/src-0/tasks", w.rest_url);
+        let unsigned = http().post(&url).json(&json!([{}])).send().await?;
+        ensure!(
+            unsigned.status().as_u16() == 400,
+            "unsigned: {}",
+            unsigned.status()
+        );
+        let tampered = http()
+            .post(&url)
+            .header("X-Connect-Authorization", "bm90IGEgcmVhbCBtYWM=")
+            .header("X-Connect-Request-Signature-Algorithm", "HmacSHA256")
+            .json(&json!([{"task.class": "evil"}]))
+            .send()
+            .await?;
+        ensure!(
+            tampered.status().as_u16() == 403,
+            "tampered internal request on {}: {} {}",
+            w.name,
+            tampered.status(),
+            tampered.text().await?
+        );
+    }
+    Ok(())
+}
+
+/// The units a worker runs: (connector, 0 for the connector itself or 1 + task id).
+async fn units_of(
+    url: &str,
+    connectors: &[&str],
+    worker: &str,
+) -> Result<BTreeSet<(String, usize)>> {
+    let mut out = BTreeSet::new();
+    for c in connectors {
+        if let Some(p) = placement(url, c).await? {
+            for (i, (w, s)) in p.iter().enumerate() {
+                if w == worker && s == "RUNNING" {
+                    out.insert((c.to_string(), i));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn three_sources(
+    stack: &Devstack,
+    dir: &Path,
+    workers: &[WorkerProcess],
+    prefix: &str,
+) -> Result<(String, Vec<String>)> {
+    let topic = stack.create_topic(prefix, 1, 1, &[]).await?;
+    let mut names = Vec::new();
+    for i in 0..3 {
+        let file = dir.join(format!("{prefix}-{i}.txt"));
+        write_lines(&file, &format!("{prefix}-{i}"), 0..50)?;
+        let name = format!("{prefix}-{i}");
+        let r = http()
+            .put(format!("{}/connectors/{name}/config", workers[0].rest_url))
+            .json(&source_config(&file, &topic))
+            .send()
+            .await?;
+        ensure!(r.status().is_success(), "creating {name}: {}", r.status());
+        names.push(name);
+    }
+    Ok((topic, names))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_workers_work_runs_elsewhere_after_the_session_timeout() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    let group = unique_name("dist-kill");
+    let props = cluster_props(stack, &group, "scheduled.rebalance.max.delay.ms=0")?;
+    let mut workers = start_workers(dir.path(), &props, &["k1", "k2", "k3"]).await?;
+    let (_topic, names) = three_sources(stack, dir.path(), &workers, "kill").await?;
+    let connectors: Vec<(&str, usize)> = names.iter().map(|n| (n.as_str(), 1)).collect();
+    let per_worker = wait_until("all RUNNING", SETTLE, || {
+        all_running(&workers[0].rest_url, &connectors)
+    })
+    .await?;
+    let victim = workers
+        .iter()
+        .position(|w| per_worker.contains_key(&w.worker_id()) && w.name != "k1")
+        .context("no worker other than k1 runs anything")?;
+    let victim_id = workers[victim].worker_id();
+    workers[victim].kill9();
+    let killed = Instant::now();
+    let survivor = workers[0].rest_url.clone();
+    let after = wait_until(
+        "every connector and task RUNNING on the surviving workers",
+        SETTLE,
+        || async {
+            Ok(all_running(&survivor, &connectors)
+                .await?
+                .filter(|m| !m.contains_key(&victim_id)))
+        },
+    )
+    .await?;
+    println!(
+        "work of the killed worker ran elsewhere after {:.1} s: {after:?}",
+        killed.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_restarted_within_the_delay_gets_its_work_back() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    let group = unique_name("dist-delay");
+    let delay = Duration::from_secs(60);
+    let props = cluster_props(
+        stack,
+        &group,
+        &format!("scheduled.rebalance.max.delay.ms={}", delay.as_millis()),
+    )?;
+    let mut workers = start_workers(dir.path(), &props, &["d1", "d2", "d3"]).await?;
+    let (_topic, names) = three_sources(stack, dir.path(), &workers, "delay").await?;
+    let list: Vec<&str> = names.iter().map(String::as_str).collect();
+    let connectors: Vec<(&str, usize)> = list.iter().map(|n| (*n, 1)).collect();
+    let url = workers[0].rest_url.clone();
+    wait_until("all RUNNING", SETTLE, || all_running(&url, &connectors)).await?;
+    let id = workers[2].worker_id();
+    let before = units_of(&url, &list, &id).await?;
+    ensure!(!before.is_empty(), "d3 runs nothing before the kill");
+
+    workers[2].kill9();
+    let killed = Instant::now();
+    workers[2].restart()?;
+    workers[2].wait_healthy(START).await?;
+    let back = wait_until("d3 runs its work again", delay, || async {
+        // Meanwhile nobody else may have taken over what d3 ran.
+        for (c, unit) in &before {
+            if let Some(p) = placement(&url, c).await?
+                && let Some((w, state)) = p.get(*unit)
+                && state == "RUNNING"
+                && *w != id
+            {
+                bail!("{c} unit {unit} of d3 moved to {w} within the delay");
+            }
+        }
+        let now = units_of(&url, &list, &id).await?;
+        Ok((now == before).then_some(now))
+    })
+    .await?;
+    ensure!(
+        killed.elapsed() < delay,
+        "d3 got its work back only after {:?}",
+        killed.elapsed()
+    );
+    println!(
+        "d3 ran its work again {:.1} s after the kill: {back:?}",
+        killed.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Waits for a Java worker's REST API and every connector of `names` RUNNING on it.
+async fn java_running(url: &str, names: &[&str]) -> Result<Option<()>> {
+    for c in names {
+        match placement(url, c).await? {
+            Some(p) if p.len() >= 2 && p.iter().all(|(_, s)| s == "RUNNING") => {}
+            _ => return Ok(None),
+        }
+    }
+    Ok(Some(()))
+}
+
+/// Waits until `topic` holds exactly `want` lines (as a set) and no line twice.
+async fn exactly_lines(stack: &Devstack, topic: &str, want: &BTreeSet<String>) -> Result<()> {
+    let got = wait_until("every line in the topic", SETTLE, || async {
+        let lines = topic_lines(stack, topic)?;
+        let set: BTreeSet<String> = lines.iter().cloned().collect();
+        Ok((set == *want).then_some(lines))
+    })
+    .await?;
+    // Give a re-read the chance to show up before judging.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let lines = topic_lines(stack, topic)?;
+    ensure!(
+        lines.len() == want.len(),
+        "{} records for {} lines: the file was read again ({} before the pause)",
+        lines.len(),
+        want.len(),
+        got.len()
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn java_and_tributary_clusters_take_over_each_others_connectors_and_offsets() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    let installed = Installed::locate();
+    let group = unique_name("dist-interop");
+    let topic = stack.create_topic("interop", 1, 1, &[]).await?;
+    let file = dir.path().join("in.txt");
+    let mut want = BTreeSet::new();
+    let add = |want: &mut BTreeSet<String>, range: std::ops::Range<usize>| -> Result<()> {
+        write_lines(&file, "line", range.clone())?;
+        want.extend(range.map(|i| format!("line {i}")));
+        Ok(())
+    };
+
+    // 1. Java runs the file source and commits its offsets, then stops.
+    add(&mut want, 0..100)?;
+    let mut java = JavaConnect::start(
+        &installed,
+        stack.kafka_bootstrap()?,
+        &group,
+        &dir.path().join("java1"),
+        stack.kafka_nodes()?.min(3),
+    )?;
+    java.wait_ready(START).await?;
+    let r = http()
+        .put(format!("{}/connectors/file-src/config", java.url))
+        .json(&source_config(&file, &topic))
+        .send()
+        .await?;
+    ensure!(r.status().is_success(), "Java create: {}", r.status());
+    wait_until("Java runs the source", SETTLE, || {
+        java_running(&java.url, &["file-src"])
+    })
+    .await?;
+    exactly_lines(stack, &topic, &want).await?;
+    java.process.request_stop();
+    java.process
+        .wait_stopped(Instant::now() + Duration::from_secs(60));
+
+    // 2. Tributary picks the connector up from the config topic and goes on from Java's offset.
+    add(&mut want, 100..150)?;
+    let props = cluster_props(stack, &group, "")?;
+    let mut workers = start_workers(dir.path(), &props, &["t1", "t2", "t3"]).await?;
+    let url = workers[0].rest_url.clone();
+    wait_until("Tributary runs the source", SETTLE, || {
+        all_running(&url, &[("file-src", 1)])
+    })
+    .await?;
+    exactly_lines(stack, &topic, &want).await?;
+    add(&mut want, 150..200)?;
+    exactly_lines(stack, &topic, &want).await?;
+    // Offsets are flushed every second; stopping flushes the last ones.
+    for w in &mut workers {
+        w.stop();
+    }
+
+    // 3. Java takes over again from Tributary's offset.
+    add(&mut want, 200..250)?;
+    let mut java = JavaConnect::start(
+        &installed,
+        stack.kafka_bootstrap()?,
+        &group,
+        &dir.path().join("java2"),
+        stack.kafka_nodes()?.min(3),
+    )?;
+    java.wait_ready(START).await?;
+    wait_until("Java runs the source again", SETTLE, || {
+        java_running(&java.url, &["file-src"])
+    })
+    .await?;
+    exactly_lines(stack, &topic, &want).await?;
+    let (code, offsets) = get_json(&format!("{}/connectors/file-src/offsets", java.url)).await?;
+    if code != 200 {
+        bail!("Java offsets: {code} {offsets}");
+    }
+    Ok(())
+}
