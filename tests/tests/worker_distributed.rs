@@ -578,3 +578,261 @@ async fn java_and_tributary_clusters_take_over_each_others_connectors_and_offset
     }
     Ok(())
 }
+
+async fn send(method: reqwest::Method, url: &str, body: Option<Value>) -> Result<(u16, Value)> {
+    let mut r = http().request(method, url);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().await?;
+    let code = r.status().as_u16();
+    Ok((code, r.json().await.unwrap_or(Value::Null)))
+}
+
+/// The connector's and its tasks' states as every worker reports them; `None` while they differ
+/// or the connector has no status.
+async fn states(workers: &[WorkerProcess], c: &str) -> Result<Option<(String, Vec<String>)>> {
+    let mut seen = None;
+    for w in workers {
+        let (code, s) = get_json(&format!("{}/connectors/{c}/status", w.rest_url)).await?;
+        if code != 200 {
+            return Ok(None);
+        }
+        let here = (
+            s["connector"]["state"].as_str().unwrap_or("").to_string(),
+            s["tasks"]
+                .as_array()
+                .map(|t| {
+                    t.iter()
+                        .map(|t| t["state"].as_str().unwrap_or("").to_string())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        );
+        match &seen {
+            None => seen = Some(here),
+            Some(s) if *s == here => {}
+            Some(_) => return Ok(None),
+        }
+    }
+    Ok(seen)
+}
+
+async fn wait_states(
+    workers: &[WorkerProcess],
+    c: &str,
+    connector: &str,
+    tasks: &[&str],
+) -> Result<()> {
+    let want = (
+        connector.to_string(),
+        tasks.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+    );
+    let r = wait_until(
+        &format!("{c}: {connector} with tasks {tasks:?} on every worker"),
+        SETTLE,
+        || async { Ok(states(workers, c).await?.filter(|s| *s == want)) },
+    )
+    .await;
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) => bail!("{e}{}", diagnose(workers).await),
+    }
+}
+
+/// Asserts that `topic` keeps `count` records for a few seconds (nothing is produced).
+async fn stays_at(stack: &Devstack, topic: &str, count: usize, why: &str) -> Result<()> {
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let n = topic_values(stack, topic)?.len();
+    ensure!(n == count, "{why}: {n} records, want {count}");
+    Ok(())
+}
+
+async fn count_reaches(stack: &Devstack, topic: &str, count: usize) -> Result<()> {
+    wait_until(&format!("{count} records in {topic}"), SETTLE, || async {
+        let n = topic_values(stack, topic)?.len();
+        ensure!(n <= count, "{n} records in {topic}, more than {count}");
+        Ok((n == count).then_some(()))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lifecycle_operations_take_effect_on_the_data_and_every_workers_status() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    let group = unique_name("dist-life");
+    let props = cluster_props(stack, &group, "scheduled.rebalance.max.delay.ms=0")?;
+    let workers = start_workers(dir.path(), &props, &["l1", "l2", "l3"]).await?;
+    let topic = stack.create_topic("life", 1, 1, &[]).await?;
+    let file = dir.path().join("in.txt");
+    write_lines(&file, "a", 0..10)?;
+    let url = |i: usize, path: &str| format!("{}{path}", workers[i].rest_url);
+    let (code, _) = send(
+        reqwest::Method::PUT,
+        &url(1, "/connectors/src/config"),
+        Some(source_config(&file, &topic)),
+    )
+    .await?;
+    ensure!(code == 201, "create: {code}");
+    wait_states(&workers, "src", "RUNNING", &["RUNNING"]).await?;
+    count_reaches(stack, &topic, 10).await?;
+
+    // Pause: nothing more is produced; every worker says PAUSED. Resume: it catches up.
+    let (code, _) = send(reqwest::Method::PUT, &url(2, "/connectors/src/pause"), None).await?;
+    ensure!(code == 202, "pause: {code}");
+    wait_states(&workers, "src", "PAUSED", &["PAUSED"]).await?;
+    write_lines(&file, "a", 10..20)?;
+    stays_at(stack, &topic, 10, "paused").await?;
+    let (code, _) = send(
+        reqwest::Method::PUT,
+        &url(0, "/connectors/src/resume"),
+        None,
+    )
+    .await?;
+    ensure!(code == 202, "resume: {code}");
+    wait_states(&workers, "src", "RUNNING", &["RUNNING"]).await?;
+    count_reaches(stack, &topic, 20).await?;
+
+    // Stop (KIP-875): no tasks, nothing produced, offsets readable; resume starts it again.
+    let (code, _) = send(reqwest::Method::PUT, &url(1, "/connectors/src/stop"), None).await?;
+    ensure!(code == 204, "stop: {code}");
+    wait_states(&workers, "src", "STOPPED", &[]).await?;
+    let (code, tasks) = get_json(&url(2, "/connectors/src/tasks")).await?;
+    ensure!(
+        code == 200 && tasks == json!([]),
+        "tasks of a stopped connector: {tasks}"
+    );
+    let (code, offsets) = get_json(&url(0, "/connectors/src/offsets")).await?;
+    ensure!(
+        code == 200 && offsets["offsets"].as_array().is_some_and(|o| o.len() == 1),
+        "offsets of the stopped connector: {code} {offsets}"
+    );
+    write_lines(&file, "a", 20..30)?;
+    stays_at(stack, &topic, 20, "stopped").await?;
+    let (code, _) = send(
+        reqwest::Method::PUT,
+        &url(2, "/connectors/src/resume"),
+        None,
+    )
+    .await?;
+    ensure!(code == 202, "resume from stopped: {code}");
+    wait_states(&workers, "src", "RUNNING", &["RUNNING"]).await?;
+    count_reaches(stack, &topic, 30).await?;
+
+    // Restarts: both flags false → 204 on the owner (forwarded); KIP-745 → 202 with RESTARTING.
+    let (code, _) = send(
+        reqwest::Method::POST,
+        &url(0, "/connectors/src/restart"),
+        None,
+    )
+    .await?;
+    ensure!(code == 204, "legacy restart: {code}");
+    let (code, body) = send(
+        reqwest::Method::POST,
+        &url(
+            1,
+            "/connectors/src/restart?includeTasks=true&onlyFailed=false",
+        ),
+        None,
+    )
+    .await?;
+    ensure!(
+        code == 202
+            && body["connector"]["state"] == "RESTARTING"
+            && body["tasks"][0]["state"] == "RESTARTING",
+        "KIP-745 restart: {code} {body}"
+    );
+    let (code, body) = send(
+        reqwest::Method::POST,
+        &url(
+            2,
+            "/connectors/src/restart?includeTasks=true&onlyFailed=true",
+        ),
+        None,
+    )
+    .await?;
+    ensure!(
+        code == 202 && body["connector"]["state"] != "RESTARTING",
+        "onlyFailed restart of a healthy connector restarts nothing: {code} {body}"
+    );
+    let (code, _) = send(
+        reqwest::Method::POST,
+        &url(2, "/connectors/src/tasks/0/restart"),
+        None,
+    )
+    .await?;
+    ensure!(code == 204, "task restart: {code}");
+    wait_states(&workers, "src", "RUNNING", &["RUNNING"]).await?;
+    write_lines(&file, "a", 30..40)?;
+    count_reaches(stack, &topic, 40).await?;
+
+    // A config update moves the output to another topic.
+    let topic2 = stack.create_topic("life2", 1, 1, &[]).await?;
+    let (code, _) = send(
+        reqwest::Method::PUT,
+        &url(0, "/connectors/src/config"),
+        Some(source_config(&file, &topic2)),
+    )
+    .await?;
+    ensure!(code == 200, "update: {code}");
+    wait_until(
+        "the updated task config on every worker",
+        SETTLE,
+        || async {
+            for w in &workers {
+                let (_, t) = get_json(&format!("{}/connectors/src/tasks", w.rest_url)).await?;
+                if t[0]["config"]["topic"] != json!(topic2) {
+                    return Ok(None);
+                }
+            }
+            Ok(Some(()))
+        },
+    )
+    .await?;
+    // The task restarts with the new config.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    wait_states(&workers, "src", "RUNNING", &["RUNNING"]).await?;
+    write_lines(&file, "a", 40..45)?;
+    count_reaches(stack, &topic2, 5).await?;
+
+    // initial_state: created PAUSED or STOPPED, it does not produce.
+    let file_p = dir.path().join("paused.txt");
+    write_lines(&file_p, "p", 0..5)?;
+    let topic_p = stack.create_topic("life-p", 1, 1, &[]).await?;
+    let (code, _) = send(
+        reqwest::Method::POST,
+        &url(2, "/connectors"),
+        Some(json!({"name": "born-paused", "config": source_config(&file_p, &topic_p), "initial_state": "paused"})),
+    )
+    .await?;
+    ensure!(code == 201, "create paused: {code}");
+    wait_states(&workers, "born-paused", "PAUSED", &["PAUSED"]).await?;
+    let (code, _) = send(
+        reqwest::Method::POST,
+        &url(1, "/connectors"),
+        Some(json!({"name": "born-stopped", "config": source_config(&file_p, &topic_p), "initial_state": "STOPPED"})),
+    )
+    .await?;
+    ensure!(code == 201, "create stopped: {code}");
+    wait_states(&workers, "born-stopped", "STOPPED", &[]).await?;
+    stays_at(stack, &topic_p, 0, "created paused and stopped").await?;
+
+    // Delete: gone from every worker, and its task no longer produces.
+    let (code, _) = send(reqwest::Method::DELETE, &url(1, "/connectors/src"), None).await?;
+    ensure!(code == 204, "delete: {code}");
+    wait_until("the connector gone everywhere", SETTLE, || async {
+        for w in &workers {
+            let (a, _) = get_json(&format!("{}/connectors/src", w.rest_url)).await?;
+            let (b, _) = get_json(&format!("{}/connectors/src/status", w.rest_url)).await?;
+            if a != 404 || b != 404 {
+                return Ok(None);
+            }
+        }
+        Ok(Some(()))
+    })
+    .await?;
+    write_lines(&file, "a", 45..50)?;
+    stays_at(stack, &topic2, 5, "deleted").await?;
+    Ok(())
+}
