@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all install build test test-long demo bench bench-group lint fmt generate clean-cache
+.PHONY: all install build test test-long demo bench bench-group bench-distributed lint fmt generate clean-cache
 
 all: build
 
@@ -40,6 +40,14 @@ bench: install
 bench-group: install
 	$(CARGO) build --release --locked -p tributary-tests --bin devstack --bin group-bench
 	TRIBUTARY_DEVSTACK_BIN=$(CURDIR)/target/release/devstack target/release/group-bench
+
+## bench-distributed: 3 Tributary distributed workers vs 3 Java workers (failover after kill -9, rolling
+## restart), then 1000 datagen connectors on 10 Tributary workers and an 11th joining (`BENCH_ARGS=--workers 4
+## --connectors 100` for a smaller run); prints tables
+bench-distributed: install
+	$(CARGO) build --release --locked -p tributary-worker -p tributary-tests --bin tributary-worker --bin devstack --bin distributed-bench
+	TRIBUTARY_DEVSTACK_BIN=$(CURDIR)/target/release/devstack TRIBUTARY_WORKER_BIN=$(CURDIR)/target/release/tributary-worker \
+	  target/release/distributed-bench $(BENCH_ARGS)
 
 ## lint: formatting and clippy with warnings as errors
 lint:

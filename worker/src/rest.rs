@@ -439,20 +439,6 @@ async fn internal_tasks(
     }
 }
 
-/// `GET /connectors/{c}/tasks-config` (deprecated in Java, still served).
-async fn tasks_config(State(api): State<Api>, Path(name): Path<String>) -> Response {
-    match call(&api, move |h| h.tasks(&name)).await {
-        Ok(t) => {
-            let map: BTreeMap<String, BTreeMap<String, String>> = t
-                .into_iter()
-                .map(|t| (format!("{}-{}", t.id.connector, t.id.task), t.config))
-                .collect();
-            json(StatusCode::OK, &map)
-        }
-        Err(e) => e.into_response(),
-    }
-}
-
 async fn not_found() -> Response {
     error(404, "HTTP 404 Not Found")
 }
@@ -477,7 +463,6 @@ pub fn router(api: Api) -> Router {
         )
         .route("/connectors/{name}/status", get(status))
         .route("/connectors/{name}/tasks", get(tasks).post(internal_tasks))
-        .route("/connectors/{name}/tasks-config", get(tasks_config))
         .route("/connectors/{name}/tasks/{task}/status", get(task_status))
         .route(
             "/connectors/{name}/tasks/{task}/restart",
