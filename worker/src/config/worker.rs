@@ -122,6 +122,15 @@ fn common() -> ConfigDef {
             )
             .default_value("http://0.0.0.0:8084"),
         )
+        .define(
+            ConfigKey::new(
+                "tributary.provenance.headers",
+                T::Boolean,
+                I::Low,
+                "Distributed mode: add tributary.worker, tributary.task and tributary.generation headers to every record source tasks produce, to audit from the data which worker ran a task when.",
+            )
+            .default_value("false"),
+        )
         .define(ms(
             "offset.flush.interval.ms",
             "60000",

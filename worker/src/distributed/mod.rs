@@ -89,6 +89,10 @@ fn settings(
         max_delay: millis(config, "scheduled.rebalance.max.delay.ms", 300_000),
         shutdown_timeout: millis(config, "task.shutdown.graceful.timeout.ms", 5_000),
         kafka_cluster_id,
+        provenance_headers: matches!(
+            config.get("tributary.provenance.headers"),
+            Some(ConfigValue::Boolean(true))
+        ),
     }
 }
 

@@ -842,6 +842,22 @@ impl Runner {
             },
             connector_config: resolved_connector,
             task_config: resolved_task,
+            provenance: if self.shared.settings.provenance_headers {
+                let generation = self.round.as_ref().map_or(-1, |r| r.generation);
+                vec![
+                    (
+                        "tributary.worker".into(),
+                        self.shared.settings.worker_id.clone().into_bytes(),
+                    ),
+                    ("tributary.task".into(), format!("{c}-{t}").into_bytes()),
+                    (
+                        "tributary.generation".into(),
+                        generation.to_string().into_bytes(),
+                    ),
+                ]
+            } else {
+                Vec::new()
+            },
         };
         match task::spawn(
             task_plugin,

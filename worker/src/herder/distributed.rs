@@ -43,6 +43,8 @@ pub struct Settings {
     /// `task.shutdown.graceful.timeout.ms`.
     pub shutdown_timeout: Duration,
     pub kafka_cluster_id: Option<String>,
+    /// `tributary.provenance.headers`: stamp source records with worker, task and generation.
+    pub provenance_headers: bool,
 }
 
 /// Requests the worker thread acts on.

@@ -533,6 +533,7 @@ impl StandaloneHerder {
             },
             connector_config,
             task_config,
+            provenance: Vec::new(),
         };
         match task::spawn(
             plugin,

@@ -143,6 +143,9 @@ pub struct TaskSpec {
     pub connector_config: Config,
     /// This task's config from the connector, placeholders resolved.
     pub task_config: Config,
+    /// Headers added to every record a source task produces (`tributary.provenance.headers`:
+    /// which worker ran the task in which group generation), to audit ownership from the data.
+    pub provenance: Vec<(String, Vec<u8>)>,
 }
 
 /// The plugin side of a task.

@@ -89,6 +89,8 @@ struct Converters {
     key: Converter,
     value: Converter,
     header: SimpleHeaderConverter,
+    /// The worker's provenance headers, added to every record.
+    extra: Vec<(String, Vec<u8>)>,
 }
 
 fn converters(spec: &TaskSpec, worker: &WorkerContext) -> Result<Converters> {
@@ -104,6 +106,7 @@ fn converters(spec: &TaskSpec, worker: &WorkerContext) -> Result<Converters> {
             &spec.connector_config,
         )?,
         header: SimpleHeaderConverter,
+        extra: spec.provenance.clone(),
     })
 }
 
@@ -123,10 +126,16 @@ fn convert(c: &Converters, r: &SourceRecord) -> std::result::Result<Converted, (
         .value
         .from_connect(r.value_schema.as_ref(), r.value.as_ref())
         .map_err(|e| (Stage::ValueConverter, e))?;
-    let headers = if r.headers.is_empty() {
+    let headers = if r.headers.is_empty() && c.extra.is_empty() {
         None
     } else {
-        let mut h = OwnedHeaders::new_with_capacity(r.headers.len());
+        let mut h = OwnedHeaders::new_with_capacity(r.headers.len() + c.extra.len());
+        for (key, value) in &c.extra {
+            h = h.insert(KafkaHeader {
+                key,
+                value: Some(value),
+            });
+        }
         for header in r.headers.iter() {
             let bytes = c
                 .header
