@@ -934,12 +934,12 @@ async fn a_rolling_restart_loses_nothing_and_never_runs_a_task_twice() -> Result
         workers[i].stop();
         workers[i].restart()?;
         workers[i].wait_healthy(START).await?;
-        let others: Vec<&WorkerProcess> = workers.iter().collect();
+        let observer = workers[(i + 1) % 3].rest_url.clone();
         for c in ["roll-src", "roll-sink"] {
             wait_until(
                 &format!("{c} RUNNING after restarting r{}", i + 1),
                 SETTLE,
-                || async { Ok(all_running(&others[0].rest_url, &[(c, 1)]).await?) },
+                || all_running(&observer, &[(c, 1)]),
             )
             .await?;
         }
