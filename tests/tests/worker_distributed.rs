@@ -935,11 +935,11 @@ async fn a_rolling_restart_loses_nothing_and_never_runs_a_task_twice() -> Result
         workers[i].restart()?;
         workers[i].wait_healthy(START).await?;
         let observer = workers[(i + 1) % 3].rest_url.clone();
-        for c in ["roll-src", "roll-sink"] {
+        for c in [[("roll-src", 1)], [("roll-sink", 1)]] {
             wait_until(
-                &format!("{c} RUNNING after restarting r{}", i + 1),
+                &format!("{} RUNNING after restarting r{}", c[0].0, i + 1),
                 SETTLE,
-                || all_running(&observer, &[(c, 1)]),
+                || all_running(&observer, &c),
             )
             .await?;
         }
