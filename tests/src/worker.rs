@@ -18,13 +18,16 @@ pub fn worker_binary() -> Result<PathBuf> {
         return Ok(PathBuf::from(p));
     }
     let exe = std::env::current_exe()?;
-    let candidate = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("tributary-worker"));
+    // Test binaries live in target/<profile>/deps, other binaries next to the worker.
+    let dir = exe.parent();
+    let candidate = [dir, dir.and_then(Path::parent)]
+        .into_iter()
+        .flatten()
+        .map(|d| d.join("tributary-worker"))
+        .find(|c| c.exists());
     match candidate {
-        Some(c) if c.exists() => Ok(c),
-        _ => bail!(
+        Some(c) => Ok(c),
+        None => bail!(
             "cannot find tributary-worker next to {}; build it with `cargo build -p tributary-worker` or set TRIBUTARY_WORKER_BIN",
             exe.display()
         ),

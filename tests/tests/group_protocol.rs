@@ -431,6 +431,7 @@ async fn a_tributary_member_joins_a_java_led_group_and_stays_through_rebalances(
                 trace: None,
                 worker_id: "127.0.0.1:1".into(),
                 generation,
+                version: None,
             };
             for c in &running.connectors {
                 store.put(&StatusKey::Connector(c.clone()), &status)?;

@@ -327,6 +327,31 @@ pub fn connector_offsets(
         .collect()
 }
 
+/// KIP-875 `PATCH` (`Some`: each partition's new offset, a null offset removes it) or `DELETE`
+/// (`None`: every partition of the connector removed) of a source connector's offsets, written
+/// durably before it returns. Existing partitions keep their exact key bytes (the stores resolve
+/// canonical keys), so compaction replaces what Java or an earlier run wrote.
+pub fn modify_connector_offsets(
+    store: &dyn OffsetBackingStore,
+    connector: &str,
+    offsets: Option<&[(OffsetMap, Option<OffsetMap>)]>,
+) -> Result<()> {
+    let entries: Vec<(Vec<u8>, Option<Vec<u8>>)> = match offsets {
+        Some(list) => list
+            .iter()
+            .map(|(p, o)| (offset_key(connector, p), o.as_ref().map(offset_value)))
+            .collect(),
+        None => connector_offsets(store, connector)
+            .into_iter()
+            .map(|(p, _)| (offset_key(connector, &p), None))
+            .collect(),
+    };
+    if entries.is_empty() {
+        return Ok(());
+    }
+    store.put_all(entries)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -391,6 +391,25 @@ async fn offsets(State(api): State<Api>, Path(name): Path<String>) -> Response {
     }
 }
 
+async fn alter_offsets(State(api): State<Api>, Path(name): Path<String>, body: Bytes) -> Response {
+    let result = async {
+        let offsets: tributary_connect_client::ConnectorOffsets = parse(&body)?;
+        call(&api, move |h| h.modify_offsets(&name, Some(offsets))).await
+    }
+    .await;
+    match result {
+        Ok(message) => json(StatusCode::OK, &serde_json::json!({ "message": message })),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn reset_offsets(State(api): State<Api>, Path(name): Path<String>) -> Response {
+    match call(&api, move |h| h.modify_offsets(&name, None)).await {
+        Ok(message) => json(StatusCode::OK, &serde_json::json!({ "message": message })),
+        Err(e) => e.into_response(),
+    }
+}
+
 async fn plugins(State(api): State<Api>, RawQuery(q): RawQuery) -> Response {
     let only = query_flag(&q, "connectorsOnly", true);
     json(StatusCode::OK, &api.herder.catalog().plugins(only))
@@ -472,7 +491,10 @@ pub fn router(api: Api) -> Router {
         .route("/connectors/{name}/pause", put(pause))
         .route("/connectors/{name}/resume", put(resume))
         .route("/connectors/{name}/stop", put(stop))
-        .route("/connectors/{name}/offsets", get(offsets))
+        .route(
+            "/connectors/{name}/offsets",
+            get(offsets).patch(alter_offsets).delete(reset_offsets),
+        )
         .route("/connector-plugins", get(plugins))
         .route("/connector-plugins/{plugin}/config", get(plugin_config))
         .route("/connector-plugins/{plugin}/config/validate", put(validate))

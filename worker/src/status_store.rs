@@ -55,6 +55,8 @@ pub struct Status {
     pub trace: Option<String>,
     pub worker_id: String,
     pub generation: i32,
+    /// The plugin's version (Java 4.x writes and shows it).
+    pub version: Option<String>,
 }
 
 /// Which entity a status key names.
@@ -101,13 +103,14 @@ impl StatusKey {
 }
 
 impl Status {
-    /// The value Java writes: every field present, `trace` null when there is none.
+    /// The value Java writes: every field present, `trace` (and `version`) null when unknown.
     pub fn to_json(&self) -> Value {
         json!({
             "state": self.state.name(),
             "trace": self.trace,
             "worker_id": self.worker_id,
             "generation": self.generation,
+            "version": self.version,
         })
     }
 
@@ -118,6 +121,7 @@ impl Status {
             worker_id: v.get("worker_id")?.as_str()?.to_string(),
             // Any JSON integer, as Java reads int32 fields.
             generation: i32::try_from(v.get("generation")?.as_i64()?).ok()?,
+            version: v.get("version").and_then(Value::as_str).map(str::to_string),
         })
     }
 }
@@ -294,6 +298,7 @@ mod tests {
             trace: None,
             worker_id: worker.into(),
             generation,
+            version: None,
         }
     }
 
@@ -331,6 +336,7 @@ mod tests {
             trace: Some("boom".into()),
             worker_id: "10.0.0.5:8083".into(),
             generation: 7,
+            version: None,
         };
         assert_eq!(
             s.to_json(),

@@ -367,9 +367,25 @@ impl Runner {
                             .filter(|(tc, _)| *tc == c)
                             .cloned()
                             .collect();
+                        // What this worker ran of it is DESTROYED: its statuses go (Java's
+                        // onDeletion), so no worker reports a deleted connector.
+                        let mut gone: Vec<StatusKey> = tasks
+                            .iter()
+                            .map(|(tc, t)| StatusKey::Task(tc.clone(), *t))
+                            .collect();
+                        if self.connectors.contains_key(&c) {
+                            gone.push(StatusKey::Connector(c.clone()));
+                        }
                         self.stop_tasks(tasks, false);
                         self.stop_connector(&c, false);
                         self.worker.status.remove(&c);
+                        if let Ok(mut s) = self.shared.status.lock() {
+                            for key in gone {
+                                if let Err(e) = s.delete(&key) {
+                                    tracing::warn!(key = %key.render(), error = %e, "cannot remove a status");
+                                }
+                            }
+                        }
                         if known {
                             self.rejoin();
                         }
@@ -724,7 +740,13 @@ impl Runner {
             let Some(configs) = self.connectors.get(&name).and_then(|l| l.outbox.clone()) else {
                 continue;
             };
-            let result = if self.committed_equal(&name, &configs) {
+            let stopped = self
+                .shared
+                .config
+                .lock()
+                .map(|c| c.snapshot().target_state(&name) == Some(TargetState::Stopped))
+                .unwrap_or(false);
+            let result = if stopped || self.committed_equal(&name, &configs) {
                 Ok(())
             } else if self.is_leader() {
                 self.shared
@@ -830,7 +852,11 @@ impl Runner {
                 return;
             }
         };
-        let task_plugin = match (plugin.create)() {
+        let instance = (plugin.create)();
+        self.worker
+            .status
+            .set_version(c, instance.connector().version());
+        let task_plugin = match instance {
             ConnectorInstance::Source(s) => TaskPlugin::Source(s.create_task()),
             ConnectorInstance::Sink(s) => TaskPlugin::Sink(s.create_task()),
         };
@@ -1009,11 +1035,16 @@ impl Runner {
 
     fn put_status(&mut self, key: &StatusKey, state: StatusState, trace: Option<String>) {
         let generation = self.round.as_ref().map_or(-1, |r| r.generation);
+        let connector = match key {
+            StatusKey::Connector(c) | StatusKey::Task(c, _) => c.as_str(),
+            StatusKey::Topic { connector, .. } => connector.as_str(),
+        };
         let status = Status {
             state,
             trace: trace.clone(),
             worker_id: self.shared.settings.worker_id.clone(),
             generation,
+            version: self.worker.status.version(connector),
         };
         let Ok(mut s) = self.shared.status.lock() else {
             return;

@@ -192,7 +192,7 @@ impl DistributedHerder {
             id,
             state: client_state(s.state),
             worker_id: s.worker_id.clone(),
-            version: None,
+            version: s.version.clone(),
             trace: s.trace.clone(),
         }
     }
@@ -296,7 +296,7 @@ impl Herder for DistributedHerder {
             connector: ConnectorState {
                 state: client_state(connector.state),
                 worker_id: connector.worker_id.clone(),
-                version: None,
+                version: connector.version.clone(),
                 trace: connector.trace.clone(),
             },
             tasks: view
@@ -468,7 +468,7 @@ impl Herder for DistributedHerder {
                     id: *t,
                     state: client_state(*state),
                     worker_id: worker_of(*t),
-                    version: None,
+                    version: status.connector.version.clone(),
                     trace: (*state != StatusState::Restarting)
                         .then(|| {
                             status
@@ -503,6 +503,32 @@ impl Herder for DistributedHerder {
             .task(name, task)
             .map(|s| s.worker_id.clone());
         Err(self.owner_or_leader(owner))
+    }
+
+    fn modify_offsets(
+        &self,
+        name: &str,
+        offsets: Option<ConnectorOffsets>,
+    ) -> HerderResult<String> {
+        self.shared.leader_or_elsewhere()?;
+        let (type_, target, tasks) = {
+            let c = self.shared.fresh_config()?;
+            let snap = c.snapshot();
+            let config = snap.connector_config(name).ok_or_else(|| not_found(name))?;
+            (
+                Catalog::type_of(config),
+                snap.target_state(name).unwrap_or(TargetState::Started),
+                snap.task_count(name) as usize,
+            )
+        };
+        let change = super::offsets_change(name, type_, target, tasks, offsets.as_ref())?;
+        crate::offset_store::modify_connector_offsets(
+            self.shared.offsets.as_ref(),
+            name,
+            change.as_deref(),
+        )
+        .map_err(internal)?;
+        Ok(super::offsets_message(offsets.is_some()))
     }
 
     fn internal_task_configs(
@@ -542,6 +568,14 @@ impl Herder for DistributedHerder {
         let mut c = self.shared.fresh_config()?;
         if c.snapshot().connector_config(name).is_none() {
             return Err(not_found(name));
+        }
+        if c.snapshot().target_state(name) == Some(TargetState::Stopped) && !configs.is_empty() {
+            // Sent before the sender learnt of the stop: a stopped connector keeps no tasks.
+            tracing::info!(
+                connector = name,
+                "task configs for a stopped connector ignored"
+            );
+            return Ok(());
         }
         c.put_task_configs(name, configs).map_err(internal)?;
         drop(c);

@@ -84,6 +84,7 @@ mod tests {
             trace: None,
             worker_id: "w:1".into(),
             generation: 1,
+            version: None,
         };
         let keys = vec![
             StatusKey::Connector("keep".into()),

@@ -115,6 +115,59 @@ impl TargetState {
     }
 }
 
+/// The checks before offsets are altered or reset, and the change in the stores' terms.
+pub fn offsets_change(
+    name: &str,
+    type_: ConnectorType,
+    target: TargetState,
+    task_count: usize,
+    offsets: Option<&ConnectorOffsets>,
+) -> HerderResult<
+    Option<
+        Vec<(
+            tributary_connect_api::OffsetMap,
+            Option<tributary_connect_api::OffsetMap>,
+        )>,
+    >,
+> {
+    if target != TargetState::Stopped || task_count > 0 {
+        return Err(HerderError::BadRequest(format!(
+            "Connectors must be in the STOPPED state before their offsets can be modified. This can be done for the specified connector by issuing a 'PUT' request to the '/connectors/{name}/stop' endpoint"
+        )));
+    }
+    if type_ != ConnectorType::Source {
+        return Err(HerderError::Internal(
+            "Modifying sink connector offsets is not supported by this worker yet".into(),
+        ));
+    }
+    match offsets {
+        None => Ok(None),
+        Some(o) if o.offsets.is_empty() => Err(HerderError::BadRequest(
+            "The request body must list the partitions whose offsets to alter (\"offsets\": [{\"partition\": {...}, \"offset\": {...} or null}])".into(),
+        )),
+        Some(o) => Ok(Some(
+            o.offsets
+                .iter()
+                .map(|e| {
+                    (
+                        e.partition.clone().into_iter().collect(),
+                        e.offset.clone().map(|m| m.into_iter().collect()),
+                    )
+                })
+                .collect(),
+        )),
+    }
+}
+
+/// The 200 reply's message of a `PATCH` (altered) or `DELETE` (reset).
+pub fn offsets_message(altered: bool) -> String {
+    if altered {
+        "The offsets for this connector have been altered successfully".into()
+    } else {
+        "The offsets for this connector have been reset successfully".into()
+    }
+}
+
 /// What the REST API asks of a herder. Calls block (they may write to Kafka or stop tasks), so the
 /// REST layer makes them off the async runtime.
 pub trait Herder: Send + Sync + std::fmt::Debug {
@@ -151,6 +204,10 @@ pub trait Herder: Send + Sync + std::fmt::Debug {
         only_failed: bool,
     ) -> HerderResult<ConnectorStateInfo>;
     fn restart_task(&self, name: &str, task: u32) -> HerderResult<()>;
+    /// KIP-875 `PATCH …/offsets` (`Some`) and `DELETE …/offsets` (`None`) on a stopped
+    /// connector; returns the reply's message.
+    fn modify_offsets(&self, name: &str, offsets: Option<ConnectorOffsets>)
+    -> HerderResult<String>;
     /// `POST /connectors/{c}/tasks` (internal): task configs from the worker running the
     /// connector, with the request's signature headers and exact body.
     fn internal_task_configs(

@@ -71,6 +71,7 @@ mod tests {
             trace: None,
             worker_id: "w:1".into(),
             generation: 1,
+            version: None,
         };
         v.read(&StatusKey::Connector("c".into()), Some(s(connector)));
         for (i, t) in tasks.iter().enumerate() {

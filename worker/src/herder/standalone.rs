@@ -631,4 +631,26 @@ impl Herder for StandaloneHerder {
     fn ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }
+    fn modify_offsets(
+        &self,
+        name: &str,
+        offsets: Option<ConnectorOffsets>,
+    ) -> HerderResult<String> {
+        let t = self.table()?;
+        let e = t.get(name).ok_or_else(|| not_found(name))?;
+        let change = super::offsets_change(
+            name,
+            e.plugin.type_,
+            e.target,
+            e.task_configs.len(),
+            offsets.as_ref(),
+        )?;
+        crate::offset_store::modify_connector_offsets(
+            self.worker.offsets.as_ref(),
+            name,
+            change.as_deref(),
+        )
+        .map_err(|e| HerderError::Internal(e.to_string()))?;
+        Ok(super::offsets_message(offsets.is_some()))
+    }
 }
