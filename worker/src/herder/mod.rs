@@ -115,6 +115,12 @@ impl TargetState {
     }
 }
 
+/// A partition and its new offset (`None` removes it).
+pub type OffsetChange = (
+    tributary_connect_api::OffsetMap,
+    Option<tributary_connect_api::OffsetMap>,
+);
+
 /// The checks before offsets are altered or reset, and the change in the stores' terms.
 pub fn offsets_change(
     name: &str,
@@ -122,14 +128,7 @@ pub fn offsets_change(
     target: TargetState,
     task_count: usize,
     offsets: Option<&ConnectorOffsets>,
-) -> HerderResult<
-    Option<
-        Vec<(
-            tributary_connect_api::OffsetMap,
-            Option<tributary_connect_api::OffsetMap>,
-        )>,
-    >,
-> {
+) -> HerderResult<Option<Vec<OffsetChange>>> {
     if target != TargetState::Stopped || task_count > 0 {
         return Err(HerderError::BadRequest(format!(
             "Connectors must be in the STOPPED state before their offsets can be modified. This can be done for the specified connector by issuing a 'PUT' request to the '/connectors/{name}/stop' endpoint"
