@@ -1003,3 +1003,101 @@ async fn a_rolling_restart_loses_nothing_and_never_runs_a_task_twice() -> Result
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn basic_authentication_guards_the_rest_api_and_forwarded_requests_carry_it() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    let group = unique_name("dist-auth");
+    let password = format!("pw-{}", unique_name("secret"));
+    let secrets = dir.path().join("rest.properties");
+    std::fs::write(&secrets, format!("password={password}\n"))?;
+    let props = cluster_props(
+        stack,
+        &group,
+        &format!(
+            "scheduled.rebalance.max.delay.ms=0
+config.providers=file
+config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigProvider
+tributary.rest.basic.auth.username=admin
+tributary.rest.basic.auth.password=${{file:{}:password}}",
+            secrets.display()
+        ),
+    )?;
+    let mut workers = Vec::with_capacity(3);
+    for name in ["a1", "a2", "a3"] {
+        workers.push(WorkerProcess::start_distributed(dir.path(), name, &props)?);
+    }
+    // Probes need no credentials: the health listener is separate.
+    for w in &workers {
+        wait_until(&format!("{} ready", w.name), START, || async {
+            let r = http().get(format!("{}/ready", w.health_url)).send().await;
+            Ok(r.ok().filter(|r| r.status().is_success()).map(|_| ()))
+        })
+        .await?;
+    }
+    let authed = |r: reqwest::RequestBuilder| r.basic_auth("admin", Some(&password));
+    for w in &workers {
+        let none = http()
+            .get(format!("{}/connectors", w.rest_url))
+            .send()
+            .await?;
+        ensure!(
+            none.status().as_u16() == 401,
+            "no credentials: {}",
+            none.status()
+        );
+        let body: Value = none.json().await?;
+        ensure!(body["error_code"] == 401, "401 body: {body}");
+        let wrong = http()
+            .get(format!("{}/connectors", w.rest_url))
+            .basic_auth("admin", Some("nope"))
+            .send()
+            .await?;
+        ensure!(
+            wrong.status().as_u16() == 401,
+            "wrong password: {}",
+            wrong.status()
+        );
+        let right = authed(http().get(format!("{}/connectors", w.rest_url)))
+            .send()
+            .await?;
+        ensure!(
+            right.status().as_u16() == 200,
+            "right password: {}",
+            right.status()
+        );
+    }
+    // Creates through every worker: followers forward with the caller's credentials; owners
+    // send task configs to the leader.
+    let topic = stack.create_topic("auth", 1, 1, &[]).await?;
+    let mut connectors = Vec::new();
+    for (i, w) in workers.iter().enumerate() {
+        let file = dir.path().join(format!("auth-{i}.txt"));
+        write_lines(&file, "x", 0..5)?;
+        let r = authed(http().post(format!("{}/connectors", w.rest_url)))
+            .json(&json!({"name": format!("auth-{i}"), "config": source_config(&file, &topic)}))
+            .send()
+            .await?;
+        ensure!(
+            r.status().as_u16() == 201,
+            "create through {}: {}",
+            w.name,
+            r.status()
+        );
+        connectors.push(format!("auth-{i}"));
+    }
+    wait_until("15 lines in the topic", SETTLE, || async {
+        Ok((topic_values(stack, &topic)?.len() == 15).then_some(()))
+    })
+    .await?;
+    for w in &workers {
+        let log = w.log();
+        ensure!(
+            !log.contains(&password),
+            "{} logged the REST password",
+            w.name
+        );
+    }
+    Ok(())
+}

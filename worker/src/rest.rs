@@ -32,21 +32,109 @@ pub struct Api {
     pub metrics: Arc<Metrics>,
     /// For forwarded requests.
     pub client: reqwest::Client,
+    /// HTTP basic authentication of the REST listener, when configured.
+    pub auth: Option<BasicAuth>,
 }
 
 impl Api {
-    pub fn new(herder: Arc<dyn Herder>, metrics: Arc<Metrics>) -> Self {
-        let client = reqwest::Client::builder()
-            .user_agent("kafka-connect")
-            .timeout(std::time::Duration::from_secs(90))
-            .build()
-            .unwrap_or_default();
+    pub fn new(herder: Arc<dyn Herder>, metrics: Arc<Metrics>, auth: Option<BasicAuth>) -> Self {
         Self {
             herder,
             metrics,
-            client,
+            client: client(None),
+            auth,
         }
     }
+}
+
+/// An HTTP client as workers use it between themselves (`User-Agent: kafka-connect`, Java's 90 s
+/// request timeout), sending `auth`'s credentials on every request when given.
+pub fn client(auth: Option<&BasicAuth>) -> reqwest::Client {
+    let mut headers = axum::http::HeaderMap::new();
+    if let Some(a) = auth
+        && let Ok(mut v) = HeaderValue::from_str(&a.expected)
+    {
+        v.set_sensitive(true);
+        headers.insert(header::AUTHORIZATION, v);
+    }
+    reqwest::Client::builder()
+        .user_agent("kafka-connect")
+        .timeout(std::time::Duration::from_secs(90))
+        .default_headers(headers)
+        .build()
+        .unwrap_or_default()
+}
+
+/// `tributary.rest.basic.auth.username` and `.password` (typically a config-provider placeholder
+/// such as `${file:/mnt/secrets/rest.properties:password}`): every REST request but the signed
+/// internal ones must carry them, as with Java's `BasicAuthSecurityRestExtension`.
+#[derive(Clone)]
+pub struct BasicAuth {
+    /// The whole expected `Authorization` value.
+    expected: String,
+}
+
+impl std::fmt::Debug for BasicAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BasicAuth([hidden])")
+    }
+}
+
+impl BasicAuth {
+    /// From the resolved worker settings; `None` when no username is set.
+    pub fn from_worker_props(
+        props: &BTreeMap<String, String>,
+    ) -> Result<Option<BasicAuth>, String> {
+        let user = props
+            .get("tributary.rest.basic.auth.username")
+            .map(|u| u.trim())
+            .filter(|u| !u.is_empty());
+        let Some(user) = user else {
+            return Ok(None);
+        };
+        let password = props
+            .get("tributary.rest.basic.auth.password")
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| {
+                "tributary.rest.basic.auth.username is set but tributary.rest.basic.auth.password is not; set both (the password through a config provider, e.g. ${file:/path:password})".to_string()
+            })?;
+        if user.contains(':') {
+            return Err("tributary.rest.basic.auth.username may not contain ':'".into());
+        }
+        use base64::Engine;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        Ok(Some(BasicAuth {
+            expected: format!("Basic {token}"),
+        }))
+    }
+
+    fn admits(&self, header: Option<&HeaderValue>) -> bool {
+        let given = header.map(HeaderValue::as_bytes).unwrap_or_default();
+        given.len() == self.expected.len() && openssl::memcmp::eq(given, self.expected.as_bytes())
+    }
+}
+
+/// Refuses requests without the configured credentials (401, Connect's error body). Signed
+/// internal requests are let through: their signature is their credential.
+async fn authenticate(State(api): State<Api>, request: Request, next: Next) -> Response {
+    let Some(auth) = &api.auth else {
+        return next.run(request).await;
+    };
+    let internal = request.method() == axum::http::Method::POST
+        && request.uri().path().ends_with("/tasks")
+        && request.headers().contains_key(SIGNATURE_HEADER);
+    if internal || auth.admits(request.headers().get(header::AUTHORIZATION)) {
+        return next.run(request).await;
+    }
+    let mut r = error(
+        401,
+        "Credentials are required: send the Authorization header (HTTP basic authentication)",
+    );
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"connect\""),
+    );
+    r
 }
 
 /// Marks a reply that must be re-issued at another worker (the URL, when known).
@@ -501,6 +589,7 @@ pub fn router(api: Api) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(api.clone(), forwarding))
+        .layer(middleware::from_fn_with_state(api.clone(), authenticate))
         .with_state(api)
 }
 

@@ -128,7 +128,8 @@ pub async fn run(
         ),
         Some(cluster_id),
     ));
-    let api = Api::new(herder.clone(), metrics);
+    let auth = rest::BasicAuth::from_worker_props(&worker_props).map_err(Error::Config)?;
+    let api = Api::new(herder.clone(), metrics, auth);
     let rest_listener = tokio::net::TcpListener::bind(rest_addr)
         .await
         .map_err(|e| Error::Config(format!("listeners={}: cannot listen: {e}", listeners[0])))?;

@@ -124,6 +124,24 @@ fn common() -> ConfigDef {
         )
         .define(
             ConfigKey::new(
+                "tributary.rest.basic.auth.username",
+                T::String,
+                I::Medium,
+                "When set, every REST request must authenticate with this user (HTTP basic).",
+            )
+            .default_value(""),
+        )
+        .define(
+            ConfigKey::new(
+                "tributary.rest.basic.auth.password",
+                T::Password,
+                I::Medium,
+                "The REST user's password; give it through a config provider (${file:/path:key}).",
+            )
+            .default_value(""),
+        )
+        .define(
+            ConfigKey::new(
                 "tributary.provenance.headers",
                 T::Boolean,
                 I::Low,

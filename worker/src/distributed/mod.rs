@@ -193,7 +193,10 @@ pub async fn run(config: WorkerConfig, raw_props: BTreeMap<String, String>) -> R
     let herder = Arc::new(DistributedHerder {
         shared: shared.clone(),
     });
-    let api = Api::new(herder.clone(), metrics);
+    let auth = rest::BasicAuth::from_worker_props(&worker_props).map_err(Error::Config)?;
+    // Workers' own requests to each other carry the credentials too.
+    let internal_client = rest::client(auth.as_ref());
+    let api = Api::new(herder.clone(), metrics, auth);
 
     let rest_listener = tokio::net::TcpListener::bind(rest_addr)
         .await
@@ -241,7 +244,7 @@ pub async fn run(config: WorkerConfig, raw_props: BTreeMap<String, String>) -> R
         events_rx,
         commands_tx,
         tokio::runtime::Handle::current(),
-        api.client.clone(),
+        internal_client,
     );
     // A herder thread that dies takes the worker down (the group then moves its work), rather
     // than leaving a member that heartbeats but runs nothing.
