@@ -327,6 +327,22 @@ pub fn connector_offsets(
         .collect()
 }
 
+/// `GET /connectors/{c}/offsets` of a source connector.
+pub fn connector_offsets_entity(
+    store: &dyn OffsetBackingStore,
+    connector: &str,
+) -> tributary_connect_client::ConnectorOffsets {
+    tributary_connect_client::ConnectorOffsets {
+        offsets: connector_offsets(store, connector)
+            .into_iter()
+            .map(|(p, o)| tributary_connect_client::ConnectorOffset {
+                partition: p.into_iter().collect(),
+                offset: o.map(|o| o.into_iter().collect()),
+            })
+            .collect(),
+    }
+}
+
 /// KIP-875 `PATCH` (`Some`: each partition's new offset, a null offset removes it) or `DELETE`
 /// (`None`: every partition of the connector removed) of a source connector's offsets, written
 /// durably before it returns. Existing partitions keep their exact key bytes (the stores resolve

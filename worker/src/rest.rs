@@ -623,6 +623,35 @@ pub fn health_router(api: Api) -> Router {
         .with_state(api)
 }
 
+/// Starts the REST API on `listener` and, unless `health_listener` is empty, the health
+/// listener; returns the REST server's task (it ends only on failure).
+pub async fn serve(
+    api: Api,
+    listener: &str,
+    health_listener: &str,
+) -> crate::error::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    use crate::error::Error;
+    let addr = bind_address(listener).map_err(Error::Config)?;
+    let l = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Config(format!("listeners={listener}: cannot listen: {e}")))?;
+    tracing::info!(address = %addr, "REST API listening");
+    let server = axum::serve(l, router(api.clone()));
+    let rest_task = tokio::spawn(async move { server.await });
+    if !health_listener.trim().is_empty() {
+        let addr = bind_address(health_listener).map_err(Error::Config)?;
+        let l = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            Error::Config(format!(
+                "tributary.health.listener={health_listener}: cannot listen: {e}"
+            ))
+        })?;
+        tracing::info!(address = %addr, "health listener (/health, /ready, /metrics)");
+        let health = health_router(api);
+        tokio::spawn(async move { axum::serve(l, health).await });
+    }
+    Ok(rest_task)
+}
+
 /// `http://host:port` (Java's listener syntax, empty host = all interfaces) → a bind address.
 pub fn bind_address(listener: &str) -> Result<std::net::SocketAddr, String> {
     let rest = listener

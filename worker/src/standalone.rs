@@ -130,23 +130,7 @@ pub async fn run(
     ));
     let auth = rest::BasicAuth::from_worker_props(&worker_props).map_err(Error::Config)?;
     let api = Api::new(herder.clone(), metrics, auth);
-    let rest_listener = tokio::net::TcpListener::bind(rest_addr)
-        .await
-        .map_err(|e| Error::Config(format!("listeners={}: cannot listen: {e}", listeners[0])))?;
-    tracing::info!(address = %rest_addr, "REST API listening");
-    let rest_server = axum::serve(rest_listener, rest::router(api.clone()));
-    let rest_task = tokio::spawn(async move { rest_server.await });
-    if !health_listener.trim().is_empty() {
-        let addr = rest::bind_address(&health_listener).map_err(Error::Config)?;
-        let l = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-            Error::Config(format!(
-                "tributary.health.listener={health_listener}: cannot listen: {e}"
-            ))
-        })?;
-        tracing::info!(address = %addr, "health listener (/health, /ready, /metrics)");
-        let health = rest::health_router(api.clone());
-        tokio::spawn(async move { axum::serve(l, health).await });
-    }
+    let rest_task = rest::serve(api.clone(), &listeners[0], &health_listener).await?;
 
     for (path, mut cfg) in connector_configs {
         let name = cfg

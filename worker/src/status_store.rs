@@ -336,11 +336,11 @@ mod tests {
             trace: Some("boom".into()),
             worker_id: "10.0.0.5:8083".into(),
             generation: 7,
-            version: None,
+            version: Some("4.3.1".into()),
         };
         assert_eq!(
             s.to_json(),
-            json!({"state":"FAILED","trace":"boom","worker_id":"10.0.0.5:8083","generation":7})
+            json!({"state":"FAILED","trace":"boom","worker_id":"10.0.0.5:8083","generation":7,"version":"4.3.1"})
         );
         assert_eq!(Status::from_json(&s.to_json()), Some(s));
         let running = st(StatusState::Running, "w:1", 3);

@@ -198,23 +198,7 @@ pub async fn run(config: WorkerConfig, raw_props: BTreeMap<String, String>) -> R
     let internal_client = rest::client(auth.as_ref());
     let api = Api::new(herder.clone(), metrics, auth);
 
-    let rest_listener = tokio::net::TcpListener::bind(rest_addr)
-        .await
-        .map_err(|e| Error::Config(format!("listeners={}: cannot listen: {e}", listeners[0])))?;
-    tracing::info!(address = %rest_addr, %url, "REST API listening");
-    let rest_server = axum::serve(rest_listener, rest::router(api.clone()));
-    let rest_task = tokio::spawn(async move { rest_server.await });
-    if !health_listener.trim().is_empty() {
-        let addr = rest::bind_address(&health_listener).map_err(Error::Config)?;
-        let l = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-            Error::Config(format!(
-                "tributary.health.listener={health_listener}: cannot listen: {e}"
-            ))
-        })?;
-        tracing::info!(address = %addr, "health listener (/health, /ready, /metrics)");
-        let health = rest::health_router(api.clone());
-        tokio::spawn(async move { axum::serve(l, health).await });
-    }
+    let rest_task = rest::serve(api.clone(), &listeners[0], &health_listener).await?;
 
     // The group member, driven on the runtime; completed rounds go to the runner thread.
     let (commands_tx, commands_rx) = tokio::sync::mpsc::unbounded_channel();

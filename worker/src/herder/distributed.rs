@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use tributary_connect_api::Config;
 use tributary_connect_client::{
-    ConnectorInfo, ConnectorOffset, ConnectorOffsets, ConnectorState, ConnectorStateInfo,
-    ConnectorTaskId, ConnectorType, State, TaskInfo, TaskState,
+    ConnectorInfo, ConnectorOffsets, ConnectorState, ConnectorStateInfo, ConnectorTaskId,
+    ConnectorType, State, TaskInfo, TaskState,
 };
 use tributary_connect_protocol::TaskId as WireTaskId;
 
@@ -19,7 +19,7 @@ use super::catalog::{self, Catalog};
 use super::{Herder, HerderError, HerderResult, TargetState, restart};
 use crate::config_store::store::ConfigStore;
 use crate::coordinator::member::Rebalanced;
-use crate::offset_store::{OffsetBackingStore, connector_offsets};
+use crate::offset_store::OffsetBackingStore;
 use crate::status_store::{Status, StatusState, StatusStore};
 
 /// What the worker was configured with, for both sides of the herder.
@@ -341,14 +341,10 @@ impl Herder for DistributedHerder {
                 "Reading sink connector offsets is not supported by this worker yet".into(),
             ));
         }
-        let offsets = connector_offsets(self.shared.offsets.as_ref(), name)
-            .into_iter()
-            .map(|(p, o)| ConnectorOffset {
-                partition: p.into_iter().collect(),
-                offset: o.map(|o| o.into_iter().collect()),
-            })
-            .collect();
-        Ok(ConnectorOffsets { offsets })
+        Ok(crate::offset_store::connector_offsets_entity(
+            self.shared.offsets.as_ref(),
+            name,
+        ))
     }
 
     fn put_connector(

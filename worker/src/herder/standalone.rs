@@ -11,15 +11,14 @@ use std::time::Duration;
 
 use tributary_connect_api::Config;
 use tributary_connect_client::{
-    ConnectorInfo, ConnectorOffset, ConnectorOffsets, ConnectorStateInfo, ConnectorTaskId,
-    ConnectorType, State, TaskInfo, TaskState,
+    ConnectorInfo, ConnectorOffsets, ConnectorStateInfo, ConnectorTaskId, ConnectorType, State,
+    TaskInfo, TaskState,
 };
 
 use super::catalog::{self, Catalog};
 use super::{Herder, HerderContext as Context, HerderError, HerderResult, TargetState};
 use crate::config::providers::Providers;
 use crate::connectors::{ConnectorInstance, ConnectorPlugin};
-use crate::offset_store::connector_offsets;
 use crate::task::{self, TaskHandle, TaskId, TaskPlugin, TaskSpec, WorkerContext};
 
 struct Entry {
@@ -164,14 +163,10 @@ impl StandaloneHerder {
                 "Reading sink connector offsets is not supported by this worker yet".into(),
             ));
         }
-        let offsets = connector_offsets(self.worker.offsets.as_ref(), name)
-            .into_iter()
-            .map(|(p, o)| ConnectorOffset {
-                partition: p.into_iter().collect(),
-                offset: o.map(|o| o.into_iter().collect()),
-            })
-            .collect();
-        Ok(ConnectorOffsets { offsets })
+        Ok(crate::offset_store::connector_offsets_entity(
+            self.worker.offsets.as_ref(),
+            name,
+        ))
     }
 
     // ---- writes ---------------------------------------------------------------------------
