@@ -128,6 +128,9 @@ pub struct KafkaLog {
     topic: String,
     partitions: i32,
     consumer: BaseConsumer,
+    /// Asks for end offsets on a connection of its own: on the reader's, a ListOffsets request
+    /// waits behind the long-polling fetch (up to `fetch.wait.max.ms`).
+    ends: BaseConsumer,
     producer: BaseProducer<Deliveries>,
     /// The next offset to read, per partition.
     positions: BTreeMap<i32, i64>,
@@ -262,6 +265,7 @@ impl KafkaLog {
                 },
             );
         let consumer: BaseConsumer = c.create()?;
+        let ends: BaseConsumer = c.create()?;
         let mut tpl = TopicPartitionList::new();
         for p in 0..partitions {
             tpl.add_partition_offset(&spec.name, p, Offset::Beginning)?;
@@ -279,6 +283,7 @@ impl KafkaLog {
             topic: spec.name.clone(),
             partitions,
             consumer,
+            ends,
             producer,
             positions: (0..partitions).map(|p| (p, 0)).collect(),
         })
@@ -296,7 +301,7 @@ impl KafkaLog {
             // As a timestamp, -1 (`Offset::End`) asks for the latest offset.
             tpl.add_partition_offset(&self.topic, p, Offset::End)?;
         }
-        let answer = self.consumer.offsets_for_times(tpl, timeout)?;
+        let answer = self.ends.offsets_for_times(tpl, timeout)?;
         let mut ends = BTreeMap::new();
         for e in answer.elements() {
             if let Err(err) = e.error() {
@@ -371,12 +376,29 @@ impl KafkaLog {
         self.producer
             .send(record)
             .map_err(|(e, _)| Error::Kafka(format!("writing to {}: {e}", self.topic)))?;
-        self.producer.flush(timeout).map_err(|e| {
-            Error::Kafka(format!(
-                "writing to {}: not acknowledged within {timeout:?}: {e}",
-                self.topic
-            ))
-        })
+        // Serve the delivery report ourselves: `flush` waits in 100 ms steps when reports go
+        // through the event queue, and every config write waits for its acknowledgement.
+        let deadline = Instant::now() + timeout;
+        while self.producer.in_flight_count() > 0 {
+            if Instant::now() > deadline {
+                return Err(Error::Kafka(format!(
+                    "writing to {}: not acknowledged within {timeout:?}",
+                    self.topic
+                )));
+            }
+            self.producer.poll(Duration::from_millis(1));
+        }
+        let failed = self
+            .producer
+            .context()
+            .failed
+            .lock()
+            .ok()
+            .and_then(|mut f| f.take());
+        match failed {
+            Some(e) => Err(Error::Kafka(format!("writing to {}: {e}", self.topic))),
+            None => Ok(()),
+        }
     }
 }
 

@@ -278,6 +278,15 @@ async fn server_info(State(api): State<Api>) -> Response {
 }
 
 async fn health(State(api): State<Api>) -> Response {
+    if let Some(busy) = api.herder.stalled() {
+        return json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &serde_json::json!({
+                "status": "unhealthy",
+                "message": format!("Worker was unable to handle this request and may be unable to handle other requests: its herder thread has been busy for {} s", busy.as_secs()),
+            }),
+        );
+    }
     if api.herder.ready() {
         json(
             StatusCode::OK,
@@ -546,6 +555,14 @@ async fn internal_tasks(
     }
 }
 
+/// `GET /openapi.json`: the API described in OpenAPI 3 (kept in `worker/assets/openapi.json`).
+async fn openapi() -> Response {
+    let mut doc: serde_json::Value =
+        serde_json::from_str(include_str!("../assets/openapi.json")).unwrap_or_default();
+    doc["info"]["version"] = serde_json::Value::String(env!("CARGO_PKG_VERSION").into());
+    json(StatusCode::OK, &doc)
+}
+
 async fn not_found() -> Response {
     error(404, "HTTP 404 Not Found")
 }
@@ -559,6 +576,7 @@ pub fn router(api: Api) -> Router {
     Router::new()
         .route("/", get(server_info))
         .route("/health", get(health))
+        .route("/openapi.json", get(openapi))
         .route("/connectors", get(list_connectors).post(create_connector))
         .route(
             "/connectors/{name}",
@@ -690,6 +708,21 @@ mod tests {
             Ok("127.0.0.1:9000".into())
         );
         assert!(bind_address("https://:8443").is_err());
+    }
+
+    #[test]
+    fn the_openapi_document_lists_every_route() {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("../assets/openapi.json")).unwrap_or_default();
+        let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+        for p in [
+            "/connectors",
+            "/connectors/{connector}/offsets",
+            "/connectors/{connector}/restart",
+            "/connector-plugins/{plugin}/config/validate",
+        ] {
+            assert!(paths.contains_key(p), "{p} missing from openapi.json");
+        }
     }
 
     #[test]

@@ -189,6 +189,7 @@ pub async fn run(config: WorkerConfig, raw_props: BTreeMap<String, String>) -> R
         round: Mutex::new(None),
         ready: AtomicBool::new(false),
         events: Mutex::new(events_tx.clone()),
+        heartbeat_ms: std::sync::atomic::AtomicI64::new(crate::herder::distributed::now_ms()),
     });
     let herder = Arc::new(DistributedHerder {
         shared: shared.clone(),

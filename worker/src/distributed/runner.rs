@@ -21,7 +21,7 @@ use crate::connectors::{self, ConnectorInstance, ConnectorPlugin};
 use crate::coordinator::machine::Input;
 use crate::coordinator::member::Rebalanced;
 use crate::herder::catalog::{self, Catalog};
-use crate::herder::distributed::{Event, Shared};
+use crate::herder::distributed::{Event, Shared, now_ms};
 use crate::herder::reconcile::{self, Step};
 use crate::herder::{HerderContext, TargetState, leader, restart};
 use crate::status_store::{Status, StatusKey, StatusState};
@@ -93,13 +93,6 @@ fn status_state(s: State) -> StatusState {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 impl Runner {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -139,6 +132,7 @@ impl Runner {
     /// group.
     pub fn run(mut self) {
         loop {
+            self.shared.heartbeat_ms.store(now_ms(), Ordering::Release);
             let first = self.events.recv_timeout(TICK);
             let mut batch = Vec::new();
             match first {

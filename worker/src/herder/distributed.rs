@@ -77,6 +77,19 @@ pub struct Shared {
     /// Joined, read the config topic up to the assignment's offset, and started the work.
     pub ready: AtomicBool,
     pub events: Mutex<std::sync::mpsc::Sender<Event>>,
+    /// When the worker thread last finished a step (ms since the epoch); see
+    /// [`Herder::stalled`].
+    pub heartbeat_ms: std::sync::atomic::AtomicI64,
+}
+
+/// How long one step of the worker thread may take before `/health` calls the worker unhealthy.
+pub const STALL_LIMIT: Duration = Duration::from_secs(10);
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 impl Shared {
@@ -253,6 +266,12 @@ impl Herder for DistributedHerder {
 
     fn ready(&self) -> bool {
         self.shared.ready.load(Ordering::Acquire)
+    }
+
+    fn stalled(&self) -> Option<Duration> {
+        let last = self.shared.heartbeat_ms.load(Ordering::Acquire);
+        let busy = Duration::from_millis(u64::try_from(now_ms() - last).unwrap_or(0));
+        (busy > STALL_LIMIT).then_some(busy)
     }
 
     fn connector_names(&self) -> HerderResult<Vec<String>> {

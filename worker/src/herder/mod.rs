@@ -222,6 +222,12 @@ pub trait Herder: Send + Sync + std::fmt::Debug {
     }
     /// Whether the worker has started (joined and read its state): `/health` and `/ready`.
     fn ready(&self) -> bool;
+    /// How long the thread that runs the work has been busy with one step, when that is longer
+    /// than a healthy worker ever takes (`/health` then answers 500 unhealthy, as Java's does
+    /// when its herder thread does not answer within 10 s).
+    fn stalled(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// The connector's side of `ConnectorContext`: flags the herder's watcher acts on.
