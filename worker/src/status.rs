@@ -23,11 +23,23 @@ struct Entry {
     tasks: BTreeMap<u32, Status>,
 }
 
+/// Told of every change, so a distributed worker writes statuses as they happen rather than at
+/// its next tick.
+type OnChange = Box<dyn Fn() + Send + Sync>;
+
 /// Statuses of everything this worker runs.
-#[derive(Debug)]
 pub struct StatusBoard {
     worker_id: String,
     entries: Mutex<BTreeMap<String, Entry>>,
+    on_change: Option<OnChange>,
+}
+
+impl std::fmt::Debug for StatusBoard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusBoard")
+            .field("worker_id", &self.worker_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StatusBoard {
@@ -35,7 +47,13 @@ impl StatusBoard {
         Self {
             worker_id,
             entries: Mutex::new(BTreeMap::new()),
+            on_change: None,
         }
+    }
+
+    pub fn with_on_change(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_change = Some(Box::new(f));
+        self
     }
 
     pub fn worker_id(&self) -> &str {
@@ -46,6 +64,15 @@ impl StatusBoard {
         self.entries.lock().ok().map(|mut e| f(&mut e))
     }
 
+    /// Like `with`, for changes: tells the listener afterwards (outside the lock).
+    fn change<R>(&self, f: impl FnOnce(&mut BTreeMap<String, Entry>) -> R) -> Option<R> {
+        let r = self.with(f);
+        if let Some(notify) = &self.on_change {
+            notify();
+        }
+        r
+    }
+
     pub fn set_connector(
         &self,
         name: &str,
@@ -53,7 +80,7 @@ impl StatusBoard {
         state: State,
         trace: Option<String>,
     ) {
-        self.with(|e| {
+        self.change(|e| {
             let entry = e.entry(name.to_string()).or_default();
             entry.type_ = Some(type_);
             entry.connector = Some(Status { state, trace });
@@ -61,7 +88,7 @@ impl StatusBoard {
     }
 
     pub fn set_task(&self, connector: &str, task: u32, state: State, trace: Option<String>) {
-        self.with(|e| {
+        self.change(|e| {
             let entry = e.entry(connector.to_string()).or_default();
             // A task that failed stays FAILED until it is restarted; a late "stopped" or
             // "paused" from its shutdown must not hide the failure.

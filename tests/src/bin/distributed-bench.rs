@@ -8,7 +8,8 @@
 //!   worker restart (SIGTERM to ready again), at the default delay;
 //! - **convergence** (Tributary only; Java has no datagen connector): `--connectors` datagen
 //!   connectors (default 1000) on `--workers` workers (default 10), then one more worker joins;
-//!   seconds until it runs its share and everything runs.
+//!   seconds until it runs its share (the floor of connectors and of tasks per worker) and
+//!   everything runs.
 //!
 //! Statuses are sampled every 100 ms through `GET /connectors?expand=status` on a worker that is
 //! not being stopped. Prints Markdown tables; docs/benchmarks.md keeps a run.
@@ -430,7 +431,9 @@ async fn converge(stack: &Devstack, dir: &Path, workers: usize, connectors: usiz
         "scheduled.rebalance.max.delay.ms=0\n",
     )?;
     let new_id = extra.id();
-    let share = (connectors * 2) / (workers + 1);
+    // Connectors and tasks are balanced separately (as Java's assignor does): its share is
+    // the floor of each.
+    let share = 2 * (connectors / (workers + 1));
     loop {
         if let Ok(u) = units(&url).await
             && all_running(&u, connectors * 2)
@@ -471,6 +474,9 @@ async fn main() -> Result<()> {
     let mut rolls = Vec::new();
     if !flag("--converge-only") {
         for kind in [Kind::Tributary, Kind::Java] {
+            if kind == Kind::Java && flag("--tributary-only") {
+                continue;
+            }
             progress(&format!("{kind:?}: failover after kill -9"));
             let f = failover(kind, &stack, dir.path()).await?;
             progress(&format!("  {f:.2} s"));

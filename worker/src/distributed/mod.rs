@@ -159,6 +159,7 @@ pub async fn run(config: WorkerConfig, raw_props: BTreeMap<String, String>) -> R
     let settings = settings(&config, worker_id.clone(), Some(cluster_id));
     let url = settings.url.clone();
     let metrics = Arc::new(Metrics::new());
+    let (events_tx, events_rx) = std::sync::mpsc::channel::<Event>();
     let worker = WorkerContext {
         worker_props: worker_props.clone(),
         override_policy: string(&config, "connector.client.config.override.policy"),
@@ -168,14 +169,18 @@ pub async fn run(config: WorkerConfig, raw_props: BTreeMap<String, String>) -> R
             config.get("topic.creation.enable"),
             Some(ConfigValue::Boolean(false))
         ),
-        status: Arc::new(StatusBoard::new(worker_id.clone())),
+        status: Arc::new({
+            let wake = events_tx.clone();
+            StatusBoard::new(worker_id.clone()).with_on_change(move || {
+                let _ = wake.send(Event::Wake);
+            })
+        }),
         offsets: offsets.clone(),
         metrics: metrics.clone(),
     };
     let member_snapshot = Arc::new(Mutex::new(Snapshot::default()));
     let mut config_store = config_store;
     config_store.publish_to(member_snapshot.clone());
-    let (events_tx, events_rx) = std::sync::mpsc::channel::<Event>();
     let shared = Arc::new(Shared {
         settings,
         catalog: Catalog {
