@@ -1101,3 +1101,97 @@ tributary.rest.basic.auth.password=${{file:{}:password}}",
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_logger_level_reaches_every_worker() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    let group = unique_name("dist-log");
+    let props = cluster_props(stack, &group, "")?;
+    let workers = start_workers(dir.path(), &props, &["g1", "g2", "g3"]).await?;
+    let target = "tributary_worker::rest";
+    let (code, body) = send(
+        reqwest::Method::PUT,
+        &format!(
+            "{}/admin/loggers/{target}?scope=cluster",
+            workers[1].rest_url
+        ),
+        Some(json!({"level": "debug"})),
+    )
+    .await?;
+    ensure!(code == 204, "cluster scope: {code} {body}");
+    for w in &workers {
+        wait_until(
+            &format!("{target} at DEBUG on {}", w.name),
+            SETTLE,
+            || async {
+                let (code, l) = get_json(&format!("{}/admin/loggers/{target}", w.rest_url)).await?;
+                Ok(
+                    (code == 200 && l["level"] == "DEBUG" && l["last_modified"].is_i64())
+                        .then_some(()),
+                )
+            },
+        )
+        .await?;
+    }
+    // The level takes effect: forwarding, logged at DEBUG by the REST layer, now shows.
+    let topic = stack.create_topic("log", 1, 1, &[]).await?;
+    for w in &workers {
+        let (code, _) = send(
+            reqwest::Method::PUT,
+            &format!("{}/connectors/log-{}/config", w.rest_url, w.name),
+            Some(source_config(&dir.path().join("none.txt"), &topic)),
+        )
+        .await?;
+        ensure!(code == 201, "create through {}: {code}", w.name);
+    }
+    ensure!(
+        workers
+            .iter()
+            .any(|w| w.log().contains("forwarding a REST request")),
+        "no worker logged its forwarding at DEBUG"
+    );
+    // Worker scope: only that worker; bad requests get Java's codes.
+    let (code, affected) = send(
+        reqwest::Method::PUT,
+        &format!(
+            "{}/admin/loggers/tributary_worker::task",
+            workers[0].rest_url
+        ),
+        Some(json!({"level": "TRACE"})),
+    )
+    .await?;
+    ensure!(
+        code == 200 && affected == json!(["tributary_worker::task"]),
+        "worker scope: {code} {affected}"
+    );
+    let (code, _) = get_json(&format!(
+        "{}/admin/loggers/tributary_worker::task",
+        workers[2].rest_url
+    ))
+    .await?;
+    ensure!(
+        code == 404,
+        "a worker-scoped level stays on its worker: {code}"
+    );
+    let (code, _) = send(
+        reqwest::Method::PUT,
+        &format!("{}/admin/loggers/x", workers[0].rest_url),
+        Some(json!({"nolevel": 1})),
+    )
+    .await?;
+    ensure!(code == 400, "no level: {code}");
+    let (code, _) = send(
+        reqwest::Method::PUT,
+        &format!("{}/admin/loggers/x", workers[0].rest_url),
+        Some(json!({"level": "LOUD"})),
+    )
+    .await?;
+    ensure!(code == 404, "unknown level: {code}");
+    let (code, all) = get_json(&format!("{}/admin/loggers", workers[0].rest_url)).await?;
+    ensure!(
+        code == 200 && all["root"]["level"].is_string(),
+        "all loggers: {all}"
+    );
+    Ok(())
+}

@@ -10,6 +10,7 @@ pub mod distributed;
 pub mod error;
 pub mod herder;
 pub mod kafka_log;
+pub mod logging;
 pub mod metrics;
 pub mod offset_store;
 pub mod rest;

@@ -122,18 +122,26 @@ fn main() -> ExitCode {
 }
 
 /// Structured logs on stderr: `TRIBUTARY_LOG` (or `RUST_LOG`) filters, `TRIBUTARY_LOG_FORMAT=json`
-/// switches to one JSON object per line for log collectors.
+/// switches to one JSON object per line for log collectors. The filter is reloadable, so
+/// `/admin/loggers` can change levels at run time.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TRIBUTARY_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let base = std::env::var("TRIBUTARY_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .filter(|d| tracing_subscriber::EnvFilter::try_new(d).is_ok())
+        .unwrap_or_else(|| "info".into());
+    let (filter, handle) =
+        tracing_subscriber::reload::Layer::new(tracing_subscriber::EnvFilter::new(&base));
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let registry = tracing_subscriber::registry().with(filter);
     if std::env::var("TRIBUTARY_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().init();
+        registry.with(fmt.json()).init();
     } else {
-        builder.init();
+        registry.with(fmt).init();
     }
+    tributary_worker::logging::install(handle, base);
 }

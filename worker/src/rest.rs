@@ -555,6 +555,61 @@ async fn internal_tasks(
     }
 }
 
+fn logger_json(l: &crate::logging::LoggerLevel) -> serde_json::Value {
+    serde_json::json!({"level": l.level, "last_modified": l.last_modified})
+}
+
+/// `GET /admin/loggers` (KIP-495).
+async fn loggers() -> Response {
+    let all: serde_json::Map<String, serde_json::Value> = crate::logging::all()
+        .iter()
+        .map(|(k, v)| (k.clone(), logger_json(v)))
+        .collect();
+    json(StatusCode::OK, &all)
+}
+
+async fn logger(Path(name): Path<String>) -> Response {
+    match crate::logging::all().get(&name) {
+        Some(l) => json(StatusCode::OK, &logger_json(l)),
+        None => error(404, format!("Logger {name} not found.")),
+    }
+}
+
+/// `PUT /admin/loggers/{name}?scope=worker|cluster` with `{"level": …}`.
+async fn set_logger(
+    State(api): State<Api>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    let level = match parse::<serde_json::Value>(&body) {
+        Ok(v) => v.get("level").and_then(|l| l.as_str()).map(str::to_string),
+        Err(e) => return e.into_response(),
+    };
+    let Some(level) = level else {
+        return error(
+            400,
+            "The request body must contain a \"level\" string field",
+        );
+    };
+    if crate::logging::tracing_level(&level).is_none() {
+        return error(404, format!("Invalid log level '{level}'"));
+    }
+    let cluster = query_values(&q, "scope")
+        .last()
+        .is_some_and(|s| s.eq_ignore_ascii_case("cluster"));
+    if cluster {
+        return match call(&api, move |h| h.put_cluster_logger(&name, &level)).await {
+            Ok(()) => StatusCode::NO_CONTENT.into_response(),
+            Err(e) => e.into_response(),
+        };
+    }
+    match crate::logging::set(&name, Some(&level), crate::herder::distributed::now_ms()) {
+        Ok(affected) => json(StatusCode::OK, &affected),
+        Err(e) => error(400, e),
+    }
+}
+
 /// `GET /openapi.json`: the API described in OpenAPI 3 (kept in `worker/assets/openapi.json`).
 async fn openapi() -> Response {
     let mut doc: serde_json::Value =
@@ -577,6 +632,8 @@ pub fn router(api: Api) -> Router {
         .route("/", get(server_info))
         .route("/health", get(health))
         .route("/openapi.json", get(openapi))
+        .route("/admin/loggers", get(loggers))
+        .route("/admin/loggers/{name}", get(logger).put(set_logger))
         .route("/connectors", get(list_connectors).post(create_connector))
         .route(
             "/connectors/{name}",

@@ -220,6 +220,15 @@ impl ConfigStore {
         self.read_to_end().map(drop)
     }
 
+    /// A cluster-wide logger level (KIP-976); every worker applies it when it reads it.
+    pub fn put_logger_level(&mut self, namespace: &str, level: &str) -> Result<()> {
+        self.write(&ConfigRecord::LoggerLevel {
+            namespace: namespace.into(),
+            level: Some(level.into()),
+        })?;
+        self.read_to_end().map(drop)
+    }
+
     pub fn put_session_key(&mut self, key: SessionKey) -> Result<()> {
         self.write(&ConfigRecord::SessionKey(Some(key)))?;
         self.read_to_end().map(drop)

@@ -421,11 +421,11 @@ impl Runner {
                 only_failed,
             } => self.restart_local(&connector, include_tasks, only_failed),
             Change::SessionKey => tracing::debug!("new session key read"),
-            Change::LoggerLevel { namespace, level } => tracing::info!(
-                namespace,
-                level = level.as_deref().unwrap_or("(reset)"),
-                "cluster logger level read; Tributary does not apply logger levels from the config topic yet"
-            ),
+            Change::LoggerLevel { namespace, level } => {
+                if let Err(e) = crate::logging::set(&namespace, level.as_deref(), now_ms()) {
+                    tracing::warn!(namespace, error = %e, "cannot apply a cluster logger level");
+                }
+            }
         }
     }
 

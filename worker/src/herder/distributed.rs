@@ -268,6 +268,20 @@ impl Herder for DistributedHerder {
         self.shared.ready.load(Ordering::Acquire)
     }
 
+    fn put_cluster_logger(&self, namespace: &str, level: &str) -> HerderResult<()> {
+        if crate::logging::tracing_level(level).is_none() {
+            return Err(HerderError::NotFound(format!(
+                "Invalid log level '{level}'"
+            )));
+        }
+        self.shared
+            .config()?
+            .put_logger_level(namespace, &level.trim().to_ascii_uppercase())
+            .map_err(internal)?;
+        self.shared.send(Event::Wake);
+        Ok(())
+    }
+
     fn stalled(&self) -> Option<Duration> {
         let last = self.shared.heartbeat_ms.load(Ordering::Acquire);
         let busy = Duration::from_millis(u64::try_from(now_ms() - last).unwrap_or(0));

@@ -220,6 +220,13 @@ pub trait Herder: Send + Sync + std::fmt::Debug {
             "Internal task configs for {name} are only accepted in distributed mode"
         )))
     }
+    /// `PUT /admin/loggers/{name}?scope=cluster` (KIP-976): every worker of the cluster sets the
+    /// level. A standalone worker is a cluster of one.
+    fn put_cluster_logger(&self, namespace: &str, level: &str) -> HerderResult<()> {
+        crate::logging::set(namespace, Some(level), distributed::now_ms())
+            .map(drop)
+            .map_err(HerderError::BadRequest)
+    }
     /// Whether the worker has started (joined and read its state): `/health` and `/ready`.
     fn ready(&self) -> bool;
     /// How long the thread that runs the work has been busy with one step, when that is longer
