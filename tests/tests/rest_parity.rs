@@ -136,6 +136,39 @@ fn script(input: &str, topic: &str, distributed: bool) -> Vec<Step> {
             ),
         ),
         running("status", "/connectors/src/status"),
+        Step {
+            settle: Some((
+                "/connectors/src/topics".to_string(),
+                "/src/topics/0",
+                json!(topic),
+            )),
+            ..step("active topics", Method::GET, "/connectors/src/topics", None)
+        },
+        step(
+            "topics of an unknown connector",
+            Method::GET,
+            "/connectors/nope/topics",
+            None,
+        ),
+        step(
+            "reset topics",
+            Method::PUT,
+            "/connectors/src/topics/reset",
+            None,
+        ),
+        Step {
+            settle: Some((
+                "/connectors/src/topics".to_string(),
+                "/src/topics",
+                json!([]),
+            )),
+            ..step(
+                "topics after reset",
+                Method::GET,
+                "/connectors/src/topics",
+                None,
+            )
+        },
         step("info", Method::GET, "/connectors/src", None),
         step("config", Method::GET, "/connectors/src/config", None),
         step("tasks", Method::GET, "/connectors/src/tasks", None),

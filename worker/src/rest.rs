@@ -488,6 +488,22 @@ async fn offsets(State(api): State<Api>, Path(name): Path<String>) -> Response {
     }
 }
 
+/// `GET /connectors/{c}/topics`: `{"c": {"topics": [...]}}`.
+async fn topics(State(api): State<Api>, Path(name): Path<String>) -> Response {
+    let key = name.clone();
+    match call(&api, move |h| h.topics(&name)).await {
+        Ok(t) => json(StatusCode::OK, &serde_json::json!({ key: { "topics": t } })),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn reset_topics(State(api): State<Api>, Path(name): Path<String>) -> Response {
+    match call(&api, move |h| h.reset_topics(&name)).await {
+        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
 async fn alter_offsets(State(api): State<Api>, Path(name): Path<String>, body: Bytes) -> Response {
     let result = async {
         let offsets: tributary_connect_client::ConnectorOffsets = parse(&body)?;
@@ -658,6 +674,8 @@ pub fn router(api: Api) -> Router {
             "/connectors/{name}/offsets",
             get(offsets).patch(alter_offsets).delete(reset_offsets),
         )
+        .route("/connectors/{name}/topics", get(topics))
+        .route("/connectors/{name}/topics/reset", put(reset_topics))
         .route("/connector-plugins", get(plugins))
         .route("/connector-plugins/{plugin}/config", get(plugin_config))
         .route("/connector-plugins/{plugin}/config/validate", put(validate))

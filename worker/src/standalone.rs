@@ -114,6 +114,14 @@ pub async fn run(
             config.get("topic.creation.enable"),
             Some(ConfigValue::Boolean(false))
         ),
+        topic_tracking_enable: !matches!(
+            config.get("topic.tracking.enable"),
+            Some(ConfigValue::Boolean(false))
+        ),
+        topic_tracking_allow_reset: !matches!(
+            config.get("topic.tracking.allow.reset"),
+            Some(ConfigValue::Boolean(false))
+        ),
         status,
         offsets: Arc::new(FileOffsetStore::open(std::path::Path::new(&offsets_path))?),
         metrics: metrics.clone(),

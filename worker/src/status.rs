@@ -21,6 +21,8 @@ struct Entry {
     version: Option<String>,
     connector: Option<Status>,
     tasks: BTreeMap<u32, Status>,
+    /// Topics the connector's tasks here used (KIP-558), and the task that first did.
+    topics: BTreeMap<String, u32>,
 }
 
 /// Told of every change, so a distributed worker writes statuses as they happen rather than at
@@ -32,6 +34,9 @@ pub struct StatusBoard {
     worker_id: String,
     entries: Mutex<BTreeMap<String, Entry>>,
     on_change: Option<OnChange>,
+    /// Bumped by every topic reset: tasks forget which topics they reported and report them
+    /// again with their next record, as Java re-records active topics after a reset.
+    topics_epoch: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for StatusBoard {
@@ -48,6 +53,7 @@ impl StatusBoard {
             worker_id,
             entries: Mutex::new(BTreeMap::new()),
             on_change: None,
+            topics_epoch: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -133,8 +139,50 @@ impl StatusBoard {
         self.with(|e| {
             if let Some(entry) = e.get_mut(connector) {
                 entry.tasks.remove(&task);
+                entry.topics.retain(|_, t| *t != task);
             }
         });
+    }
+
+    /// A task produced to or consumed from `topic` for the first time in its life.
+    pub fn topic_used(&self, connector: &str, task: u32, topic: &str) {
+        let added = self
+            .with(|e| {
+                let entry = e.entry(connector.to_string()).or_default();
+                if entry.topics.contains_key(topic) {
+                    false
+                } else {
+                    entry.topics.insert(topic.to_string(), task);
+                    true
+                }
+            })
+            .unwrap_or(false);
+        if added && let Some(notify) = &self.on_change {
+            notify();
+        }
+    }
+
+    /// The topics the connector's tasks here used, and the task that first did.
+    pub fn topics(&self, connector: &str) -> BTreeMap<String, u32> {
+        self.with(|e| e.get(connector).map(|en| en.topics.clone()))
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    /// Forgets the connector's topics (a reset); tasks report them again as they use them.
+    pub fn reset_topics(&self, connector: &str) {
+        self.with(|e| {
+            if let Some(entry) = e.get_mut(connector) {
+                entry.topics.clear();
+            }
+        });
+        self.topics_epoch
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Changes with every topic reset (see `topics_epoch`).
+    pub fn topics_epoch(&self) -> u64 {
+        self.topics_epoch.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The connector's own status (not its tasks').

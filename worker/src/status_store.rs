@@ -131,6 +131,13 @@ impl Status {
 pub struct StatusView {
     connectors: BTreeMap<String, Status>,
     tasks: BTreeMap<(String, u32), Status>,
+    /// Active topics (KIP-558): (connector, topic).
+    topics: std::collections::BTreeSet<(String, String)>,
+}
+
+/// The value of a topic record, as Java writes it.
+pub fn topic_value(topic: &str, connector: &str, task: u32, now_ms: i64) -> Value {
+    json!({"topic": {"name": topic, "connector": connector, "task": task, "discoverTimestamp": now_ms}})
 }
 
 impl StatusView {
@@ -165,8 +172,22 @@ impl StatusView {
             (StatusKey::Task(c, n), None) => {
                 self.tasks.remove(&(c.clone(), *n));
             }
-            (StatusKey::Topic { .. }, _) => {}
+            (StatusKey::Topic { topic, connector }, Some(_)) => {
+                self.topics.insert((connector.clone(), topic.clone()));
+            }
+            (StatusKey::Topic { topic, connector }, None) => {
+                self.topics.remove(&(connector.clone(), topic.clone()));
+            }
         }
+    }
+
+    /// The connector's active topics, sorted.
+    pub fn topics_of(&self, connector: &str) -> Vec<String> {
+        self.topics
+            .iter()
+            .filter(|(c, _)| c == connector)
+            .map(|(_, t)| t.clone())
+            .collect()
     }
 
     pub fn connector(&self, connector: &str) -> Option<&Status> {
@@ -258,7 +279,19 @@ impl StatusStore {
                 .as_deref()
                 .and_then(|v| serde_json::from_slice::<Value>(v).ok())
                 .and_then(|v| Status::from_json(&v));
-            if r.value.is_some() && status.is_none() && !matches!(k, StatusKey::Topic { .. }) {
+            if let StatusKey::Topic { .. } = k {
+                // Topic records have their own value; only presence matters here.
+                let marker = r.value.as_ref().map(|_| Status {
+                    state: StatusState::Running,
+                    trace: None,
+                    worker_id: String::new(),
+                    generation: -1,
+                    version: None,
+                });
+                view.read(&k, marker);
+                return;
+            }
+            if r.value.is_some() && status.is_none() {
                 tracing::warn!(%key, "status topic value not understood; dropped");
                 return;
             }
@@ -278,6 +311,28 @@ impl StatusStore {
             .send(key.render().as_bytes(), Some(&bytes), self.timeout)?;
         self.view.read(key, Some(status.clone()));
         Ok(true)
+    }
+
+    /// Records that `connector` used `topic` (KIP-558).
+    pub fn put_topic(
+        &mut self,
+        connector: &str,
+        topic: &str,
+        task: u32,
+        now_ms: i64,
+    ) -> crate::error::Result<()> {
+        let key = StatusKey::Topic {
+            topic: topic.to_string(),
+            connector: connector.to_string(),
+        };
+        let bytes = serde_json::to_vec(&topic_value(topic, connector, task, now_ms))
+            .map_err(|e| crate::error::Error::Config(format!("cannot encode a topic: {e}")))?;
+        self.log
+            .send(key.render().as_bytes(), Some(&bytes), self.timeout)?;
+        self.view
+            .topics
+            .insert((connector.to_string(), topic.to_string()));
+        Ok(())
     }
 
     /// A connector or task that no longer exists (Java's DESTROYED): a tombstone.

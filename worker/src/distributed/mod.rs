@@ -89,6 +89,16 @@ fn settings(
         max_delay: millis(config, "scheduled.rebalance.max.delay.ms", 300_000),
         shutdown_timeout: millis(config, "task.shutdown.graceful.timeout.ms", 5_000),
         kafka_cluster_id,
+        topic_tracking: (
+            !matches!(
+                config.get("topic.tracking.enable"),
+                Some(ConfigValue::Boolean(false))
+            ),
+            !matches!(
+                config.get("topic.tracking.allow.reset"),
+                Some(ConfigValue::Boolean(false))
+            ),
+        ),
         provenance_headers: matches!(
             config.get("tributary.provenance.headers"),
             Some(ConfigValue::Boolean(true))
@@ -167,6 +177,14 @@ pub async fn run(config: WorkerConfig, raw_props: BTreeMap<String, String>) -> R
         offset_flush_timeout: millis(&config, "offset.flush.timeout.ms", 5_000),
         topic_creation_enable: !matches!(
             config.get("topic.creation.enable"),
+            Some(ConfigValue::Boolean(false))
+        ),
+        topic_tracking_enable: !matches!(
+            config.get("topic.tracking.enable"),
+            Some(ConfigValue::Boolean(false))
+        ),
+        topic_tracking_allow_reset: !matches!(
+            config.get("topic.tracking.allow.reset"),
             Some(ConfigValue::Boolean(false))
         ),
         status: Arc::new({

@@ -66,6 +66,8 @@ pub struct Runner {
     connectors: BTreeMap<String, LocalConnector>,
     tasks: BTreeMap<(String, u32), LocalTask>,
     written: BTreeMap<StatusKey, (StatusState, Option<String>)>,
+    /// Active topics this worker recorded, to notice a reset.
+    written_topics: BTreeSet<(String, String)>,
     known: BTreeSet<String>,
     cleanup_due: bool,
     rejoin_requested: bool,
@@ -120,6 +122,7 @@ impl Runner {
             connectors: BTreeMap::new(),
             tasks: BTreeMap::new(),
             written: BTreeMap::new(),
+            written_topics: BTreeSet::new(),
             known,
             cleanup_due: false,
             rejoin_requested: false,
@@ -1075,6 +1078,42 @@ impl Runner {
         for (key, state, trace) in due {
             if self.written.get(&key) != Some(&(state, trace.clone())) {
                 self.put_status(&key, state, trace);
+            }
+        }
+        // Topics the tasks here started using (KIP-558) that the status topic lacks.
+        let connectors: BTreeSet<String> = self.tasks.keys().map(|(c, _)| c.clone()).collect();
+        if connectors.is_empty() {
+            return;
+        }
+        let Ok(mut s) = self.shared.status.lock() else {
+            return;
+        };
+        // A reset (tombstones from any worker) shows as a topic this worker recorded that the
+        // status topic no longer has.
+        let _ = s.read_to_end();
+        for c in connectors {
+            let known = s.view().topics_of(&c);
+            let reset = self
+                .written_topics
+                .iter()
+                .any(|(wc, t)| *wc == c && !known.contains(t));
+            if reset {
+                self.worker.status.reset_topics(&c);
+                self.written_topics.retain(|(wc, _)| *wc != c);
+                continue;
+            }
+            for (topic, task) in self.worker.status.topics(&c) {
+                if known.contains(&topic) {
+                    continue;
+                }
+                match s.put_topic(&c, &topic, task, now_ms()) {
+                    Ok(()) => {
+                        self.written_topics.insert((c.clone(), topic));
+                    }
+                    Err(e) => {
+                        tracing::warn!(connector = %c, %topic, error = %e, "cannot record an active topic")
+                    }
+                }
             }
         }
     }

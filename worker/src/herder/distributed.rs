@@ -43,6 +43,8 @@ pub struct Settings {
     /// `task.shutdown.graceful.timeout.ms`.
     pub shutdown_timeout: Duration,
     pub kafka_cluster_id: Option<String>,
+    /// `topic.tracking.enable` and `topic.tracking.allow.reset`.
+    pub topic_tracking: (bool, bool),
     /// `tributary.provenance.headers`: stamp source records with worker, task and generation.
     pub provenance_headers: bool,
 }
@@ -266,6 +268,27 @@ impl Herder for DistributedHerder {
 
     fn ready(&self) -> bool {
         self.shared.ready.load(Ordering::Acquire)
+    }
+
+    fn topics(&self, name: &str) -> HerderResult<Vec<String>> {
+        // Any name: Java answers an unknown connector with no topics, not 404.
+        super::check_topic_tracking(self.shared.settings.topic_tracking.0, None)?;
+        Ok(self.shared.fresh_status()?.view().topics_of(name))
+    }
+
+    fn reset_topics(&self, name: &str) -> HerderResult<()> {
+        self.info(name)?;
+        let (enabled, allow_reset) = self.shared.settings.topic_tracking;
+        super::check_topic_tracking(enabled, Some(allow_reset))?;
+        let mut s = self.shared.fresh_status()?;
+        for topic in s.view().topics_of(name) {
+            s.delete(&crate::status_store::StatusKey::Topic {
+                topic,
+                connector: name.to_string(),
+            })
+            .map_err(internal)?;
+        }
+        Ok(())
     }
 
     fn put_cluster_logger(&self, namespace: &str, level: &str) -> HerderResult<()> {

@@ -158,6 +158,23 @@ pub fn offsets_change(
     }
 }
 
+/// 403 when topic tracking (or, for a reset, resetting it) is disabled, as Java answers.
+pub fn check_topic_tracking(enabled: bool, allow_reset: Option<bool>) -> HerderResult<()> {
+    if !enabled {
+        return Err(HerderError::Refused {
+            status: 403,
+            message: "Topic tracking is disabled.".into(),
+        });
+    }
+    if allow_reset == Some(false) {
+        return Err(HerderError::Refused {
+            status: 403,
+            message: "Topic tracking reset is disabled.".into(),
+        });
+    }
+    Ok(())
+}
+
 /// The 200 reply's message of a `PATCH` (altered) or `DELETE` (reset).
 pub fn offsets_message(altered: bool) -> String {
     if altered {
@@ -220,6 +237,10 @@ pub trait Herder: Send + Sync + std::fmt::Debug {
             "Internal task configs for {name} are only accepted in distributed mode"
         )))
     }
+    /// `GET /connectors/{c}/topics` (KIP-558): the topics the connector used, sorted.
+    fn topics(&self, name: &str) -> HerderResult<Vec<String>>;
+    /// `PUT /connectors/{c}/topics/reset`.
+    fn reset_topics(&self, name: &str) -> HerderResult<()>;
     /// `PUT /admin/loggers/{name}?scope=cluster` (KIP-976): every worker of the cluster sets the
     /// level. A standalone worker is a cluster of one.
     fn put_cluster_logger(&self, namespace: &str, level: &str) -> HerderResult<()> {

@@ -626,6 +626,22 @@ impl Herder for StandaloneHerder {
     fn ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }
+    fn topics(&self, name: &str) -> HerderResult<Vec<String>> {
+        // Any name: Java answers an unknown connector with no topics, not 404.
+        super::check_topic_tracking(self.worker.topic_tracking_enable, None)?;
+        Ok(self.worker.status.topics(name).into_keys().collect())
+    }
+    fn reset_topics(&self, name: &str) -> HerderResult<()> {
+        if !self.table()?.contains_key(name) {
+            return Err(not_found(name));
+        }
+        super::check_topic_tracking(
+            self.worker.topic_tracking_enable,
+            Some(self.worker.topic_tracking_allow_reset),
+        )?;
+        self.worker.status.reset_topics(name);
+        Ok(())
+    }
     fn modify_offsets(
         &self,
         name: &str,

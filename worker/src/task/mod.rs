@@ -33,6 +33,10 @@ pub struct WorkerContext {
     pub offset_flush_interval: Duration,
     pub offset_flush_timeout: Duration,
     pub topic_creation_enable: bool,
+    /// `topic.tracking.enable`: tasks report the topics they use (KIP-558).
+    pub topic_tracking_enable: bool,
+    /// `topic.tracking.allow.reset`.
+    pub topic_tracking_allow_reset: bool,
     pub status: Arc<StatusBoard>,
     pub offsets: Arc<dyn OffsetBackingStore>,
     pub metrics: Arc<crate::metrics::Metrics>,

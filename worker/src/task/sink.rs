@@ -507,6 +507,8 @@ pub fn run(
     let ctx = consumer.context();
     let status = &worker.status;
     let labels = crate::metrics::Metrics::task_labels(&spec.id.connector, spec.id.task);
+    let mut tracked_topics: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut topics_epoch = worker.status.topics_epoch();
     let put_count = worker.metrics.sink_records.get_or_create(&labels).clone();
     let skipped = worker.metrics.record_errors.get_or_create(&labels).clone();
     let commits = worker.metrics.offset_commits.get_or_create(&labels).clone();
@@ -581,6 +583,20 @@ pub fn run(
                         {
                             Some(entry) => entry.2 = msg.offset() + 1,
                             None => {
+                                // First record of this partition in the batch: the cheap place
+                                // to notice a topic used for the first time (KIP-558).
+                                if worker.status.topics_epoch() != topics_epoch {
+                                    topics_epoch = worker.status.topics_epoch();
+                                    tracked_topics.clear();
+                                }
+                                if worker.topic_tracking_enable && !tracked_topics.contains(topic) {
+                                    worker.status.topic_used(
+                                        &spec.id.connector,
+                                        spec.id.task,
+                                        topic,
+                                    );
+                                    tracked_topics.insert(topic.to_string());
+                                }
                                 polled_next.push((topic.to_string(), partition, msg.offset() + 1))
                             }
                         }

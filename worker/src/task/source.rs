@@ -269,6 +269,8 @@ pub fn run(
         None => None,
     };
     let mut known_topics: HashSet<String> = HashSet::new();
+    let mut tracked_topics: HashSet<String> = HashSet::new();
+    let mut topics_epoch = worker.status.topics_epoch();
 
     task.start(SourceTaskContext {
         config: spec.task_config.clone(),
@@ -341,6 +343,14 @@ pub fn run(
                         )));
                     }
                 };
+                if worker.topic_tracking_enable && status.topics_epoch() != topics_epoch {
+                    topics_epoch = status.topics_epoch();
+                    tracked_topics.clear();
+                }
+                if worker.topic_tracking_enable && !tracked_topics.contains(&record.topic) {
+                    status.topic_used(&spec.id.connector, spec.id.task, &record.topic);
+                    tracked_topics.insert(record.topic.clone());
+                }
                 if let (Some(creation), Some(admin)) = (&creation, &admin)
                     && !known_topics.contains(&record.topic)
                 {
