@@ -710,6 +710,17 @@ async fn lifecycle_operations_take_effect_on_the_data_and_every_workers_status()
     );
     write_lines(&file, "a", 20..30)?;
     stays_at(stack, &topic, 20, "stopped").await?;
+    // Altered offsets take effect: back to line 10 ("a N\n" is 4 bytes for N < 10).
+    let (code, body) = send(
+        reqwest::Method::PATCH,
+        &url(0, "/connectors/src/offsets"),
+        Some(json!({"offsets": [{
+            "partition": {"filename": file.display().to_string()},
+            "offset": {"position": 40},
+        }]})),
+    )
+    .await?;
+    ensure!(code == 200, "alter offsets: {code} {body}");
     let (code, _) = send(
         reqwest::Method::PUT,
         &url(2, "/connectors/src/resume"),
@@ -718,7 +729,13 @@ async fn lifecycle_operations_take_effect_on_the_data_and_every_workers_status()
     .await?;
     ensure!(code == 202, "resume from stopped: {code}");
     wait_states(&workers, "src", "RUNNING", &["RUNNING"]).await?;
-    count_reaches(stack, &topic, 30).await?;
+    // Lines 10..30 again: 10..20 a second time, 20..30 for the first.
+    count_reaches(stack, &topic, 40).await?;
+    let lines = topic_lines(stack, &topic)?;
+    for (line, times) in [("a 5", 1), ("a 15", 2), ("a 25", 1)] {
+        let n = lines.iter().filter(|l| *l == line).count();
+        ensure!(n == times, "{line} appears {n} times, want {times}");
+    }
 
     // Restarts: both flags false → 204 on the owner (forwarded); KIP-745 → 202 with RESTARTING.
     let (code, _) = send(
@@ -765,7 +782,7 @@ async fn lifecycle_operations_take_effect_on_the_data_and_every_workers_status()
     ensure!(code == 204, "task restart: {code}");
     wait_states(&workers, "src", "RUNNING", &["RUNNING"]).await?;
     write_lines(&file, "a", 30..40)?;
-    count_reaches(stack, &topic, 40).await?;
+    count_reaches(stack, &topic, 50).await?;
 
     // A config update moves the output to another topic.
     let topic2 = stack.create_topic("life2", 1, 1, &[]).await?;
