@@ -30,18 +30,23 @@ use crate::signing::{ALGORITHM_HEADER, SIGNATURE_HEADER};
 pub struct Api {
     pub herder: Arc<dyn Herder>,
     pub metrics: Arc<Metrics>,
-    /// For forwarded requests.
-    pub client: reqwest::Client,
+    /// For forwarded requests; made on first use (a TLS-capable client loads the system's CA
+    /// certificates, megabytes a standalone worker, which never forwards, does not need).
+    client: Arc<std::sync::OnceLock<reqwest::Client>>,
     /// HTTP basic authentication of the REST listener, when configured.
     pub auth: Option<BasicAuth>,
 }
 
 impl Api {
+    fn forwarding_client(&self) -> &reqwest::Client {
+        self.client.get_or_init(|| client(None))
+    }
+
     pub fn new(herder: Arc<dyn Herder>, metrics: Arc<Metrics>, auth: Option<BasicAuth>) -> Self {
         Self {
             herder,
             metrics,
-            client: client(None),
+            client: Arc::default(),
             auth,
         }
     }
@@ -197,7 +202,7 @@ async fn forwarding(State(api): State<Api>, request: Request, next: Next) -> Res
     };
     tracing::debug!(method = %parts.method, %target, "forwarding a REST request");
     let mut out = api
-        .client
+        .forwarding_client()
         .request(parts.method.clone(), &target)
         .header(header::CONTENT_TYPE, "application/json")
         .body(bytes);
