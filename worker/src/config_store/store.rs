@@ -41,7 +41,10 @@ impl ConfigStore {
             partitions: 1,
             ..spec.clone()
         };
-        let log = KafkaLog::open(base, &spec, client_id, false)?;
+        // read_committed, as Java's: under exactly-once the leader writes the config topic in
+        // transactions, and aborted records must never be applied. The end offsets asked for
+        // are then the last stable offset, so reads stop before an open transaction.
+        let log = KafkaLog::open(base, &spec, client_id, true)?;
         let mut store = ConfigStore {
             log,
             state: ConfigState::new(),
