@@ -101,31 +101,13 @@ pub async fn run(
 
     let status = Arc::new(StatusBoard::new(worker_id(&config, &rest_addr)));
     let metrics = Arc::new(Metrics::new());
-    let worker = WorkerContext {
-        worker_props: worker_props.clone(),
-        override_policy: string(&config, "connector.client.config.override.policy"),
-        offset_flush_interval: Duration::from_millis(
-            config.millis("offset.flush.interval.ms").unwrap_or(60_000),
-        ),
-        offset_flush_timeout: Duration::from_millis(
-            config.millis("offset.flush.timeout.ms").unwrap_or(5_000),
-        ),
-        topic_creation_enable: !matches!(
-            config.get("topic.creation.enable"),
-            Some(ConfigValue::Boolean(false))
-        ),
-        topic_tracking_enable: !matches!(
-            config.get("topic.tracking.enable"),
-            Some(ConfigValue::Boolean(false))
-        ),
-        topic_tracking_allow_reset: !matches!(
-            config.get("topic.tracking.allow.reset"),
-            Some(ConfigValue::Boolean(false))
-        ),
+    let worker = WorkerContext::new(
+        &config,
+        worker_props.clone(),
         status,
-        offsets: Arc::new(FileOffsetStore::open(std::path::Path::new(&offsets_path))?),
-        metrics: metrics.clone(),
-    };
+        Arc::new(FileOffsetStore::open(std::path::Path::new(&offsets_path))?),
+        metrics.clone(),
+    );
     let herder = Arc::new(StandaloneHerder::new(
         worker,
         providers,

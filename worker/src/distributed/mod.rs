@@ -170,32 +170,19 @@ pub async fn run(config: WorkerConfig, raw_props: BTreeMap<String, String>) -> R
     let url = settings.url.clone();
     let metrics = Arc::new(Metrics::new());
     let (events_tx, events_rx) = std::sync::mpsc::channel::<Event>();
-    let worker = WorkerContext {
-        worker_props: worker_props.clone(),
-        override_policy: string(&config, "connector.client.config.override.policy"),
-        offset_flush_interval: millis(&config, "offset.flush.interval.ms", 60_000),
-        offset_flush_timeout: millis(&config, "offset.flush.timeout.ms", 5_000),
-        topic_creation_enable: !matches!(
-            config.get("topic.creation.enable"),
-            Some(ConfigValue::Boolean(false))
-        ),
-        topic_tracking_enable: !matches!(
-            config.get("topic.tracking.enable"),
-            Some(ConfigValue::Boolean(false))
-        ),
-        topic_tracking_allow_reset: !matches!(
-            config.get("topic.tracking.allow.reset"),
-            Some(ConfigValue::Boolean(false))
-        ),
-        status: Arc::new({
-            let wake = events_tx.clone();
-            StatusBoard::new(worker_id.clone()).with_on_change(move || {
-                let _ = wake.send(Event::Wake);
-            })
-        }),
-        offsets: offsets.clone(),
-        metrics: metrics.clone(),
+    let status = {
+        let wake = events_tx.clone();
+        StatusBoard::new(worker_id.clone()).with_on_change(move || {
+            let _ = wake.send(Event::Wake);
+        })
     };
+    let worker = WorkerContext::new(
+        &config,
+        worker_props.clone(),
+        Arc::new(status),
+        offsets.clone(),
+        metrics.clone(),
+    );
     let member_snapshot = Arc::new(Mutex::new(Snapshot::default()));
     let mut config_store = config_store;
     config_store.publish_to(member_snapshot.clone());

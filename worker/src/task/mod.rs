@@ -49,6 +49,35 @@ impl std::fmt::Debug for WorkerContext {
 }
 
 impl WorkerContext {
+    /// The context every task of a worker with these settings shares.
+    pub fn new(
+        config: &crate::config::worker::WorkerConfig,
+        worker_props: BTreeMap<String, String>,
+        status: Arc<StatusBoard>,
+        offsets: Arc<dyn OffsetBackingStore>,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Self {
+        use tributary_connect_api::ConfigValue;
+        let on = |key: &str| !matches!(config.get(key), Some(ConfigValue::Boolean(false)));
+        let ms =
+            |key: &str, default: u64| Duration::from_millis(config.millis(key).unwrap_or(default));
+        Self {
+            worker_props,
+            override_policy: match config.get("connector.client.config.override.policy") {
+                Some(v) => v.to_string(),
+                None => String::new(),
+            },
+            offset_flush_interval: ms("offset.flush.interval.ms", 60_000),
+            offset_flush_timeout: ms("offset.flush.timeout.ms", 5_000),
+            topic_creation_enable: on("topic.creation.enable"),
+            topic_tracking_enable: on("topic.tracking.enable"),
+            topic_tracking_allow_reset: on("topic.tracking.allow.reset"),
+            status,
+            offsets,
+            metrics,
+        }
+    }
+
     /// A librdkafka config for a client of `connector`: the runtime's `defaults` first, then the
     /// worker's and the connector's translated settings (which win).
     pub fn client_config(
