@@ -96,11 +96,17 @@ impl WorkerProcess {
     pub fn start_distributed(dir: &Path, name: &str, worker_props: &str) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
         let ports = free_ports(2)?;
+        // An https REST listener when the properties configure its keystore.
+        let scheme = if worker_props.contains("listeners.https.ssl.keystore") {
+            "https"
+        } else {
+            "http"
+        };
         let worker_file = dir.join(format!("{name}-worker.properties"));
         std::fs::write(
             &worker_file,
             format!(
-                "{worker_props}\nlisteners=http://127.0.0.1:{}\nrest.advertised.host.name=127.0.0.1\ntributary.health.listener=http://127.0.0.1:{}\n",
+                "{worker_props}\nlisteners={scheme}://127.0.0.1:{}\nrest.advertised.host.name=127.0.0.1\ntributary.health.listener=http://127.0.0.1:{}\n",
                 ports[0], ports[1],
             ),
         )?;
@@ -108,7 +114,7 @@ impl WorkerProcess {
             name: name.to_string(),
             mode: "distributed",
             dir: dir.to_path_buf(),
-            rest_url: format!("http://127.0.0.1:{}", ports[0]),
+            rest_url: format!("{scheme}://127.0.0.1:{}", ports[0]),
             health_url: format!("http://127.0.0.1:{}", ports[1]),
             args: vec![worker_file],
             process: None,
@@ -120,7 +126,10 @@ impl WorkerProcess {
 
     /// `host:port` as statuses name this worker.
     pub fn worker_id(&self) -> String {
-        self.rest_url.trim_start_matches("http://").to_string()
+        self.rest_url
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .to_string()
     }
 
     fn launch(&mut self) -> Result<()> {
@@ -146,8 +155,10 @@ impl WorkerProcess {
 
     /// Waits for `/health` 200 on the REST listener; fails early if the process exits.
     pub async fn wait_healthy(&mut self, timeout: Duration) -> Result<()> {
+        // Readiness only: an https listener's certificate is checked by the tests themselves.
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
+            .danger_accept_invalid_certs(true)
             .build()?;
         let deadline = Instant::now() + timeout;
         loop {

@@ -1212,3 +1212,73 @@ async fn a_cluster_logger_level_reaches_every_worker() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_https_cluster_serves_tls_and_its_workers_forward_over_it() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    let group = unique_name("dist-tls");
+    // The devstack's broker certificate names 127.0.0.1; its CA is the truststore.
+    let ca = std::path::PathBuf::from(stack.var("TRIBUTARY_KAFKA_CA_CERT")?);
+    let keystore = ca
+        .parent()
+        .context("the CA certificate's directory")?
+        .join("kafka-keystore.pem");
+    let props = cluster_props(
+        stack,
+        &group,
+        &format!(
+            "scheduled.rebalance.max.delay.ms=0
+listeners.https.ssl.keystore.type=PEM
+listeners.https.ssl.keystore.location={}
+listeners.https.ssl.truststore.type=PEM
+listeners.https.ssl.truststore.location={}",
+            keystore.display(),
+            ca.display()
+        ),
+    )?;
+    let workers = start_workers(dir.path(), &props, &["s1", "s2", "s3"]).await?;
+    let trusting = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca)?)?)
+        .build()?;
+    for w in &workers {
+        ensure!(w.rest_url.starts_with("https://"), "{}", w.rest_url);
+        let r = trusting.get(format!("{}/", w.rest_url)).send().await?;
+        ensure!(
+            r.status().as_u16() == 200,
+            "GET / over https: {}",
+            r.status()
+        );
+        // Plain HTTP on the TLS port gets no answer.
+        let plain = http()
+            .get(w.rest_url.replace("https://", "http://"))
+            .send()
+            .await;
+        ensure!(
+            plain.map(|r| !r.status().is_success()).unwrap_or(true),
+            "plain http answered on the https listener"
+        );
+    }
+    let topic = stack.create_topic("tls", 1, 1, &[]).await?;
+    for (i, w) in workers.iter().enumerate() {
+        let file = dir.path().join(format!("tls-{i}.txt"));
+        write_lines(&file, "t", 0..4)?;
+        let r = trusting
+            .post(format!("{}/connectors", w.rest_url))
+            .json(&json!({"name": format!("tls-{i}"), "config": source_config(&file, &topic)}))
+            .send()
+            .await?;
+        ensure!(
+            r.status().as_u16() == 201,
+            "create through {}: {}",
+            w.name,
+            r.status()
+        );
+    }
+    wait_until("12 lines in the topic", SETTLE, || async {
+        Ok((topic_values(stack, &topic)?.len() == 12).then_some(()))
+    })
+    .await?;
+    Ok(())
+}

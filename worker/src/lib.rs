@@ -14,6 +14,7 @@ pub mod logging;
 pub mod metrics;
 pub mod offset_store;
 pub mod rest;
+pub mod rest_tls;
 pub mod signing;
 pub mod standalone;
 pub mod status;

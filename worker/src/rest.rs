@@ -35,11 +35,13 @@ pub struct Api {
     client: Arc<std::sync::OnceLock<reqwest::Client>>,
     /// HTTP basic authentication of the REST listener, when configured.
     pub auth: Option<BasicAuth>,
+    /// CA certificates of other workers' https listeners (the truststore).
+    pub trusted: Vec<reqwest::Certificate>,
 }
 
 impl Api {
     fn forwarding_client(&self) -> &reqwest::Client {
-        self.client.get_or_init(|| client(None))
+        self.client.get_or_init(|| client(None, &self.trusted))
     }
 
     pub fn new(herder: Arc<dyn Herder>, metrics: Arc<Metrics>, auth: Option<BasicAuth>) -> Self {
@@ -48,13 +50,14 @@ impl Api {
             metrics,
             client: Arc::default(),
             auth,
+            trusted: Vec::new(),
         }
     }
 }
 
 /// An HTTP client as workers use it between themselves (`User-Agent: kafka-connect`, Java's 90 s
 /// request timeout), sending `auth`'s credentials on every request when given.
-pub fn client(auth: Option<&BasicAuth>) -> reqwest::Client {
+pub fn client(auth: Option<&BasicAuth>, trusted: &[reqwest::Certificate]) -> reqwest::Client {
     let mut headers = axum::http::HeaderMap::new();
     if let Some(a) = auth
         && let Ok(mut v) = HeaderValue::from_str(&a.expected)
@@ -62,12 +65,14 @@ pub fn client(auth: Option<&BasicAuth>) -> reqwest::Client {
         v.set_sensitive(true);
         headers.insert(header::AUTHORIZATION, v);
     }
-    reqwest::Client::builder()
+    let mut b = reqwest::Client::builder()
         .user_agent("kafka-connect")
         .timeout(std::time::Duration::from_secs(90))
-        .default_headers(headers)
-        .build()
-        .unwrap_or_default()
+        .default_headers(headers);
+    for c in trusted {
+        b = b.add_root_certificate(c.clone());
+    }
+    b.build().unwrap_or_default()
 }
 
 /// `tributary.rest.basic.auth.username` and `.password` (typically a config-provider placeholder
@@ -727,15 +732,22 @@ pub async fn serve(
     api: Api,
     listener: &str,
     health_listener: &str,
+    tls: Option<Arc<openssl::ssl::SslAcceptor>>,
 ) -> crate::error::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
     use crate::error::Error;
     let addr = bind_address(listener).map_err(Error::Config)?;
     let l = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Error::Config(format!("listeners={listener}: cannot listen: {e}")))?;
-    tracing::info!(address = %addr, "REST API listening");
-    let server = axum::serve(l, router(api.clone()));
-    let rest_task = tokio::spawn(async move { server.await });
+    tracing::info!(address = %addr, https = tls.is_some(), "REST API listening");
+    let app = router(api.clone());
+    let rest_task = match tls {
+        Some(acceptor) => {
+            let tls = crate::rest_tls::TlsListener { tcp: l, acceptor };
+            tokio::spawn(async move { axum::serve(tls, app).await })
+        }
+        None => tokio::spawn(async move { axum::serve(l, app).await }),
+    };
     if !health_listener.trim().is_empty() {
         let addr = bind_address(health_listener).map_err(Error::Config)?;
         let l = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
@@ -752,10 +764,13 @@ pub async fn serve(
 
 /// `http://host:port` (Java's listener syntax, empty host = all interfaces) → a bind address.
 pub fn bind_address(listener: &str) -> Result<std::net::SocketAddr, String> {
-    let rest = listener
-        .trim()
+    let trimmed = listener.trim();
+    let rest = trimmed
         .strip_prefix("http://")
-        .ok_or_else(|| format!("listener {listener}: only http:// listeners are supported yet"))?;
+        .or_else(|| trimmed.strip_prefix("https://"))
+        .ok_or_else(|| {
+            format!("listener {listener}: expected http://host:port or https://host:port")
+        })?;
     let (host, port) = rest
         .rsplit_once(':')
         .ok_or_else(|| format!("listener {listener}: expected http://host:port"))?;
@@ -787,7 +802,11 @@ mod tests {
             bind_address("http://127.0.0.1:9000").map(|a| a.to_string()),
             Ok("127.0.0.1:9000".into())
         );
-        assert!(bind_address("https://:8443").is_err());
+        assert_eq!(
+            bind_address("https://:8443").map(|a| a.to_string()),
+            Ok("0.0.0.0:8443".into())
+        );
+        assert!(bind_address("ftp://:21").is_err());
     }
 
     #[test]

@@ -120,7 +120,8 @@ pub async fn run(
     ));
     let auth = rest::BasicAuth::from_worker_props(&worker_props).map_err(Error::Config)?;
     let api = Api::new(herder.clone(), metrics, auth);
-    let rest_task = rest::serve(api.clone(), &listeners[0], &health_listener).await?;
+    let tls = crate::rest_tls::acceptor(&listeners[0], &worker_props).map_err(Error::Config)?;
+    let rest_task = rest::serve(api.clone(), &listeners[0], &health_listener, tls).await?;
 
     for (path, mut cfg) in connector_configs {
         let name = cfg

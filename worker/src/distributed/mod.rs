@@ -52,10 +52,13 @@ fn default_key_bytes(algorithm: &str) -> usize {
 
 fn settings(
     config: &WorkerConfig,
+    listener: &str,
     worker_id: String,
     kafka_cluster_id: Option<String>,
 ) -> Settings {
+    // The advertised scheme: rest.advertised.listener, else the listener's own.
     let scheme = match string(config, "rest.advertised.listener").as_str() {
+        "" if listener.trim().starts_with("https://") => "https".to_string(),
         "" => "http".to_string(),
         s => s.to_ascii_lowercase(),
     };
@@ -166,7 +169,7 @@ pub async fn run(config: WorkerConfig, raw_props: BTreeMap<String, String>) -> R
     let offsets = Arc::new(offsets);
 
     let worker_id = worker_id(&config, &rest_addr);
-    let settings = settings(&config, worker_id.clone(), Some(cluster_id));
+    let settings = settings(&config, &listeners[0], worker_id.clone(), Some(cluster_id));
     let url = settings.url.clone();
     let metrics = Arc::new(Metrics::new());
     let (events_tx, events_rx) = std::sync::mpsc::channel::<Event>();
@@ -206,10 +209,13 @@ pub async fn run(config: WorkerConfig, raw_props: BTreeMap<String, String>) -> R
     });
     let auth = rest::BasicAuth::from_worker_props(&worker_props).map_err(Error::Config)?;
     // Workers' own requests to each other carry the credentials too.
-    let internal_client = rest::client(auth.as_ref());
-    let api = Api::new(herder.clone(), metrics, auth);
+    let trusted = crate::rest_tls::trusted(&worker_props).map_err(Error::Config)?;
+    let internal_client = rest::client(auth.as_ref(), &trusted);
+    let mut api = Api::new(herder.clone(), metrics, auth);
+    api.trusted = trusted;
 
-    let rest_task = rest::serve(api.clone(), &listeners[0], &health_listener).await?;
+    let tls = crate::rest_tls::acceptor(&listeners[0], &worker_props).map_err(Error::Config)?;
+    let rest_task = rest::serve(api.clone(), &listeners[0], &health_listener, tls).await?;
 
     // The group member, driven on the runtime; completed rounds go to the runner thread.
     let (commands_tx, commands_rx) = tokio::sync::mpsc::unbounded_channel();
