@@ -34,6 +34,34 @@ pub fn worker_binary() -> Result<PathBuf> {
     }
 }
 
+/// Worker settings of one distributed cluster on the devstack broker: Java's topic names for
+/// `group` (so a Java worker with the same group shares them, see `java_connect`), JSON without
+/// schemas and 1-partition offsets and status topics as the Java test workers use, then `extra`.
+/// Listeners are added by [`WorkerProcess::start_distributed`].
+pub fn distributed_properties(stack: &crate::Devstack, group: &str, extra: &str) -> Result<String> {
+    let replication = stack.kafka_nodes()?.min(3);
+    Ok(format!(
+        "bootstrap.servers={}
+group.id={group}
+key.converter=org.apache.kafka.connect.json.JsonConverter
+value.converter=org.apache.kafka.connect.json.JsonConverter
+key.converter.schemas.enable=false
+value.converter.schemas.enable=false
+config.storage.topic={group}-configs
+offset.storage.topic={group}-offsets
+status.storage.topic={group}-status
+config.storage.replication.factor={replication}
+offset.storage.replication.factor={replication}
+status.storage.replication.factor={replication}
+offset.storage.partitions=1
+status.storage.partitions=1
+offset.flush.interval.ms=1000
+{extra}
+",
+        stack.kafka_bootstrap()?
+    ))
+}
+
 /// The name the standalone tests know it by.
 pub type StandaloneWorker = WorkerProcess;
 

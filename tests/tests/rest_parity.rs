@@ -15,7 +15,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tributary_tests::installed::Installed;
 use tributary_tests::stack::java_connect::JavaConnect;
-use tributary_tests::worker::{StandaloneWorker, WorkerProcess};
+use tributary_tests::worker::{StandaloneWorker, WorkerProcess, distributed_properties};
 use tributary_tests::{Devstack, unique_name, wait_until};
 
 /// The shape of a JSON value: its type, object keys, and the union of array element shapes.
@@ -468,21 +468,8 @@ async fn the_distributed_rest_script_matches_a_java_three_worker_cluster() -> Re
     }
 
     let group = unique_name("parity-ours");
-    let props = format!(
-        "bootstrap.servers={}
-group.id={group}
-key.converter=org.apache.kafka.connect.json.JsonConverter
-value.converter=org.apache.kafka.connect.json.JsonConverter
-config.storage.topic={group}-configs
-offset.storage.topic={group}-offsets
-status.storage.topic={group}-status
-config.storage.replication.factor={replication}
-offset.storage.replication.factor={replication}
-status.storage.replication.factor={replication}
-offset.flush.interval.ms=1000
-",
-        stack.kafka_bootstrap()?
-    );
+    // The settings the Java workers above run with (their worker_properties), as Tributary's.
+    let props = distributed_properties(stack, &group, "")?;
     let mut ours = Vec::new();
     for i in 0..3 {
         ours.push(WorkerProcess::start_distributed(

@@ -33,6 +33,11 @@ pub struct Rebalanced {
 }
 
 impl Rebalanced {
+    /// Whether this member leads the group in this round.
+    pub fn leads(&self) -> bool {
+        !self.member_id.is_empty() && self.member_id == self.leader_id
+    }
+
     /// A placeholder (generation -1, nothing assigned).
     pub fn empty() -> Self {
         Self {

@@ -29,6 +29,8 @@ use crate::task::{self, TaskHandle, TaskId, TaskPlugin, TaskSpec, WorkerContext}
 
 /// How often the thread looks at the config topic without being woken.
 const TICK: Duration = Duration::from_millis(500);
+/// How often a worker that recorded active topics looks for a reset of them.
+const TOPICS_READ_INTERVAL: Duration = Duration::from_secs(1);
 /// Java's retry backoff for task configs sent to the leader: 250 ms doubling up to 60 s.
 const SEND_BACKOFF_MIN: Duration = Duration::from_millis(250);
 const SEND_BACKOFF_MAX: Duration = Duration::from_secs(60);
@@ -68,6 +70,8 @@ pub struct Runner {
     written: BTreeMap<StatusKey, (StatusState, Option<String>)>,
     /// Active topics this worker recorded, to notice a reset.
     written_topics: BTreeSet<(String, String)>,
+    /// When `record_topics` last read the status topic.
+    topics_read: Instant,
     known: BTreeSet<String>,
     cleanup_due: bool,
     rejoin_requested: bool,
@@ -123,6 +127,7 @@ impl Runner {
             tasks: BTreeMap::new(),
             written: BTreeMap::new(),
             written_topics: BTreeSet::new(),
+            topics_read: Instant::now(),
             known,
             cleanup_due: false,
             rejoin_requested: false,
@@ -246,9 +251,7 @@ impl Runner {
     }
 
     fn is_leader(&self) -> bool {
-        self.round
-            .as_ref()
-            .is_some_and(|r| !r.member_id.is_empty() && r.member_id == r.leader_id)
+        self.round.as_ref().is_some_and(Rebalanced::leads)
     }
 
     // ---- rounds -------------------------------------------------------------------------
@@ -1080,7 +1083,14 @@ impl Runner {
                 self.put_status(&key, state, trace);
             }
         }
-        // Topics the tasks here started using (KIP-558) that the status topic lacks.
+        self.record_topics();
+    }
+
+    /// Records the topics the tasks here started using (KIP-558) that the status topic lacks,
+    /// and notices resets: a topic this worker recorded that the status topic no longer has
+    /// (tombstones from any worker). Reading the status topic for that is throttled, since
+    /// every status change wakes this thread.
+    fn record_topics(&mut self) {
         let connectors: BTreeSet<String> = self.tasks.keys().map(|(c, _)| c.clone()).collect();
         if connectors.is_empty() {
             return;
@@ -1088,9 +1098,12 @@ impl Runner {
         let Ok(mut s) = self.shared.status.lock() else {
             return;
         };
-        // A reset (tombstones from any worker) shows as a topic this worker recorded that the
-        // status topic no longer has.
-        let _ = s.read_to_end();
+        if !self.written_topics.is_empty() && self.topics_read.elapsed() >= TOPICS_READ_INTERVAL {
+            self.topics_read = Instant::now();
+            if let Err(e) = s.read_to_end() {
+                tracing::debug!(error = %e, "reading the status topic failed");
+            }
+        }
         for c in connectors {
             let known = s.view().topics_of(&c);
             let reset = self

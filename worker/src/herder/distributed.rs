@@ -119,14 +119,13 @@ impl Shared {
 
     /// Whether this worker leads the group now.
     pub fn is_leader(&self) -> bool {
-        self.round()
-            .is_some_and(|r| !r.member_id.is_empty() && r.member_id == r.leader_id)
+        self.round().is_some_and(Rebalanced::leads)
     }
 
     /// Leads the group, or says where the leader is.
     fn leader_or_elsewhere(&self) -> HerderResult<()> {
         match self.round() {
-            Some(r) if r.member_id == r.leader_id && !r.member_id.is_empty() => Ok(()),
+            Some(r) if r.leads() => Ok(()),
             Some(r) if !r.leader_url.is_empty() => Err(HerderError::Elsewhere {
                 url: Some(r.leader_url),
             }),

@@ -181,6 +181,49 @@ pub struct TaskSpec {
     pub provenance: Vec<(String, Vec<u8>)>,
 }
 
+/// Which topics a task has reported as used (KIP-558): each once per task life, and again after
+/// a reset of the connector's topics (the status board's epoch moves).
+#[derive(Debug)]
+pub(crate) struct TopicTracker {
+    enabled: bool,
+    reported: std::collections::HashSet<String>,
+    /// The last topic seen: most records go where the previous one went.
+    last: String,
+    epoch: u64,
+}
+
+impl TopicTracker {
+    pub(crate) fn new(worker: &WorkerContext) -> Self {
+        Self {
+            enabled: worker.topic_tracking_enable,
+            reported: std::collections::HashSet::new(),
+            last: String::new(),
+            epoch: worker.status.topics_epoch(),
+        }
+    }
+
+    /// Once per batch: after a reset every topic is new again.
+    pub(crate) fn begin_batch(&mut self, status: &StatusBoard) {
+        if self.enabled && status.topics_epoch() != self.epoch {
+            self.epoch = status.topics_epoch();
+            self.reported.clear();
+            self.last.clear();
+        }
+    }
+
+    pub(crate) fn saw(&mut self, status: &StatusBoard, id: &TaskId, topic: &str) {
+        if !self.enabled || self.last == topic {
+            return;
+        }
+        if !self.reported.contains(topic) {
+            status.topic_used(&id.connector, id.task, topic);
+            self.reported.insert(topic.to_string());
+        }
+        self.last.clear();
+        self.last.push_str(topic);
+    }
+}
+
 /// The plugin side of a task.
 pub enum TaskPlugin {
     Source(Box<dyn SourceTask>),
@@ -377,5 +420,54 @@ pub fn check_reachable<C: ClientContext>(
         if Instant::now() >= deadline {
             return Err(Error::Kafka(format!("cannot reach the Kafka cluster: {e}")));
         }
+    }
+}
+
+#[cfg(test)]
+mod topic_tracker_tests {
+    use super::*;
+
+    #[test]
+    fn a_topic_is_reported_once_per_life_and_again_after_a_reset() {
+        let status = Arc::new(StatusBoard::new("w:1".into()));
+        let worker = WorkerContext {
+            worker_props: BTreeMap::new(),
+            override_policy: String::new(),
+            offset_flush_interval: Duration::from_secs(60),
+            offset_flush_timeout: Duration::from_secs(5),
+            topic_creation_enable: true,
+            topic_tracking_enable: true,
+            topic_tracking_allow_reset: true,
+            status: status.clone(),
+            offsets: Arc::new(
+                crate::offset_store::FileOffsetStore::open(
+                    &std::env::temp_dir().join(format!("tracker-{}.offsets", std::process::id())),
+                )
+                .unwrap_or_else(|e| panic!("{e}")),
+            ),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
+        };
+        let id = TaskId {
+            connector: "c".into(),
+            task: 2,
+        };
+        let mut t = TopicTracker::new(&worker);
+        t.begin_batch(&status);
+        for topic in ["a", "a", "b", "a"] {
+            t.saw(&status, &id, topic);
+        }
+        assert_eq!(
+            status.topics("c"),
+            BTreeMap::from([("a".into(), 2), ("b".into(), 2)])
+        );
+        status.reset_topics("c");
+        t.saw(&status, &id, "b");
+        assert!(
+            status.topics("c").is_empty(),
+            "a reset takes effect at the next batch"
+        );
+        t.begin_batch(&status);
+        t.saw(&status, &id, "b");
+        assert_eq!(status.topics("c"), BTreeMap::from([("b".into(), 2)]));
     }
 }

@@ -507,8 +507,7 @@ pub fn run(
     let ctx = consumer.context();
     let status = &worker.status;
     let labels = crate::metrics::Metrics::task_labels(&spec.id.connector, spec.id.task);
-    let mut tracked_topics: std::collections::HashSet<String> = std::collections::HashSet::new();
-    let mut topics_epoch = worker.status.topics_epoch();
+    let mut topics = super::TopicTracker::new(worker);
     let put_count = worker.metrics.sink_records.get_or_create(&labels).clone();
     let skipped = worker.metrics.record_errors.get_or_create(&labels).clone();
     let commits = worker.metrics.offset_commits.get_or_create(&labels).clone();
@@ -543,6 +542,7 @@ pub fn run(
             }
             let mut batch = Vec::new();
             let mut polled_next: Vec<(String, i32, i64)> = Vec::new();
+            topics.begin_batch(status);
             while batch.len() < max_poll_records {
                 let wait = if batch.is_empty() && polled_next.is_empty() {
                     Duration::from_millis(200)
@@ -585,18 +585,7 @@ pub fn run(
                             None => {
                                 // First record of this partition in the batch: the cheap place
                                 // to notice a topic used for the first time (KIP-558).
-                                if worker.status.topics_epoch() != topics_epoch {
-                                    topics_epoch = worker.status.topics_epoch();
-                                    tracked_topics.clear();
-                                }
-                                if worker.topic_tracking_enable && !tracked_topics.contains(topic) {
-                                    worker.status.topic_used(
-                                        &spec.id.connector,
-                                        spec.id.task,
-                                        topic,
-                                    );
-                                    tracked_topics.insert(topic.to_string());
-                                }
+                                topics.saw(status, &spec.id, topic);
                                 polled_next.push((topic.to_string(), partition, msg.offset() + 1))
                             }
                         }

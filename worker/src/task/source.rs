@@ -269,10 +269,7 @@ pub fn run(
         None => None,
     };
     let mut known_topics: HashSet<String> = HashSet::new();
-    let mut tracked_topics: HashSet<String> = HashSet::new();
-    let mut topics_epoch = worker.status.topics_epoch();
-    // The last topic reported: most records go where the previous one went.
-    let mut last_tracked = String::new();
+    let mut topics = super::TopicTracker::new(worker);
 
     task.start(SourceTaskContext {
         config: spec.task_config.clone(),
@@ -327,6 +324,7 @@ pub fn run(
                 Err(e) => return Err(e.into()),
             };
             let batch_len = records.len() as u64;
+            topics.begin_batch(status);
             for record in records {
                 let converted = match convert(&converters, &record) {
                     Ok(c) => c,
@@ -345,18 +343,7 @@ pub fn run(
                         )));
                     }
                 };
-                if worker.topic_tracking_enable && status.topics_epoch() != topics_epoch {
-                    topics_epoch = status.topics_epoch();
-                    tracked_topics.clear();
-                    last_tracked.clear();
-                }
-                if worker.topic_tracking_enable && last_tracked != record.topic {
-                    if !tracked_topics.contains(&record.topic) {
-                        status.topic_used(&spec.id.connector, spec.id.task, &record.topic);
-                        tracked_topics.insert(record.topic.clone());
-                    }
-                    last_tracked.clone_from(&record.topic);
-                }
+                topics.saw(status, &spec.id, &record.topic);
                 if let (Some(creation), Some(admin)) = (&creation, &admin)
                     && !known_topics.contains(&record.topic)
                 {
