@@ -119,7 +119,7 @@ impl Shared {
 
     /// Whether this worker leads the group now.
     pub fn is_leader(&self) -> bool {
-        self.round().is_some_and(Rebalanced::leads)
+        self.round().is_some_and(|r| r.leads())
     }
 
     /// Leads the group, or says where the leader is.
