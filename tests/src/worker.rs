@@ -183,11 +183,16 @@ impl WorkerProcess {
 
     /// Waits for `/health` 200 on the REST listener; fails early if the process exits.
     pub async fn wait_healthy(&mut self, timeout: Duration) -> Result<()> {
-        // Readiness only: an https listener's certificate is checked by the tests themselves.
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
-            .danger_accept_invalid_certs(true)
             .build()?;
+        // An https REST listener (which may demand a client certificate) is checked by the tests
+        // themselves; the plain admin listener answers the same `/health`.
+        let health = if self.rest_url.starts_with("https://") {
+            &self.health_url
+        } else {
+            &self.rest_url
+        };
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(p) = self.process.as_mut()
@@ -199,7 +204,7 @@ impl WorkerProcess {
                     self.log()
                 );
             }
-            if let Ok(r) = http.get(format!("{}/health", self.rest_url)).send().await
+            if let Ok(r) = http.get(format!("{health}/health")).send().await
                 && r.status().is_success()
             {
                 return Ok(());

@@ -69,6 +69,12 @@ fn script(input: &str, topic: &str, distributed: bool) -> Vec<Step> {
         "topic": topic,
         "tasks.max": "1",
     });
+    let sink = json!({
+        "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+        "file": format!("{input}.out"),
+        "topics": topic,
+        "tasks.max": "1",
+    });
     let running = |name: &'static str, path: &str| Step {
         settle: Some((
             "/connectors/src/status".to_string(),
@@ -289,6 +295,71 @@ fn script(input: &str, topic: &str, distributed: bool) -> Vec<Step> {
             "/connectors/src/offsets",
             None,
         ),
+        // A sink's offsets are its consumer group's.
+        step(
+            "create sink",
+            Method::PUT,
+            "/connectors/snk/config",
+            Some(sink),
+        ),
+        // Once the running sink has committed (every second here), its offsets show.
+        Step {
+            settle: Some((
+                "/connectors/snk/offsets".to_string(),
+                "/offsets/0/partition/kafka_partition",
+                json!(0),
+            )),
+            ..step(
+                "sink offsets while running",
+                Method::GET,
+                "/connectors/snk/offsets",
+                None,
+            )
+        },
+        step("stop sink", Method::PUT, "/connectors/snk/stop", None),
+        Step {
+            settle: Some((
+                "/connectors/snk/status".to_string(),
+                "/connector/state",
+                json!("STOPPED"),
+            )),
+            ..step("sink offsets", Method::GET, "/connectors/snk/offsets", None)
+        },
+        step(
+            "alter sink offsets",
+            Method::PATCH,
+            "/connectors/snk/offsets",
+            Some(
+                json!({"offsets": [{"partition": {"kafka_topic": topic, "kafka_partition": 0}, "offset": {"kafka_offset": 1}}]}),
+            ),
+        ),
+        step(
+            "alter sink offsets without a partition",
+            Method::PATCH,
+            "/connectors/snk/offsets",
+            Some(
+                json!({"offsets": [{"partition": {"kafka_topic": topic}, "offset": {"kafka_offset": 1}}]}),
+            ),
+        ),
+        step(
+            "sink offsets after alter",
+            Method::GET,
+            "/connectors/snk/offsets",
+            None,
+        ),
+        step(
+            "reset sink offsets",
+            Method::DELETE,
+            "/connectors/snk/offsets",
+            None,
+        ),
+        step(
+            "sink offsets after reset",
+            Method::GET,
+            "/connectors/snk/offsets",
+            None,
+        ),
+        step("delete sink", Method::DELETE, "/connectors/snk", None),
         step("delete", Method::DELETE, "/connectors/src", None),
         step("deleted", Method::GET, "/connectors/src", None),
         Step {

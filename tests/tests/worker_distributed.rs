@@ -891,6 +891,301 @@ async fn lifecycle_operations_take_effect_on_the_data_and_every_workers_status()
     Ok(())
 }
 
+fn sink_config(file: &Path, topic: &str) -> Value {
+    json!({
+        "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+        "file": file.display().to_string(),
+        "topics": topic,
+        "tasks.max": "1",
+    })
+}
+
+/// How many times each line appears in `file`.
+fn line_counts(file: &Path) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for l in std::fs::read_to_string(file).unwrap_or_default().lines() {
+        *counts.entry(l.to_string()).or_insert(0) += 1;
+    }
+    counts
+}
+
+async fn lines_reach(file: &Path, count: usize) -> Result<()> {
+    wait_until(
+        &format!("{count} lines in {}", file.display()),
+        SETTLE,
+        || async {
+            let n: usize = line_counts(file).values().sum();
+            ensure!(
+                n <= count,
+                "{n} lines in {}, more than {count}",
+                file.display()
+            );
+            Ok((n == count).then_some(()))
+        },
+    )
+    .await
+}
+
+/// Sends an offsets change, again while the group still has members (the stopped task's
+/// consumer may take a moment to leave, as Java's message says).
+async fn change_offsets(method: reqwest::Method, url: &str, body: Option<Value>) -> Result<Value> {
+    wait_until(&format!("{method} {url}"), SETTLE, || async {
+        let (code, v) = send(method.clone(), url, body.clone()).await?;
+        if code == 500
+            && v["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("haven't stopped"))
+        {
+            return Ok(None);
+        }
+        ensure!(code == 200, "{method} {url}: {code} {v}");
+        Ok(Some(v))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sink_offsets_and_failed_task_restarts_take_effect_on_the_data() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    let group = unique_name("dist-sink");
+    let props = distributed_properties(stack, &group, "scheduled.rebalance.max.delay.ms=0")?;
+    let workers = start_workers(dir.path(), &props, &["k1", "k2"]).await?;
+    let url = |i: usize, path: &str| format!("{}{path}", workers[i].rest_url);
+    let topic = stack.create_topic("sinkoff", 1, 1, &[]).await?;
+    let input = dir.path().join("in.txt");
+    let output = dir.path().join("out.txt");
+    write_lines(&input, "s", 0..10)?;
+    expect(
+        reqwest::Method::PUT,
+        &url(0, "/connectors/src/config"),
+        Some(source_config(&input, &topic)),
+        201,
+    )
+    .await?;
+    expect(
+        reqwest::Method::PUT,
+        &url(1, "/connectors/snk/config"),
+        Some(sink_config(&output, &topic)),
+        201,
+    )
+    .await?;
+    lines_reach(&output, 10).await?;
+
+    // While it runs, its offsets cannot change.
+    let moved = json!({"offsets": [{
+        "partition": {"kafka_topic": topic, "kafka_partition": 0},
+        "offset": {"kafka_offset": 5},
+    }]});
+    let (code, body) = send(
+        reqwest::Method::PATCH,
+        &url(0, "/connectors/snk/offsets"),
+        Some(moved.clone()),
+    )
+    .await?;
+    ensure!(
+        code == 400
+            && body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("STOPPED")),
+        "altering a running sink's offsets: {code} {body}"
+    );
+
+    // Stopped, its offsets are its consumer group's: everything it wrote is committed.
+    expect(
+        reqwest::Method::PUT,
+        &url(0, "/connectors/snk/stop"),
+        None,
+        204,
+    )
+    .await?;
+    wait_states(&workers, "snk", "STOPPED", &[]).await?;
+    let committed = json!({"offsets": [{
+        "partition": {"kafka_topic": topic, "kafka_partition": 0},
+        "offset": {"kafka_offset": 10},
+    }]});
+    wait_until("the sink's committed offsets", SETTLE, || async {
+        let (code, v) = get_json(&url(1, "/connectors/snk/offsets")).await?;
+        ensure!(code == 200, "GET offsets: {code} {v}");
+        Ok((v == committed).then_some(()))
+    })
+    .await?;
+
+    // A malformed change is refused with Java's message, naming the keys.
+    let (code, body) = send(
+        reqwest::Method::PATCH,
+        &url(1, "/connectors/snk/offsets"),
+        Some(json!({"offsets": [{"partition": {"topic": topic}, "offset": {"kafka_offset": 1}}]})),
+    )
+    .await?;
+    ensure!(
+        code == 400
+            && body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("'kafka_topic' and 'kafka_partition'")),
+        "malformed sink offsets: {code} {body}"
+    );
+
+    // Altered back to 5: on resume lines 5..9 are written a second time, nothing else.
+    let v = change_offsets(
+        reqwest::Method::PATCH,
+        &url(1, "/connectors/snk/offsets"),
+        Some(moved),
+    )
+    .await?;
+    ensure!(
+        v["message"] == "The offsets for this connector have been altered successfully",
+        "{v}"
+    );
+    let (_, v) = get_json(&url(0, "/connectors/snk/offsets")).await?;
+    ensure!(
+        v["offsets"][0]["offset"]["kafka_offset"] == 5,
+        "after alter: {v}"
+    );
+    expect(
+        reqwest::Method::PUT,
+        &url(0, "/connectors/snk/resume"),
+        None,
+        202,
+    )
+    .await?;
+    lines_reach(&output, 15).await?;
+    let counts = line_counts(&output);
+    ensure!(
+        counts["s 4"] == 1 && counts["s 5"] == 2 && counts["s 9"] == 2,
+        "after altering the offset to 5: {counts:?}"
+    );
+
+    // A null offset forgets the partition; a reset deletes the group (and is idempotent): on
+    // resume the sink starts from the earliest record again.
+    expect(
+        reqwest::Method::PUT,
+        &url(1, "/connectors/snk/stop"),
+        None,
+        204,
+    )
+    .await?;
+    wait_states(&workers, "snk", "STOPPED", &[]).await?;
+    change_offsets(
+        reqwest::Method::PATCH,
+        &url(0, "/connectors/snk/offsets"),
+        Some(json!({"offsets": [{
+            "partition": {"kafka_topic": topic, "kafka_partition": "0"},
+            "offset": null,
+        }]})),
+    )
+    .await?;
+    let (_, v) = get_json(&url(1, "/connectors/snk/offsets")).await?;
+    ensure!(v == json!({"offsets": []}), "after a null offset: {v}");
+    for _ in 0..2 {
+        let v = change_offsets(
+            reqwest::Method::DELETE,
+            &url(1, "/connectors/snk/offsets"),
+            None,
+        )
+        .await?;
+        ensure!(
+            v["message"] == "The offsets for this connector have been reset successfully",
+            "{v}"
+        );
+    }
+    expect(
+        reqwest::Method::PUT,
+        &url(1, "/connectors/snk/resume"),
+        None,
+        202,
+    )
+    .await?;
+    lines_reach(&output, 25).await?;
+    let counts = line_counts(&output);
+    ensure!(
+        counts["s 0"] == 2 && counts["s 9"] == 3,
+        "after a reset: {counts:?}"
+    );
+
+    // KIP-745 with a FAILED task: a sink whose directory does not exist fails its task.
+    let missing = dir.path().join("later");
+    let broken_out = missing.join("out.txt");
+    expect(
+        reqwest::Method::PUT,
+        &url(0, "/connectors/broken/config"),
+        Some(sink_config(&broken_out, &topic)),
+        201,
+    )
+    .await?;
+    wait_states(&workers, "broken", "RUNNING", &["FAILED"]).await?;
+    let (_, status) = get_json(&url(1, "/connectors/broken/status")).await?;
+    ensure!(
+        status["tasks"][0]["trace"]
+            .as_str()
+            .is_some_and(|t| t.contains("out.txt")),
+        "the failed task's trace names the file: {status}"
+    );
+    std::fs::create_dir_all(&missing)?;
+    // onlyFailed without tasks: the connector is healthy, so nothing restarts.
+    let (code, body) = send(
+        reqwest::Method::POST,
+        &url(
+            1,
+            "/connectors/broken/restart?includeTasks=false&onlyFailed=true",
+        ),
+        None,
+    )
+    .await?;
+    ensure!(
+        code == 202
+            && body["connector"]["state"] == "RUNNING"
+            && body["tasks"][0]["state"] == "FAILED",
+        "onlyFailed, connector only: {code} {body}"
+    );
+    stays_failed(&workers, "broken").await?;
+    // The legacy connector-only restart leaves the task failed too.
+    expect(
+        reqwest::Method::POST,
+        &url(0, "/connectors/broken/restart"),
+        None,
+        204,
+    )
+    .await?;
+    stays_failed(&workers, "broken").await?;
+    // onlyFailed with tasks: just the failed task restarts, and now it writes.
+    let (code, body) = send(
+        reqwest::Method::POST,
+        &url(
+            0,
+            "/connectors/broken/restart?includeTasks=true&onlyFailed=true",
+        ),
+        None,
+    )
+    .await?;
+    ensure!(
+        code == 202
+            && body["connector"]["state"] == "RUNNING"
+            && body["tasks"][0]["state"] == "RESTARTING",
+        "onlyFailed with tasks: {code} {body}"
+    );
+    wait_states(&workers, "broken", "RUNNING", &["RUNNING"]).await?;
+    lines_reach(&broken_out, 10).await?;
+    Ok(())
+}
+
+/// The connector's task stays FAILED for a few seconds on every worker.
+async fn stays_failed(workers: &[WorkerProcess], c: &str) -> Result<()> {
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        for w in workers {
+            let (code, s) =
+                get_json(&format!("{}/connectors/{c}/tasks/0/status", w.rest_url)).await?;
+            ensure!(
+                code == 200 && s["state"] == "FAILED",
+                "{c}'s task on {}: {code} {s}, want FAILED",
+                w.rest_url
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Every record of `topic` with its provenance stamp: (task, generation, worker, value).
 fn stamped(stack: &Devstack, topic: &str) -> Result<Vec<(String, i32, String, String)>> {
     read_topic(stack, topic)?
@@ -1226,7 +1521,8 @@ async fn a_cluster_logger_level_reaches_every_worker() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_https_cluster_serves_tls_and_its_workers_forward_over_it() -> Result<()> {
+async fn an_https_cluster_with_client_certificates_serves_tls_and_its_workers_forward_over_it()
+-> Result<()> {
     let stack = Devstack::shared()?;
     let dir = tempfile::tempdir()?;
     let group = unique_name("dist-tls");
@@ -1244,18 +1540,34 @@ async fn an_https_cluster_serves_tls_and_its_workers_forward_over_it() -> Result
 listeners.https.ssl.keystore.type=PEM
 listeners.https.ssl.keystore.location={}
 listeners.https.ssl.truststore.type=PEM
-listeners.https.ssl.truststore.location={}",
+listeners.https.ssl.truststore.location={}
+listeners.https.ssl.client.auth=required",
             keystore.display(),
             ca.display()
         ),
     )?;
     let workers = start_workers(dir.path(), &props, &["s1", "s2", "s3"]).await?;
+    let root = reqwest::Certificate::from_pem(&std::fs::read(&ca)?)?;
+    // The keystore (key, then certificate) doubles as the client's certificate.
+    let pem = std::fs::read(&keystore)?;
     let trusting = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
-        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca)?)?)
+        .add_root_certificate(root.clone())
+        .identity(reqwest::Identity::from_pkcs8_pem(&pem, &pem)?)
+        .build()?;
+    let anonymous = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .add_root_certificate(root)
         .build()?;
     for w in &workers {
         ensure!(w.rest_url.starts_with("https://"), "{}", w.rest_url);
+        // ssl.client.auth=required: no certificate, no answer.
+        let r = anonymous.get(format!("{}/", w.rest_url)).send().await;
+        ensure!(
+            r.is_err(),
+            "answered a client without a certificate: {:?}",
+            r.map(|r| r.status())
+        );
         let r = trusting.get(format!("{}/", w.rest_url)).send().await?;
         ensure!(
             r.status().as_u16() == 200,

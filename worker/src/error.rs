@@ -29,6 +29,9 @@ pub enum Error {
     /// The brokers refused our credentials or certificate: retrying will not help.
     #[error("authentication failed: {0}")]
     Authentication(String),
+    /// A consumer group refused a change; the message says why and what to do.
+    #[error("{0}")]
+    Group(String),
     /// A connector or task failed.
     #[error(transparent)]
     Connect(#[from] tributary_connect_api::ConnectError),

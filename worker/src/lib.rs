@@ -8,6 +8,7 @@ pub mod converter;
 pub mod coordinator;
 pub mod distributed;
 pub mod error;
+pub mod group_offsets;
 pub mod herder;
 pub mod kafka_log;
 pub mod logging;

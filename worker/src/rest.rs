@@ -35,13 +35,13 @@ pub struct Api {
     client: Arc<std::sync::OnceLock<reqwest::Client>>,
     /// HTTP basic authentication of the REST listener, when configured.
     pub auth: Option<BasicAuth>,
-    /// CA certificates of other workers' https listeners (the truststore).
-    pub trusted: Vec<reqwest::Certificate>,
+    /// How to reach other workers' https listeners (truststore, keystore).
+    pub tls: crate::rest_tls::ClientTls,
 }
 
 impl Api {
     fn forwarding_client(&self) -> &reqwest::Client {
-        self.client.get_or_init(|| client(None, &self.trusted))
+        self.client.get_or_init(|| client(None, &self.tls))
     }
 
     pub fn new(herder: Arc<dyn Herder>, metrics: Arc<Metrics>, auth: Option<BasicAuth>) -> Self {
@@ -50,14 +50,14 @@ impl Api {
             metrics,
             client: Arc::default(),
             auth,
-            trusted: Vec::new(),
+            tls: crate::rest_tls::ClientTls::default(),
         }
     }
 }
 
 /// An HTTP client as workers use it between themselves (`User-Agent: kafka-connect`, Java's 90 s
 /// request timeout), sending `auth`'s credentials on every request when given.
-pub fn client(auth: Option<&BasicAuth>, trusted: &[reqwest::Certificate]) -> reqwest::Client {
+pub fn client(auth: Option<&BasicAuth>, tls: &crate::rest_tls::ClientTls) -> reqwest::Client {
     let mut headers = axum::http::HeaderMap::new();
     if let Some(a) = auth
         && let Ok(mut v) = HeaderValue::from_str(&a.expected)
@@ -69,8 +69,11 @@ pub fn client(auth: Option<&BasicAuth>, trusted: &[reqwest::Certificate]) -> req
         .user_agent("kafka-connect")
         .timeout(std::time::Duration::from_secs(90))
         .default_headers(headers);
-    for c in trusted {
+    for c in &tls.roots {
         b = b.add_root_certificate(c.clone());
+    }
+    if let Some(identity) = &tls.identity {
+        b = b.identity(identity.clone());
     }
     b.build().unwrap_or_default()
 }

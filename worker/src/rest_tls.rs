@@ -1,7 +1,8 @@
 //! HTTPS on the REST listener (`listeners=https://…`), configured as Java's: the
 //! `listeners.https.ssl.*` settings, or the `ssl.*` ones when those are not given. Keystores and
 //! truststores are read as PEM or PKCS12 (JKS cannot be read without a JVM: the error says how to
-//! convert it). Workers trust each other through the truststore when they forward requests.
+//! convert it). Workers trust each other through the truststore when they forward requests, and
+//! present their keystore's certificate, so `ssl.client.auth=required` clusters still forward.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use openssl::pkcs12::Pkcs12;
 use openssl::pkey::PKey;
-use openssl::ssl::{Ssl, SslAcceptor, SslMethod};
+use openssl::ssl::{Ssl, SslAcceptor, SslMethod, SslVerifyMode};
 use openssl::x509::X509;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_openssl::SslStream;
@@ -100,37 +101,103 @@ pub fn acceptor(
     }
     b.check_private_key()
         .map_err(|e| format!("the keystore's key does not match its certificate: {e}"))?;
+    let mode = match setting(props, "ssl.client.auth")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("none") => None,
+        Some("requested") => Some(SslVerifyMode::PEER),
+        Some("required") => Some(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT),
+        Some(other) => {
+            return Err(format!(
+                "listeners.https.ssl.client.auth={other} is not a choice; use none, requested or required"
+            ));
+        }
+    };
+    if let Some(mode) = mode {
+        // Client certificates must be signed by a CA of the truststore.
+        let cas = trust_store(props)?;
+        if cas.is_empty() {
+            return Err("listeners.https.ssl.client.auth needs listeners.https.ssl.truststore.location: the CAs that sign client certificates".into());
+        }
+        for ca in cas {
+            b.add_client_ca(&ca)
+                .map_err(|e| format!("TLS client CA: {e}"))?;
+            b.cert_store_mut()
+                .add_cert(ca)
+                .map_err(|e| format!("TLS client CA: {e}"))?;
+        }
+        b.set_verify(mode);
+    }
     Ok(Some(Arc::new(b.build())))
 }
 
-/// CA certificates workers trust when they call each other over https (the truststore).
-pub fn trusted(props: &BTreeMap<String, String>) -> Result<Vec<reqwest::Certificate>, String> {
+/// The CA certificates of the truststore, if one is configured.
+fn trust_store(props: &BTreeMap<String, String>) -> Result<Vec<X509>, String> {
     let Some(path) = setting(props, "ssl.truststore.location") else {
         return Ok(Vec::new());
     };
     let bytes = std::fs::read(path)
         .map_err(|e| format!("listeners.https.ssl.truststore.location={path}: {e}"))?;
-    let certs: Vec<X509> = match store_type(props, "ssl.truststore.type")? {
-        "PEM" => X509::stack_from_pem(&bytes).map_err(|e| format!("{path}: {e}"))?,
+    match store_type(props, "ssl.truststore.type")? {
+        "PEM" => X509::stack_from_pem(&bytes).map_err(|e| format!("{path}: {e}")),
         _ => {
             let password = setting(props, "ssl.truststore.password").unwrap_or("");
             let parsed = Pkcs12::from_der(&bytes)
                 .and_then(|p| p.parse2(password))
                 .map_err(|e| format!("{path}: {e}"))?;
-            parsed
+            Ok(parsed
                 .ca
                 .map(|s| s.into_iter().collect())
-                .unwrap_or_default()
+                .unwrap_or_default())
         }
-    };
-    certs
+    }
+}
+
+/// How a worker's own REST client meets other workers' https listeners: the CAs it trusts and,
+/// when it has a keystore, the certificate it presents (for `ssl.client.auth`), as Java's.
+#[derive(Clone, Default)]
+pub struct ClientTls {
+    pub roots: Vec<reqwest::Certificate>,
+    pub identity: Option<reqwest::Identity>,
+}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTls")
+            .field("roots", &self.roots.len())
+            .field("identity", &self.identity.is_some())
+            .finish()
+    }
+}
+
+/// The client side of the worker's TLS settings.
+pub fn client_tls(props: &BTreeMap<String, String>) -> Result<ClientTls, String> {
+    let roots = trust_store(props)?
         .iter()
         .map(|c| {
             c.to_pem()
                 .map_err(|e| e.to_string())
                 .and_then(|p| reqwest::Certificate::from_pem(&p).map_err(|e| e.to_string()))
         })
-        .collect()
+        .collect::<Result<Vec<_>, String>>()?;
+    let identity = if setting(props, "ssl.keystore.location").is_some() {
+        let (key, cert, chain) = identity(props)?;
+        let mut pem = cert.to_pem().map_err(|e| e.to_string())?;
+        for c in chain {
+            pem.extend(c.to_pem().map_err(|e| e.to_string())?);
+        }
+        let key = key
+            .private_key_to_pem_pkcs8()
+            .map_err(|e| format!("the keystore's key: {e}"))?;
+        Some(
+            reqwest::Identity::from_pkcs8_pem(&pem, &key)
+                .map_err(|e| format!("the keystore as a client identity: {e}"))?,
+        )
+    } else {
+        None
+    };
+    Ok(ClientTls { roots, identity })
 }
 
 /// A listener that completes the TLS handshake before handing a connection to the server. A

@@ -209,10 +209,10 @@ pub async fn run(config: WorkerConfig, raw_props: BTreeMap<String, String>) -> R
     });
     let auth = rest::BasicAuth::from_worker_props(&worker_props).map_err(Error::Config)?;
     // Workers' own requests to each other carry the credentials too.
-    let trusted = crate::rest_tls::trusted(&worker_props).map_err(Error::Config)?;
-    let internal_client = rest::client(auth.as_ref(), &trusted);
+    let tls = crate::rest_tls::client_tls(&worker_props).map_err(Error::Config)?;
+    let internal_client = rest::client(auth.as_ref(), &tls);
     let mut api = Api::new(herder.clone(), metrics, auth);
-    api.trusted = trusted;
+    api.tls = tls;
 
     let tls = crate::rest_tls::acceptor(&listeners[0], &worker_props).map_err(Error::Config)?;
     let rest_task = rest::serve(api.clone(), &listeners[0], &health_listener, tls).await?;

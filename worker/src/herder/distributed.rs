@@ -391,15 +391,12 @@ impl Herder for DistributedHerder {
 
     fn offsets(&self, name: &str) -> HerderResult<ConnectorOffsets> {
         let config = self.config(name)?;
-        if Catalog::type_of(&config) != ConnectorType::Source {
-            return Err(HerderError::Internal(
-                "Reading sink connector offsets is not supported by this worker yet".into(),
-            ));
-        }
-        Ok(crate::offset_store::connector_offsets_entity(
+        super::read_offsets(
+            &self.shared.catalog,
             self.shared.offsets.as_ref(),
             name,
-        ))
+            &config,
+        )
     }
 
     fn put_connector(
@@ -562,24 +559,25 @@ impl Herder for DistributedHerder {
         offsets: Option<ConnectorOffsets>,
     ) -> HerderResult<String> {
         self.shared.leader_or_elsewhere()?;
-        let (type_, target, tasks) = {
+        let (config, target, tasks) = {
             let c = self.shared.fresh_config()?;
             let snap = c.snapshot();
             let config = snap.connector_config(name).ok_or_else(|| not_found(name))?;
             (
-                Catalog::type_of(config),
+                config.clone(),
                 snap.target_state(name).unwrap_or(TargetState::Started),
                 snap.task_count(name) as usize,
             )
         };
+        let type_ = Catalog::type_of(&config);
         let change = super::offsets_change(name, type_, target, tasks, offsets.as_ref())?;
-        crate::offset_store::modify_connector_offsets(
+        super::write_offsets(
+            &self.shared.catalog,
             self.shared.offsets.as_ref(),
             name,
-            change.as_deref(),
+            &config,
+            change,
         )
-        .map_err(internal)?;
-        Ok(super::offsets_message(offsets.is_some()))
     }
 
     fn internal_task_configs(

@@ -121,6 +121,15 @@ pub type OffsetChange = (
     Option<tributary_connect_api::OffsetMap>,
 );
 
+/// What a `PATCH` (some partitions) or `DELETE` (`None`: every partition) of offsets asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OffsetsChange {
+    /// Records in the offsets topic.
+    Source(Option<Vec<OffsetChange>>),
+    /// Committed offsets of the connector's consumer group.
+    Sink(Option<Vec<crate::group_offsets::SinkOffsetChange>>),
+}
+
 /// The checks before offsets are altered or reset, and the change in the stores' terms.
 pub fn offsets_change(
     name: &str,
@@ -128,34 +137,104 @@ pub fn offsets_change(
     target: TargetState,
     task_count: usize,
     offsets: Option<&ConnectorOffsets>,
-) -> HerderResult<Option<Vec<OffsetChange>>> {
+) -> HerderResult<OffsetsChange> {
     if target != TargetState::Stopped || task_count > 0 {
         return Err(HerderError::BadRequest(format!(
             "Connectors must be in the STOPPED state before their offsets can be modified. This can be done for the specified connector by issuing a 'PUT' request to the '/connectors/{name}/stop' endpoint"
         )));
     }
-    if type_ != ConnectorType::Source {
-        return Err(HerderError::Internal(
-            "Modifying sink connector offsets is not supported by this worker yet".into(),
+    if offsets.is_some_and(|o| o.offsets.is_empty()) {
+        return Err(HerderError::BadRequest(
+            "The request body must list the partitions whose offsets to alter (\"offsets\": [{\"partition\": {...}, \"offset\": {...} or null}])".into(),
         ));
     }
-    match offsets {
-        None => Ok(None),
-        Some(o) if o.offsets.is_empty() => Err(HerderError::BadRequest(
-            "The request body must list the partitions whose offsets to alter (\"offsets\": [{\"partition\": {...}, \"offset\": {...} or null}])".into(),
-        )),
-        Some(o) => Ok(Some(
-            o.offsets
-                .iter()
-                .map(|e| {
-                    (
-                        e.partition.clone().into_iter().collect(),
-                        e.offset.clone().map(|m| m.into_iter().collect()),
-                    )
-                })
-                .collect(),
-        )),
+    if type_ == ConnectorType::Sink {
+        return match offsets {
+            None => Ok(OffsetsChange::Sink(None)),
+            Some(o) => crate::group_offsets::parse_changes(o)
+                .map(|c| OffsetsChange::Sink(Some(c)))
+                .map_err(HerderError::BadRequest),
+        };
     }
+    Ok(OffsetsChange::Source(offsets.map(|o| {
+        o.offsets
+            .iter()
+            .map(|e| {
+                (
+                    e.partition.clone().into_iter().collect(),
+                    e.offset.clone().map(|m| m.into_iter().collect()),
+                )
+            })
+            .collect()
+    })))
+}
+
+/// The consumer group admin of sink connector `name` with stored config `config`.
+fn group_admin(
+    catalog: &Catalog,
+    name: &str,
+    config: &Config,
+) -> HerderResult<crate::group_offsets::GroupAdmin> {
+    let resolved = catalog
+        .providers
+        .resolve(config)
+        .map_err(|e| HerderError::Internal(e.to_string()))?;
+    crate::group_offsets::GroupAdmin::for_connector(
+        &catalog.worker_props,
+        &catalog.override_policy,
+        name,
+        &resolved,
+    )
+    .map_err(|e| HerderError::Internal(e.to_string()))
+}
+
+/// A connector's offsets: from the offsets topic for a source, from its consumer group for a
+/// sink (both modes share this).
+pub fn read_offsets(
+    catalog: &Catalog,
+    store: &dyn crate::offset_store::OffsetBackingStore,
+    name: &str,
+    config: &Config,
+) -> HerderResult<ConnectorOffsets> {
+    if Catalog::type_of(config) == ConnectorType::Sink {
+        let committed = group_admin(catalog, name, config)?
+            .committed()
+            .map_err(|e| HerderError::Internal(e.to_string()))?;
+        return Ok(crate::group_offsets::entity(&committed));
+    }
+    Ok(crate::offset_store::connector_offsets_entity(store, name))
+}
+
+/// Applies a checked change; the reply's message on success.
+pub fn write_offsets(
+    catalog: &Catalog,
+    store: &dyn crate::offset_store::OffsetBackingStore,
+    name: &str,
+    config: &Config,
+    change: OffsetsChange,
+) -> HerderResult<String> {
+    let internal = |e: crate::error::Error| HerderError::Internal(e.to_string());
+    let altered = match change {
+        OffsetsChange::Source(change) => {
+            let altered = change.is_some();
+            crate::offset_store::modify_connector_offsets(store, name, change.as_deref())
+                .map_err(internal)?;
+            altered
+        }
+        OffsetsChange::Sink(Some(change)) => {
+            group_admin(catalog, name, config)?
+                .alter(&change)
+                .map_err(internal)?;
+            true
+        }
+        OffsetsChange::Sink(None) => {
+            group_admin(catalog, name, config)?
+                .delete_group()
+                .map_err(internal)?;
+            false
+        }
+    };
+    Ok(offsets_message(altered))
 }
 
 /// 403 when topic tracking (or, for a reset, resetting it) is disabled, as Java answers.

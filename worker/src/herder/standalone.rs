@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use tributary_connect_api::Config;
 use tributary_connect_client::{
-    ConnectorInfo, ConnectorOffsets, ConnectorStateInfo, ConnectorTaskId, ConnectorType, State,
-    TaskInfo, TaskState,
+    ConnectorInfo, ConnectorOffsets, ConnectorStateInfo, ConnectorTaskId, State, TaskInfo,
+    TaskState,
 };
 
 use super::catalog::{self, Catalog};
@@ -157,16 +157,9 @@ impl StandaloneHerder {
 
     pub fn offsets(&self, name: &str) -> HerderResult<ConnectorOffsets> {
         let t = self.table()?;
-        let e = t.get(name).ok_or_else(|| not_found(name))?;
-        if e.plugin.type_ != ConnectorType::Source {
-            return Err(HerderError::Internal(
-                "Reading sink connector offsets is not supported by this worker yet".into(),
-            ));
-        }
-        Ok(crate::offset_store::connector_offsets_entity(
-            self.worker.offsets.as_ref(),
-            name,
-        ))
+        let config = t.get(name).ok_or_else(|| not_found(name))?.config.clone();
+        drop(t);
+        super::read_offsets(&self.catalog, self.worker.offsets.as_ref(), name, &config)
     }
 
     // ---- writes ---------------------------------------------------------------------------
@@ -656,12 +649,14 @@ impl Herder for StandaloneHerder {
             e.task_configs.len(),
             offsets.as_ref(),
         )?;
-        crate::offset_store::modify_connector_offsets(
+        let config = e.config.clone();
+        drop(t);
+        super::write_offsets(
+            &self.catalog,
             self.worker.offsets.as_ref(),
             name,
-            change.as_deref(),
+            &config,
+            change,
         )
-        .map_err(|e| HerderError::Internal(e.to_string()))?;
-        Ok(super::offsets_message(offsets.is_some()))
     }
 }
