@@ -57,6 +57,7 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## generate: regenerate generated files (the JsonConverter fixtures; later CRDs, chart, manifests)
+## generate: regenerate generated files (the JsonConverter fixtures, the CRDs; later chart, manifests)
 generate:
 	tests/fixtures/json-converter/generate.sh
+	$(CARGO) run -q -p tributary-operator -- crd > crds/tributary.dev.yaml

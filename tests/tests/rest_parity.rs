@@ -62,7 +62,9 @@ fn step(name: &'static str, method: Method, path: &str, body: Option<Value>) -> 
     }
 }
 
-fn script(input: &str, topic: &str, distributed: bool) -> Vec<Step> {
+/// `snk` names the sink connector: its consumer group (`connect-<snk>`) is on the shared broker,
+/// so each test needs its own.
+fn script(input: &str, topic: &str, snk: &str, distributed: bool) -> Vec<Step> {
     let source = json!({
         "connector.class": "org.apache.kafka.connect.file.FileStreamSourceConnector",
         "file": input,
@@ -299,36 +301,46 @@ fn script(input: &str, topic: &str, distributed: bool) -> Vec<Step> {
         step(
             "create sink",
             Method::PUT,
-            "/connectors/snk/config",
+            &format!("/connectors/{snk}/config"),
             Some(sink),
         ),
         // Once the running sink has committed (every second here), its offsets show.
         Step {
             settle: Some((
-                "/connectors/snk/offsets".to_string(),
+                format!("/connectors/{snk}/offsets"),
                 "/offsets/0/partition/kafka_partition",
                 json!(0),
             )),
             ..step(
                 "sink offsets while running",
                 Method::GET,
-                "/connectors/snk/offsets",
+                &format!("/connectors/{snk}/offsets"),
                 None,
             )
         },
-        step("stop sink", Method::PUT, "/connectors/snk/stop", None),
+        step(
+            "stop sink",
+            Method::PUT,
+            &format!("/connectors/{snk}/stop"),
+            None,
+        ),
         Step {
             settle: Some((
-                "/connectors/snk/status".to_string(),
+                format!("/connectors/{snk}/status"),
                 "/connector/state",
                 json!("STOPPED"),
             )),
-            ..step("sink offsets", Method::GET, "/connectors/snk/offsets", None)
+            ..step(
+                "sink offsets",
+                Method::GET,
+                &format!("/connectors/{snk}/offsets"),
+                None,
+            )
         },
         step(
             "alter sink offsets",
             Method::PATCH,
-            "/connectors/snk/offsets",
+            &format!("/connectors/{snk}/offsets"),
             Some(
                 json!({"offsets": [{"partition": {"kafka_topic": topic, "kafka_partition": 0}, "offset": {"kafka_offset": 1}}]}),
             ),
@@ -336,7 +348,7 @@ fn script(input: &str, topic: &str, distributed: bool) -> Vec<Step> {
         step(
             "alter sink offsets without a partition",
             Method::PATCH,
-            "/connectors/snk/offsets",
+            &format!("/connectors/{snk}/offsets"),
             Some(
                 json!({"offsets": [{"partition": {"kafka_topic": topic}, "offset": {"kafka_offset": 1}}]}),
             ),
@@ -344,24 +356,33 @@ fn script(input: &str, topic: &str, distributed: bool) -> Vec<Step> {
         step(
             "sink offsets after alter",
             Method::GET,
-            "/connectors/snk/offsets",
+            &format!("/connectors/{snk}/offsets"),
             None,
         ),
         step(
             "reset sink offsets",
             Method::DELETE,
-            "/connectors/snk/offsets",
+            &format!("/connectors/{snk}/offsets"),
             None,
         ),
         step(
             "sink offsets after reset",
             Method::GET,
-            "/connectors/snk/offsets",
+            &format!("/connectors/{snk}/offsets"),
             None,
         ),
-        step("delete sink", Method::DELETE, "/connectors/snk", None),
+        step(
+            "delete sink",
+            Method::DELETE,
+            &format!("/connectors/{snk}"),
+            None,
+        ),
         step("delete", Method::DELETE, "/connectors/src", None),
-        step("deleted", Method::GET, "/connectors/src", None),
+        // Java answers 500 for a moment while the deletions rebalance the group.
+        Step {
+            settle: Some(("/connectors/src".to_string(), "/error_code", json!(404))),
+            ..step("deleted", Method::GET, "/connectors/src", None)
+        },
         Step {
             settle: Some((
                 "/connectors/src/status".to_string(),
@@ -466,7 +487,12 @@ offset.flush.interval.ms=1000
 ",
         stack.kafka_bootstrap()?
     );
-    let steps = script(&input.display().to_string(), &topic, false);
+    let steps = script(
+        &input.display().to_string(),
+        &topic,
+        &unique_name("snk"),
+        false,
+    );
 
     let mut java = JavaConnect::start_standalone(
         &Installed::locate(),
@@ -514,7 +540,12 @@ async fn the_distributed_rest_script_matches_a_java_three_worker_cluster() -> Re
     let input = dir.path().join("in.txt");
     std::fs::write(&input, "a\nb\nc\n")?;
     let topic = stack.create_topic("parity-dist", 1, 1, &[]).await?;
-    let steps = script(&input.display().to_string(), &topic, true);
+    let steps = script(
+        &input.display().to_string(),
+        &topic,
+        &unique_name("snk"),
+        true,
+    );
     let installed = Installed::locate();
     let replication = stack.kafka_nodes()?.min(3);
 

@@ -952,6 +952,9 @@ async fn sink_offsets_and_failed_task_restarts_take_effect_on_the_data() -> Resu
     let props = distributed_properties(stack, &group, "scheduled.rebalance.max.delay.ms=0")?;
     let workers = start_workers(dir.path(), &props, &["k1", "k2"]).await?;
     let url = |i: usize, path: &str| format!("{}{path}", workers[i].rest_url);
+    // Connector names name consumer groups (`connect-<name>`) on the shared broker.
+    let snk = unique_name("snk");
+    let broken = unique_name("broken");
     let topic = stack.create_topic("sinkoff", 1, 1, &[]).await?;
     let input = dir.path().join("in.txt");
     let output = dir.path().join("out.txt");
@@ -965,7 +968,7 @@ async fn sink_offsets_and_failed_task_restarts_take_effect_on_the_data() -> Resu
     .await?;
     expect(
         reqwest::Method::PUT,
-        &url(1, "/connectors/snk/config"),
+        &url(1, &format!("/connectors/{snk}/config")),
         Some(sink_config(&output, &topic)),
         201,
     )
@@ -979,7 +982,7 @@ async fn sink_offsets_and_failed_task_restarts_take_effect_on_the_data() -> Resu
     }]});
     let (code, body) = send(
         reqwest::Method::PATCH,
-        &url(0, "/connectors/snk/offsets"),
+        &url(0, &format!("/connectors/{snk}/offsets")),
         Some(moved.clone()),
     )
     .await?;
@@ -994,18 +997,18 @@ async fn sink_offsets_and_failed_task_restarts_take_effect_on_the_data() -> Resu
     // Stopped, its offsets are its consumer group's: everything it wrote is committed.
     expect(
         reqwest::Method::PUT,
-        &url(0, "/connectors/snk/stop"),
+        &url(0, &format!("/connectors/{snk}/stop")),
         None,
         204,
     )
     .await?;
-    wait_states(&workers, "snk", "STOPPED", &[]).await?;
+    wait_states(&workers, &snk, "STOPPED", &[]).await?;
     let committed = json!({"offsets": [{
         "partition": {"kafka_topic": topic, "kafka_partition": 0},
         "offset": {"kafka_offset": 10},
     }]});
     wait_until("the sink's committed offsets", SETTLE, || async {
-        let (code, v) = get_json(&url(1, "/connectors/snk/offsets")).await?;
+        let (code, v) = get_json(&url(1, &format!("/connectors/{snk}/offsets"))).await?;
         ensure!(code == 200, "GET offsets: {code} {v}");
         Ok((v == committed).then_some(()))
     })
@@ -1014,7 +1017,7 @@ async fn sink_offsets_and_failed_task_restarts_take_effect_on_the_data() -> Resu
     // A malformed change is refused with Java's message, naming the keys.
     let (code, body) = send(
         reqwest::Method::PATCH,
-        &url(1, "/connectors/snk/offsets"),
+        &url(1, &format!("/connectors/{snk}/offsets")),
         Some(json!({"offsets": [{"partition": {"topic": topic}, "offset": {"kafka_offset": 1}}]})),
     )
     .await?;
@@ -1029,7 +1032,7 @@ async fn sink_offsets_and_failed_task_restarts_take_effect_on_the_data() -> Resu
     // Altered back to 5: on resume lines 5..9 are written a second time, nothing else.
     let v = change_offsets(
         reqwest::Method::PATCH,
-        &url(1, "/connectors/snk/offsets"),
+        &url(1, &format!("/connectors/{snk}/offsets")),
         Some(moved),
     )
     .await?;
@@ -1037,14 +1040,14 @@ async fn sink_offsets_and_failed_task_restarts_take_effect_on_the_data() -> Resu
         v["message"] == "The offsets for this connector have been altered successfully",
         "{v}"
     );
-    let (_, v) = get_json(&url(0, "/connectors/snk/offsets")).await?;
+    let (_, v) = get_json(&url(0, &format!("/connectors/{snk}/offsets"))).await?;
     ensure!(
         v["offsets"][0]["offset"]["kafka_offset"] == 5,
         "after alter: {v}"
     );
     expect(
         reqwest::Method::PUT,
-        &url(0, "/connectors/snk/resume"),
+        &url(0, &format!("/connectors/{snk}/resume")),
         None,
         202,
     )
@@ -1060,27 +1063,27 @@ async fn sink_offsets_and_failed_task_restarts_take_effect_on_the_data() -> Resu
     // resume the sink starts from the earliest record again.
     expect(
         reqwest::Method::PUT,
-        &url(1, "/connectors/snk/stop"),
+        &url(1, &format!("/connectors/{snk}/stop")),
         None,
         204,
     )
     .await?;
-    wait_states(&workers, "snk", "STOPPED", &[]).await?;
+    wait_states(&workers, &snk, "STOPPED", &[]).await?;
     change_offsets(
         reqwest::Method::PATCH,
-        &url(0, "/connectors/snk/offsets"),
+        &url(0, &format!("/connectors/{snk}/offsets")),
         Some(json!({"offsets": [{
             "partition": {"kafka_topic": topic, "kafka_partition": "0"},
             "offset": null,
         }]})),
     )
     .await?;
-    let (_, v) = get_json(&url(1, "/connectors/snk/offsets")).await?;
+    let (_, v) = get_json(&url(1, &format!("/connectors/{snk}/offsets"))).await?;
     ensure!(v == json!({"offsets": []}), "after a null offset: {v}");
     for _ in 0..2 {
         let v = change_offsets(
             reqwest::Method::DELETE,
-            &url(1, "/connectors/snk/offsets"),
+            &url(1, &format!("/connectors/{snk}/offsets")),
             None,
         )
         .await?;
@@ -1091,7 +1094,7 @@ async fn sink_offsets_and_failed_task_restarts_take_effect_on_the_data() -> Resu
     }
     expect(
         reqwest::Method::PUT,
-        &url(1, "/connectors/snk/resume"),
+        &url(1, &format!("/connectors/{snk}/resume")),
         None,
         202,
     )
@@ -1108,13 +1111,13 @@ async fn sink_offsets_and_failed_task_restarts_take_effect_on_the_data() -> Resu
     let broken_out = missing.join("out.txt");
     expect(
         reqwest::Method::PUT,
-        &url(0, "/connectors/broken/config"),
+        &url(0, &format!("/connectors/{broken}/config")),
         Some(sink_config(&broken_out, &topic)),
         201,
     )
     .await?;
-    wait_states(&workers, "broken", "RUNNING", &["FAILED"]).await?;
-    let (_, status) = get_json(&url(1, "/connectors/broken/status")).await?;
+    wait_states(&workers, &broken, "RUNNING", &["FAILED"]).await?;
+    let (_, status) = get_json(&url(1, &format!("/connectors/{broken}/status"))).await?;
     ensure!(
         status["tasks"][0]["trace"]
             .as_str()
@@ -1127,7 +1130,7 @@ async fn sink_offsets_and_failed_task_restarts_take_effect_on_the_data() -> Resu
         reqwest::Method::POST,
         &url(
             1,
-            "/connectors/broken/restart?includeTasks=false&onlyFailed=true",
+            "/connectors/{broken}/restart?includeTasks=false&onlyFailed=true",
         ),
         None,
     )
@@ -1138,22 +1141,22 @@ async fn sink_offsets_and_failed_task_restarts_take_effect_on_the_data() -> Resu
             && body["tasks"][0]["state"] == "FAILED",
         "onlyFailed, connector only: {code} {body}"
     );
-    stays_failed(&workers, "broken").await?;
+    stays_failed(&workers, &broken).await?;
     // The legacy connector-only restart leaves the task failed too.
     expect(
         reqwest::Method::POST,
-        &url(0, "/connectors/broken/restart"),
+        &url(0, &format!("/connectors/{broken}/restart")),
         None,
         204,
     )
     .await?;
-    stays_failed(&workers, "broken").await?;
+    stays_failed(&workers, &broken).await?;
     // onlyFailed with tasks: just the failed task restarts, and now it writes.
     let (code, body) = send(
         reqwest::Method::POST,
         &url(
             0,
-            "/connectors/broken/restart?includeTasks=true&onlyFailed=true",
+            "/connectors/{broken}/restart?includeTasks=true&onlyFailed=true",
         ),
         None,
     )
@@ -1164,7 +1167,7 @@ async fn sink_offsets_and_failed_task_restarts_take_effect_on_the_data() -> Resu
             && body["tasks"][0]["state"] == "RESTARTING",
         "onlyFailed with tasks: {code} {body}"
     );
-    wait_states(&workers, "broken", "RUNNING", &["RUNNING"]).await?;
+    wait_states(&workers, &broken, "RUNNING", &["RUNNING"]).await?;
     lines_reach(&broken_out, 10).await?;
     Ok(())
 }

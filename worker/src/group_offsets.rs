@@ -127,6 +127,10 @@ pub fn group_id(connector: &str, settings: &BTreeMap<String, String>) -> String 
         .unwrap_or_else(|| format!("connect-{connector}"))
 }
 
+/// How long a change waits for the members of a just-stopped connector's group to leave (Java
+/// fails at once; its tasks have usually left by the time the stop is visible, ours a moment later).
+const MEMBERS_GRACE: Duration = Duration::from_secs(15);
+
 /// Where a sink connector's group lives and how to reach it.
 #[derive(Debug)]
 pub struct GroupAdmin {
@@ -471,7 +475,8 @@ impl GroupAdmin {
                     "cannot start a runtime to {what}: {e}"
                 )))
             })?;
-        let deadline = Instant::now() + self.timeout;
+        let started = Instant::now();
+        let deadline = started + self.timeout;
         runtime.block_on(async {
             let mut backoff = Duration::from_millis(100);
             loop {
@@ -481,6 +486,11 @@ impl GroupAdmin {
                 };
                 let last = match attempt.await {
                     Err(Failure::Retry(m)) => m,
+                    // A task stopped a moment ago may still be leaving the group: give it a
+                    // little time rather than failing a request that would work on retry.
+                    Err(Failure::Members) if started.elapsed() < MEMBERS_GRACE => {
+                        "the group still has members".to_string()
+                    }
                     other => return other,
                 };
                 if Instant::now() + backoff > deadline {
