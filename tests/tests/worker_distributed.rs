@@ -1130,7 +1130,7 @@ async fn sink_offsets_and_failed_task_restarts_take_effect_on_the_data() -> Resu
         reqwest::Method::POST,
         &url(
             1,
-            "/connectors/{broken}/restart?includeTasks=false&onlyFailed=true",
+            &format!("/connectors/{broken}/restart?includeTasks=false&onlyFailed=true"),
         ),
         None,
     )
@@ -1156,7 +1156,7 @@ async fn sink_offsets_and_failed_task_restarts_take_effect_on_the_data() -> Resu
         reqwest::Method::POST,
         &url(
             0,
-            "/connectors/{broken}/restart?includeTasks=true&onlyFailed=true",
+            &format!("/connectors/{broken}/restart?includeTasks=true&onlyFailed=true"),
         ),
         None,
     )
