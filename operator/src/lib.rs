@@ -1,11 +1,16 @@
 //! tributary-operator: `KafkaConnect` and `Connector` custom resources become worker clusters
 //! and connectors.
 
+pub mod build;
 pub mod crd;
+pub mod validate;
 
 /// The operator's one error type.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot write YAML: {0}")]
     Yaml(String),
+    /// A builder produced an object its Kubernetes type does not accept (a bug).
+    #[error("cannot build {0}")]
+    Build(String),
 }
