@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod crd;
+pub mod status;
 pub mod validate;
 
 /// The operator's one error type.

@@ -35,6 +35,24 @@ pub fn ca_dir(secret: &str) -> String {
 pub fn worker_properties(c: &Cluster<'_>) -> BTreeMap<String, String> {
     let spec = c.spec;
     let mut p = c.worker_config.clone();
+    // Defaults where Java has none or one that breaks small clusters (the user's value wins):
+    // JSON converters as Strimzi sets them, and the brokers' default replication for the
+    // internal topics instead of Java's fixed 3.
+    for (k, v) in [
+        (
+            "key.converter",
+            "org.apache.kafka.connect.json.JsonConverter",
+        ),
+        (
+            "value.converter",
+            "org.apache.kafka.connect.json.JsonConverter",
+        ),
+        ("config.storage.replication.factor", "-1"),
+        ("offset.storage.replication.factor", "-1"),
+        ("status.storage.replication.factor", "-1"),
+    ] {
+        p.entry(k.to_string()).or_insert_with(|| v.to_string());
+    }
     let mut set = |k: &str, v: String| {
         p.insert(k.to_string(), v);
     };
