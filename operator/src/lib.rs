@@ -2,7 +2,9 @@
 //! and connectors.
 
 pub mod build;
+pub mod controller;
 pub mod crd;
+pub mod metrics;
 pub mod status;
 pub mod validate;
 
@@ -14,4 +16,7 @@ pub enum Error {
     /// A builder produced an object its Kubernetes type does not accept (a bug).
     #[error("cannot build {0}")]
     Build(String),
+    /// The apiserver refused or failed a request.
+    #[error("{0}")]
+    Kube(String),
 }

@@ -1,0 +1,342 @@
+//! The KafkaConnect controller.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Api, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{Context, MANAGER};
+use crate::Error;
+use crate::build::{self, REST_PORT, annotations};
+use crate::crd::KafkaConnect;
+use crate::crd::kafka_connect::ConnectorPlugin;
+use crate::metrics::Metrics;
+use crate::status::{self, Observed};
+
+async fn apply<K>(api: &Api<K>, obj: &K) -> Result<K, Error>
+where
+    K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + std::fmt::Debug,
+{
+    let name = obj.meta().name.clone().unwrap_or_default();
+    api.patch(
+        &name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(obj),
+    )
+    .await
+    .map_err(|e| Error::Kube(format!("applying {} {name}: {e}", K::kind(&()))))
+}
+
+/// A random password for the REST API (hex of 24 random bytes).
+fn new_password() -> Result<String, Error> {
+    let mut b = [0u8; 24];
+    getrandom::fill(&mut b).map_err(|e| Error::Kube(format!("no randomness: {e}")))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+/// The REST credentials: kept once generated.
+async fn rest_password(api: &Api<Secret>, name: &str) -> Result<String, Error> {
+    let existing = api
+        .get_opt(name)
+        .await
+        .map_err(|e| Error::Kube(format!("reading Secret {name}: {e}")))?;
+    if let Some(p) = existing
+        .and_then(|s| s.data)
+        .and_then(|d| d.get("password").cloned())
+        .and_then(|p| String::from_utf8(p.0).ok())
+        .filter(|p| !p.is_empty())
+    {
+        return Ok(p);
+    }
+    new_password()
+}
+
+/// The connector plugins of the cluster, from one ready worker (`None` if none answers).
+async fn plugins(
+    ctx: &Context,
+    pods: &[Pod],
+    c: &build::Cluster<'_>,
+    password: &str,
+) -> Option<Vec<ConnectorPlugin>> {
+    for pod in pods.iter().filter(|p| is_ready(p)) {
+        let url = format!(
+            "http://{}.{}.{}.svc:{REST_PORT}/connector-plugins",
+            pod.name_any(),
+            c.workers_name(),
+            c.namespace
+        );
+        let r = ctx
+            .http
+            .get(&url)
+            .basic_auth(build::secret::REST_USER, Some(password))
+            .send()
+            .await;
+        match r {
+            Ok(r) if r.status().is_success() => {
+                if let Ok(list) = r.json::<Vec<tributary_connect_client::PluginInfo>>().await {
+                    return Some(
+                        list.into_iter()
+                            .map(|p| ConnectorPlugin {
+                                class: p.class_name,
+                                type_: p.type_,
+                                version: p.version,
+                            })
+                            .collect(),
+                    );
+                }
+            }
+            Ok(r) => tracing::debug!(%url, status = %r.status(), "plugins not served"),
+            Err(e) => tracing::debug!(%url, error = %e, "worker unreachable"),
+        }
+    }
+    None
+}
+
+fn is_ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Writes the status if it differs from what the resource shows.
+async fn write_status(
+    api: &Api<KafkaConnect>,
+    kc: &KafkaConnect,
+    status: crate::crd::KafkaConnectStatus,
+) -> Result<(), Error> {
+    if kc.status.as_ref() == Some(&status) {
+        return Ok(());
+    }
+    let patch = serde_json::json!({
+        "apiVersion": "tributary.dev/v1alpha1",
+        "kind": "KafkaConnect",
+        "status": status,
+    });
+    api.patch_status(
+        &kc.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(|e| Error::Kube(format!("writing the status of {}: {e}", kc.name_any())))?;
+    Ok(())
+}
+
+pub async fn reconcile(kc: Arc<KafkaConnect>, ctx: Arc<Context>) -> Result<Action, Error> {
+    ctx.metrics
+        .reconciliations
+        .get_or_create(&Metrics::kind("KafkaConnect"))
+        .inc();
+    let ns = kc
+        .namespace()
+        .ok_or_else(|| Error::Kube("a KafkaConnect without a namespace".into()))?;
+    let client = ctx.client.clone();
+    let api: Api<KafkaConnect> = Api::namespaced(client.clone(), &ns);
+    let generation = kc.meta().generation;
+    let now = k8s_openapi::jiff::Timestamp::now();
+
+    if kc
+        .annotations()
+        .get(annotations::PAUSE_RECONCILIATION)
+        .is_some_and(|v| v == "true")
+    {
+        let o = Observed {
+            paused: true,
+            ..Observed::default()
+        };
+        write_status(
+            &api,
+            &kc,
+            status::kafka_connect(&o, kc.status.as_ref(), generation, now),
+        )
+        .await?;
+        return Ok(Action::await_change());
+    }
+
+    // Dereference: the Secrets the workers mount (their keys, and a hash of their data).
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let mut keys = BTreeMap::new();
+    let mut hashed: Vec<Vec<u8>> = Vec::new();
+    for name in build::referenced_secrets(&kc.spec) {
+        let s = secrets
+            .get_opt(&name)
+            .await
+            .map_err(|e| Error::Kube(format!("reading Secret {name}: {e}")))?;
+        if let Some(s) = s {
+            let data = s.data.unwrap_or_default();
+            hashed.push(name.clone().into_bytes());
+            for (k, v) in &data {
+                hashed.push(k.clone().into_bytes());
+                hashed.push(v.0.clone());
+            }
+            keys.insert(name, data.into_keys().collect());
+        }
+    }
+    let parts: Vec<&[u8]> = hashed.iter().map(Vec::as_slice).collect();
+    let secrets_hash = build::hash(&parts);
+
+    let c = match build::cluster(&kc, &keys, secrets_hash) {
+        Ok(c) => c,
+        Err(problems) => {
+            tracing::info!(kafkaconnect = %kc.name_any(), namespace = %ns, problems = ?problems.iter().map(ToString::to_string).collect::<Vec<_>>(), "invalid spec");
+            let o = Observed {
+                problems,
+                ..Observed::default()
+            };
+            write_status(
+                &api,
+                &kc,
+                status::kafka_connect(&o, kc.status.as_ref(), generation, now),
+            )
+            .await?;
+            // A change of the resource or of a referenced Secret triggers the next attempt.
+            return Ok(Action::await_change());
+        }
+    };
+
+    // Build and apply.
+    let password = rest_password(&secrets, &c.rest_secret_name()).await?;
+    apply(&secrets, &build::secret::rest_secret(&c, &password)).await?;
+    let children = build::children(&c)?;
+    apply(
+        &Api::<ServiceAccount>::namespaced(client.clone(), &ns),
+        &children.service_account,
+    )
+    .await?;
+    apply(
+        &Api::<ConfigMap>::namespaced(client.clone(), &ns),
+        &children.config_map,
+    )
+    .await?;
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    apply(&services, &children.headless_service).await?;
+    apply(&services, &children.api_service).await?;
+    apply(
+        &Api::<PodDisruptionBudget>::namespaced(client.clone(), &ns),
+        &children.pdb,
+    )
+    .await?;
+    apply(
+        &Api::<NetworkPolicy>::namespaced(client.clone(), &ns),
+        &children.network_policy,
+    )
+    .await?;
+    let sts = apply(
+        &Api::<StatefulSet>::namespaced(client.clone(), &ns),
+        &children.stateful_set,
+    )
+    .await?;
+
+    // Observe.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let pod_list = pods
+        .list(&ListParams::default().labels(&c.selector_string()))
+        .await
+        .map_err(|e| Error::Kube(format!("listing pods: {e}")))?
+        .items;
+    let st = sts.status.unwrap_or_default();
+    let replicas = st.replicas;
+    let updated = st.updated_replicas.unwrap_or(0);
+    let outdated = if st.update_revision.is_some() && st.update_revision != st.current_revision {
+        (replicas - updated).max(0)
+    } else {
+        0
+    };
+    let ready = st.ready_replicas.unwrap_or(0);
+    let plugins = if ready > 0 {
+        plugins(&ctx, &pod_list, &c, &password).await
+    } else {
+        None
+    };
+    let o = Observed {
+        problems: Vec::new(),
+        desired: c.spec.replicas,
+        replicas,
+        ready,
+        outdated,
+        plugins,
+        selector: c.selector_string(),
+        url: c.url(),
+        paused: false,
+    };
+    let new_status = status::kafka_connect(&o, kc.status.as_ref(), generation, now);
+    let ready_now = new_status
+        .conditions
+        .iter()
+        .flatten()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    write_status(&api, &kc, new_status).await?;
+    Ok(if ready_now {
+        Action::requeue(Duration::from_secs(300))
+    } else {
+        Action::requeue(Duration::from_secs(10))
+    })
+}
+
+pub fn error_policy(kc: Arc<KafkaConnect>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics
+        .failures
+        .get_or_create(&Metrics::kind("KafkaConnect"))
+        .inc();
+    tracing::warn!(kafkaconnect = %kc.name_any(), error = %error, "reconcile failed; retrying in 15 s");
+    Action::requeue(Duration::from_secs(15))
+}
+
+/// Runs the controller over `kcs` (one namespace or all) until a signal.
+pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
+    let client = ctx.client.clone();
+    fn api<K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>>(
+        client: &kube::Client,
+        ns: Option<&str>,
+    ) -> Api<K> {
+        match ns {
+            Some(n) => Api::namespaced(client.clone(), n),
+            None => Api::all(client.clone()),
+        }
+    }
+    let wc = watcher::Config::default();
+    let controller = Controller::new(api::<KafkaConnect>(&client, namespace), wc.clone());
+    let store = controller.store();
+    controller
+        .owns(api::<StatefulSet>(&client, namespace), wc.clone())
+        .owns(api::<ConfigMap>(&client, namespace), wc.clone())
+        .owns(api::<Service>(&client, namespace), wc.clone())
+        .watches(
+            api::<Secret>(&client, namespace),
+            wc.clone(),
+            move |secret| {
+                // A rotated or newly created Secret reconciles every cluster that mounts it.
+                let ns = secret.namespace();
+                let name = secret.name_any();
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|kc| {
+                        kc.namespace() == ns && build::referenced_secrets(&kc.spec).contains(&name)
+                    })
+                    .map(|kc| ObjectRef::from_obj(&*kc))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "reconcile error");
+            }
+        })
+        .await;
+}

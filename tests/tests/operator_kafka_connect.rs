@@ -1,0 +1,408 @@
+//! `tributary-operator run` against the devstack's real apiserver and controller-manager: a
+//! KafkaConnect becomes its children with the expected content, its status follows, a missing
+//! Secret stalls it until the Secret appears, config and Secret changes change the pod template's
+//! hashes (and nothing else does), the scale subresource scales, pausing holds changes back, and
+//! deleting the KafkaConnect garbage-collects every child.
+//!
+//! Worker pods stay Pending here (the pod runner arrives with the rest of the operator issue);
+//! what runs in them is tested by the worker tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use kube::Api;
+use nix::sys::signal::Signal;
+use tributary_operator::crd::KafkaConnect;
+use tributary_tests::stack::ports::free_ports;
+use tributary_tests::stack::process::{Managed, spawn, tail};
+use tributary_tests::{Devstack, wait_until};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+fn operator_binary() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent();
+    [dir, dir.and_then(Path::parent)]
+        .into_iter()
+        .flatten()
+        .map(|d| d.join("tributary-operator"))
+        .find(|c| c.exists())
+        .context(
+            "cannot find tributary-operator next to the test binary; run `cargo build --workspace`",
+        )
+}
+
+fn kubectl(stack: &Devstack, args: &[&str], stdin: Option<&str>) -> Result<Output> {
+    use std::io::Write;
+    let mut child = Command::new(stack.var("TRIBUTARY_KUBECTL")?)
+        .args(args)
+        .args(["--kubeconfig", stack.var("TRIBUTARY_KUBECONFIG")?])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    if let (Some(text), Some(mut input)) = (stdin, child.stdin.take()) {
+        input.write_all(text.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    ensure!(
+        out.status.success(),
+        "kubectl {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(out)
+}
+
+fn start_operator(stack: &Devstack, ns: &str, dir: &Path) -> Result<Managed> {
+    let port = free_ports(1)?[0];
+    let mut cmd = Command::new(operator_binary()?);
+    cmd.args(["run", "--namespace", ns])
+        .arg("--metrics-addr")
+        .arg(format!("127.0.0.1:{port}"))
+        .env("KUBECONFIG", stack.var("TRIBUTARY_KUBECONFIG")?)
+        .env("TRIBUTARY_LOG", "info,tributary_operator=debug");
+    spawn("operator", &mut cmd, dir, Signal::SIGTERM)
+}
+
+fn cluster_yaml(name: &str, replicas: i32, flush: u32) -> String {
+    format!(
+        "apiVersion: tributary.dev/v1alpha1
+kind: KafkaConnect
+metadata:
+  name: {name}
+spec:
+  replicas: {replicas}
+  bootstrapServers: kafka-0:9093
+  groupId: {name}
+  configStorageTopic: {name}-configs
+  offsetStorageTopic: {name}-offsets
+  statusStorageTopic: {name}-status
+  authentication:
+    type: scram-sha-512
+    username: connect
+    passwordSecret: {{secretName: {name}-user, password: password}}
+  config:
+    offset.flush.interval.ms: {flush}
+"
+    )
+}
+
+fn condition(kc: &KafkaConnect, type_: &str) -> Option<(String, String, String)> {
+    kc.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+fn template_annotation(sts: &StatefulSet, key: &str) -> Option<String> {
+    sts.spec
+        .template
+        .metadata
+        .as_ref()?
+        .annotations
+        .as_ref()?
+        .get(key)
+        .cloned()
+}
+
+#[tokio::test]
+async fn a_kafka_connect_becomes_its_children_and_its_status_follows() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    kubectl(
+        stack,
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            &repo().join("crds/tributary.dev.yaml").display().to_string(),
+        ],
+        None,
+    )?;
+    let ns = stack.namespace("op").await?;
+    let mut operator = start_operator(stack, &ns, dir.path())?;
+    let client = stack.kube_client().await?;
+    let kcs: Api<KafkaConnect> = Api::namespaced(client.clone(), &ns);
+    let stss: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let log = |m: &Managed| tail(&m.log, 40);
+
+    // A referenced Secret that does not exist: Stalled, naming the field; nothing built.
+    kubectl(
+        stack,
+        &["apply", "-n", &ns, "-f", "-"],
+        Some(&cluster_yaml("pipe", 3, 1000)),
+    )?;
+    let r = wait_until("Stalled for the missing Secret", WAIT, || async {
+        let kc = kcs.get("pipe").await?;
+        Ok(condition(&kc, "Stalled").filter(|c| c.0 == "True"))
+    })
+    .await;
+    let (_, reason, message) = r.with_context(|| log(&operator))?;
+    ensure!(reason == "InvalidSpec", "{reason}");
+    ensure!(
+        message.contains("spec.authentication.passwordSecret: Secret pipe-user does not exist"),
+        "{message}"
+    );
+    ensure!(
+        stss.get_opt("pipe-connect").await?.is_none(),
+        "built while stalled"
+    );
+
+    // The Secret appears: the operator notices (it watches Secrets) and builds everything.
+    let password = "hunter2-very-secret";
+    kubectl(
+        stack,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "pipe-user",
+            "-n",
+            &ns,
+            &format!("--from-literal=password={password}"),
+        ],
+        None,
+    )?;
+    let sts = wait_until("the StatefulSet", WAIT, || async {
+        Ok(stss.get_opt("pipe-connect").await?)
+    })
+    .await
+    .with_context(|| log(&operator))?;
+    let kc = kcs.get("pipe").await?;
+    let uid = kc.metadata.uid.clone().unwrap_or_default();
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    for (kind, name, owners) in [
+        (
+            "StatefulSet",
+            "pipe-connect",
+            sts.metadata.owner_references.clone(),
+        ),
+        (
+            "ConfigMap",
+            "pipe-connect-config",
+            cms.get("pipe-connect-config")
+                .await?
+                .metadata
+                .owner_references,
+        ),
+        (
+            "Service",
+            "pipe-connect",
+            services
+                .get("pipe-connect")
+                .await?
+                .metadata
+                .owner_references,
+        ),
+        (
+            "Service",
+            "pipe-connect-api",
+            services
+                .get("pipe-connect-api")
+                .await?
+                .metadata
+                .owner_references,
+        ),
+        (
+            "Secret",
+            "pipe-connect-rest",
+            secrets
+                .get("pipe-connect-rest")
+                .await?
+                .metadata
+                .owner_references,
+        ),
+    ] {
+        ensure!(
+            owners
+                .iter()
+                .flatten()
+                .any(|o| o.uid == uid && o.controller == Some(true)),
+            "{kind} {name} is not owned by the KafkaConnect"
+        );
+    }
+    // No secret value in the ConfigMap or in an env literal of the pods.
+    let cm = cms.get("pipe-connect-config").await?;
+    let props = cm
+        .data
+        .and_then(|d| d.get("worker.properties").cloned())
+        .unwrap_or_default();
+    ensure!(
+        !props.contains(password),
+        "the password is in the ConfigMap"
+    );
+    ensure!(
+        props.contains("sasl.jaas.config=")
+            && props.contains("/opt/tributary/secrets/kafka-password"),
+        "{props}"
+    );
+    let sts_json = serde_json::to_string(&sts)?;
+    ensure!(
+        !sts_json.contains(password),
+        "the password is in the StatefulSet"
+    );
+
+    // Status: the scale subresource's fields, and Reconciling while the workers start.
+    let kc = wait_until("status with replicas", WAIT, || async {
+        let kc = kcs.get("pipe").await?;
+        let ok = kc.status.as_ref().is_some_and(|s| {
+            s.replicas == Some(3) && s.label_selector.is_some() && s.url.is_some()
+        });
+        Ok(ok.then_some(kc))
+    })
+    .await
+    .with_context(|| log(&operator))?;
+    ensure!(
+        condition(&kc, "Reconciling").is_some_and(|c| c.0 == "True"),
+        "{:?}",
+        kc.status
+    );
+    ensure!(condition(&kc, "Stalled").is_some_and(|c| c.0 == "False"));
+
+    // Scaling changes replicas only: same config hash.
+    let config_hash = template_annotation(&sts, "tributary.dev/config-hash");
+    let secrets_hash = template_annotation(&sts, "tributary.dev/secrets-hash");
+    kubectl(
+        stack,
+        &[
+            "scale",
+            "-n",
+            &ns,
+            "kafkaconnect.tributary.dev/pipe",
+            "--replicas=5",
+        ],
+        None,
+    )?;
+    let sts = wait_until("5 replicas", WAIT, || async {
+        let s = stss.get("pipe-connect").await?;
+        Ok((s.spec.replicas == Some(5)).then_some(s))
+    })
+    .await
+    .with_context(|| log(&operator))?;
+    ensure!(template_annotation(&sts, "tributary.dev/config-hash") == config_hash);
+    ensure!(template_annotation(&sts, "tributary.dev/secrets-hash") == secrets_hash);
+
+    // A worker setting changes the config hash; a Secret rotation the secrets hash.
+    kubectl(
+        stack,
+        &["apply", "-n", &ns, "-f", "-"],
+        Some(&cluster_yaml("pipe", 5, 2000)),
+    )?;
+    let sts = wait_until("a new config hash", WAIT, || async {
+        let s = stss.get("pipe-connect").await?;
+        Ok((template_annotation(&s, "tributary.dev/config-hash") != config_hash).then_some(s))
+    })
+    .await
+    .with_context(|| log(&operator))?;
+    ensure!(template_annotation(&sts, "tributary.dev/secrets-hash") == secrets_hash);
+    let config_hash = template_annotation(&sts, "tributary.dev/config-hash");
+    let patch = serde_json::json!({"stringData": {"password": "rotated"}});
+    secrets
+        .patch(
+            "pipe-user",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await?;
+    let sts = wait_until("a new secrets hash", WAIT, || async {
+        let s = stss.get("pipe-connect").await?;
+        Ok((template_annotation(&s, "tributary.dev/secrets-hash") != secrets_hash).then_some(s))
+    })
+    .await
+    .with_context(|| log(&operator))?;
+    ensure!(template_annotation(&sts, "tributary.dev/config-hash") == config_hash);
+
+    // Paused: changes wait; the status says why.
+    kubectl(
+        stack,
+        &[
+            "annotate",
+            "-n",
+            &ns,
+            "kafkaconnect.tributary.dev/pipe",
+            "tributary.dev/pause-reconciliation=true",
+        ],
+        None,
+    )?;
+    wait_until("ReconciliationPaused", WAIT, || async {
+        let kc = kcs.get("pipe").await?;
+        Ok(condition(&kc, "Ready").filter(|c| c.1 == "ReconciliationPaused"))
+    })
+    .await
+    .with_context(|| log(&operator))?;
+    kubectl(
+        stack,
+        &["apply", "-n", &ns, "-f", "-"],
+        Some(&cluster_yaml("pipe", 5, 3000)),
+    )?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let s = stss.get("pipe-connect").await?;
+    ensure!(
+        template_annotation(&s, "tributary.dev/config-hash") == config_hash,
+        "changed while paused"
+    );
+    kubectl(
+        stack,
+        &[
+            "annotate",
+            "-n",
+            &ns,
+            "kafkaconnect.tributary.dev/pipe",
+            "tributary.dev/pause-reconciliation-",
+        ],
+        None,
+    )?;
+    wait_until("the held-back change applied", WAIT, || async {
+        let s = stss.get("pipe-connect").await?;
+        Ok((template_annotation(&s, "tributary.dev/config-hash") != config_hash).then_some(()))
+    })
+    .await
+    .with_context(|| log(&operator))?;
+
+    // Deleting the KafkaConnect garbage-collects every child.
+    kubectl(
+        stack,
+        &[
+            "delete",
+            "-n",
+            &ns,
+            "kafkaconnect.tributary.dev/pipe",
+            "--wait=true",
+        ],
+        None,
+    )?;
+    wait_until("every child gone", Duration::from_secs(120), || async {
+        let left = stss.get_opt("pipe-connect").await?.is_some()
+            || cms.get_opt("pipe-connect-config").await?.is_some()
+            || services.get_opt("pipe-connect").await?.is_some()
+            || services.get_opt("pipe-connect-api").await?.is_some()
+            || secrets.get_opt("pipe-connect-rest").await?.is_some();
+        Ok((!left).then_some(()))
+    })
+    .await?;
+    ensure!(
+        operator.poll_exit().is_none(),
+        "the operator exited: {}",
+        log(&operator)
+    );
+    operator.request_stop();
+    Ok(())
+}
