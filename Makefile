@@ -61,3 +61,5 @@ fmt:
 generate:
 	tests/fixtures/json-converter/generate.sh
 	$(CARGO) run -q -p tributary-operator -- crd > crds/tributary.dev.yaml
+	$(CARGO) run -q -p tributary-operator -- crd --only crds > charts/tributary/crds/tributary.dev.yaml
+	{ echo '{{- if .Values.admissionPolicies }}'; $(CARGO) run -q -p tributary-operator -- crd --only policies; echo '{{- end }}'; } > charts/tributary/templates/admission-policies.yaml

@@ -35,14 +35,23 @@ enum Command {
         )]
         metrics_addr: std::net::SocketAddr,
     },
-    /// Print the CustomResourceDefinitions as YAML (what `make generate` writes to crds/).
-    Crd,
+    /// Print the CustomResourceDefinitions and admission policies as YAML (what `make generate`
+    /// writes to crds/ and the chart).
+    Crd {
+        /// `crds` or `policies` only.
+        #[arg(long, value_parser = ["crds", "policies"])]
+        only: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Crd => match tributary_operator::crd::yaml() {
+        Command::Crd { only } => match tributary_operator::crd::yaml(match only.as_deref() {
+            Some("crds") => tributary_operator::crd::Documents::Crds,
+            Some(_) => tributary_operator::crd::Documents::Policies,
+            None => tributary_operator::crd::Documents::All,
+        }) {
             Ok(text) => {
                 print!("{text}");
                 ExitCode::SUCCESS

@@ -16,10 +16,28 @@ fn committed() -> String {
 
 #[test]
 fn the_committed_crds_are_fresh() {
-    let fresh = tributary_operator::crd::yaml().expect("the CRDs serialize");
+    use tributary_operator::crd::{Documents, yaml};
+    let fresh = yaml(Documents::All).expect("the CRDs serialize");
     assert!(
         committed() == fresh,
         "crds/tributary.dev.yaml is stale: run `make generate`"
+    );
+    let chart = |p: &str| {
+        std::fs::read_to_string(format!(
+            "{}/../charts/tributary/{p}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("the chart's generated files are committed")
+    };
+    assert!(
+        chart("crds/tributary.dev.yaml") == yaml(Documents::Crds).expect("serializes"),
+        "charts/tributary/crds/tributary.dev.yaml is stale: run `make generate`"
+    );
+    let policies = yaml(Documents::Policies).expect("serializes");
+    assert!(
+        chart("templates/admission-policies.yaml")
+            == format!("{{{{- if .Values.admissionPolicies }}}}\n{policies}{{{{- end }}}}\n"),
+        "charts/tributary/templates/admission-policies.yaml is stale: run `make generate`"
     );
 }
 

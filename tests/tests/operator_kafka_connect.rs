@@ -4,6 +4,8 @@
 //! hashes (and nothing else does), the scale subresource scales, pausing holds changes back, and
 //! deleting the KafkaConnect garbage-collects every child.
 //!
+//! The operator runs with a token of the Helm chart's ServiceAccount, not as admin.
+//!
 //! Worker pods stay Pending here (the pod runner arrives with the rest of the operator issue);
 //! what runs in them is tested by the worker tests.
 
@@ -65,13 +67,85 @@ fn kubectl(stack: &Devstack, args: &[&str], stdin: Option<&str>) -> Result<Outpu
     Ok(out)
 }
 
+/// Installs the chart's ServiceAccount and RBAC (release `release`, in `ns`) and writes a
+/// kubeconfig holding that ServiceAccount's token: the operator runs with exactly the verbs the
+/// chart grants, so a missing one fails this test.
+fn chart_kubeconfig(stack: &Devstack, release: &str, ns: &str, dir: &Path) -> Result<PathBuf> {
+    let out = Command::new(stack.var("TRIBUTARY_HELM")?)
+        .args(["template", release])
+        .arg(repo().join("charts/tributary"))
+        .args([
+            "--kube-version",
+            &tributary_tests::installed::Versions::pinned().k8s,
+        ])
+        .args([
+            "--namespace",
+            ns,
+            "--show-only",
+            "templates/serviceaccount.yaml",
+            "--show-only",
+            "templates/rbac.yaml",
+        ])
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "helm template: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    kubectl(
+        stack,
+        &["apply", "-n", ns, "-f", "-"],
+        Some(&String::from_utf8(out.stdout)?),
+    )?;
+    let token = kubectl(
+        stack,
+        &[
+            "create",
+            "token",
+            &format!("{release}-tributary-operator"),
+            "-n",
+            ns,
+            "--duration=2h",
+        ],
+        None,
+    )?;
+    let token = String::from_utf8(token.stdout)?.trim().to_string();
+    let admin = kubectl(
+        stack,
+        &[
+            "config",
+            "view",
+            "--raw",
+            "--minify",
+            "--flatten",
+            "-o",
+            "json",
+        ],
+        None,
+    )?;
+    let admin: serde_json::Value = serde_json::from_slice(&admin.stdout)?;
+    let cluster = admin["clusters"][0]["cluster"].clone();
+    let config = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "devstack", "cluster": cluster}],
+        "users": [{"name": "operator", "user": {"token": token}}],
+        "contexts": [{"name": "operator", "context": {"cluster": "devstack", "user": "operator", "namespace": ns}}],
+        "current-context": "operator",
+    });
+    let path = dir.join("operator.kubeconfig");
+    std::fs::write(&path, config.to_string())?;
+    Ok(path)
+}
+
 fn start_operator(stack: &Devstack, ns: &str, dir: &Path) -> Result<Managed> {
+    let kubeconfig = chart_kubeconfig(stack, &tributary_tests::unique_name("t"), ns, dir)?;
     let port = free_ports(1)?[0];
     let mut cmd = Command::new(operator_binary()?);
     cmd.args(["run", "--namespace", ns])
         .arg("--metrics-addr")
         .arg(format!("127.0.0.1:{port}"))
-        .env("KUBECONFIG", stack.var("TRIBUTARY_KUBECONFIG")?)
+        .env("KUBECONFIG", kubeconfig)
         .env("TRIBUTARY_LOG", "info,tributary_operator=debug");
     spawn("operator", &mut cmd, dir, Signal::SIGTERM)
 }
