@@ -165,14 +165,17 @@ mod tests {
         Timestamp::from_second(s).unwrap_or_default()
     }
 
-    fn ready_of(s: &KafkaConnectStatus) -> (String, String) {
-        let c = s
-            .conditions
+    fn condition(s: &KafkaConnectStatus, type_: &str) -> Condition {
+        s.conditions
             .iter()
             .flatten()
-            .find(|c| c.type_ == "Ready")
+            .find(|c| c.type_ == type_)
             .cloned()
-            .unwrap_or_else(|| panic!("no Ready"));
+            .unwrap_or_else(|| panic!("no {type_}"))
+    }
+
+    fn ready_of(s: &KafkaConnectStatus) -> (String, String) {
+        let c = condition(s, "Ready");
         (c.status, c.reason)
     }
 
@@ -219,13 +222,7 @@ mod tests {
             ..Observed::default()
         };
         let s = kafka_connect(&o, None, Some(4), t(1));
-        let stalled = s
-            .conditions
-            .iter()
-            .flatten()
-            .find(|c| c.type_ == "Stalled")
-            .cloned()
-            .unwrap_or_else(|| panic!("no Stalled"));
+        let stalled = condition(&s, "Stalled");
         assert_eq!(stalled.status, "True");
         assert_eq!(stalled.message, "spec.config.a: is a list; spec.tls: x");
         assert_eq!(stalled.observed_generation, Some(4));
@@ -242,13 +239,7 @@ mod tests {
         assert_eq!(first, again, "nothing changed, nothing to write");
         let o2 = Observed { desired: 1, ..o };
         let changed = kafka_connect(&o2, Some(&first), Some(2), t(300));
-        let ready = changed
-            .conditions
-            .iter()
-            .flatten()
-            .find(|c| c.type_ == "Ready")
-            .cloned()
-            .unwrap_or_else(|| panic!("no Ready"));
+        let ready = condition(&changed, "Ready");
         assert_eq!(ready.last_transition_time, Time(t(300)));
     }
 }

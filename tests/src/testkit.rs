@@ -237,6 +237,23 @@ impl Devstack {
         Ok(kube::Client::try_from(config)?)
     }
 
+    /// Runs the devstack's kubectl (its kubeconfig added) with `stdin` piped in; the output
+    /// whatever the exit status, so tests can check refusals too.
+    pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Result<std::process::Output> {
+        let mut child = Command::new(self.var("TRIBUTARY_KUBECTL")?)
+            .args(args)
+            .args(["--kubeconfig", self.var("TRIBUTARY_KUBECONFIG")?])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("running kubectl")?;
+        if let (Some(text), Some(mut input)) = (stdin, child.stdin.take()) {
+            input.write_all(text.as_bytes())?;
+        }
+        Ok(child.wait_with_output()?)
+    }
+
     /// Creates a namespace with a unique name starting with `prefix`.
     pub async fn namespace(&self, prefix: &str) -> Result<String> {
         use k8s_openapi::api::core::v1::Namespace;

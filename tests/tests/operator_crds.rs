@@ -3,7 +3,7 @@
 //! the field, as a user running `kubectl apply` sees it.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
@@ -17,19 +17,7 @@ fn repo() -> PathBuf {
 }
 
 fn kubectl(stack: &Devstack, args: &[&str], stdin: Option<&str>) -> Result<Output> {
-    use std::io::Write;
-    let mut child = Command::new(stack.var("TRIBUTARY_KUBECTL")?)
-        .args(args)
-        .args(["--kubeconfig", stack.var("TRIBUTARY_KUBECONFIG")?])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .context("running kubectl")?;
-    if let (Some(text), Some(mut input)) = (stdin, child.stdin.take()) {
-        input.write_all(text.as_bytes())?;
-    }
-    Ok(child.wait_with_output()?)
+    stack.kubectl(args, stdin)
 }
 
 fn text(o: &Output) -> String {

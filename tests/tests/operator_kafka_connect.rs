@@ -45,19 +45,9 @@ fn operator_binary() -> Result<PathBuf> {
         )
 }
 
+/// kubectl that must succeed.
 fn kubectl(stack: &Devstack, args: &[&str], stdin: Option<&str>) -> Result<Output> {
-    use std::io::Write;
-    let mut child = Command::new(stack.var("TRIBUTARY_KUBECTL")?)
-        .args(args)
-        .args(["--kubeconfig", stack.var("TRIBUTARY_KUBECONFIG")?])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    if let (Some(text), Some(mut input)) = (stdin, child.stdin.take()) {
-        input.write_all(text.as_bytes())?;
-    }
-    let out = child.wait_with_output()?;
+    let out = stack.kubectl(args, stdin)?;
     ensure!(
         out.status.success(),
         "kubectl {args:?}: {}{}",
