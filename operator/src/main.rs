@@ -34,6 +34,15 @@ enum Command {
             default_value = "0.0.0.0:8080"
         )]
         metrics_addr: std::net::SocketAddr,
+        /// Namespace of the leader-election Lease (defaults to the pod's own, `POD_NAMESPACE`).
+        #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+        lease_namespace: String,
+        /// Name of the leader-election Lease; operators sharing it take turns.
+        #[arg(long, default_value = "tributary-operator")]
+        lease_name: String,
+        /// Run without leader election (one operator only, e.g. on a laptop).
+        #[arg(long)]
+        no_leader_election: bool,
     },
     /// Print the CustomResourceDefinitions and admission policies as YAML (what `make generate`
     /// writes to crds/ and the chart).
@@ -64,7 +73,11 @@ fn main() -> ExitCode {
         Command::Run {
             namespaces,
             metrics_addr,
+            lease_namespace,
+            lease_name,
+            no_leader_election,
         } => {
+            let lease = (!no_leader_election).then_some((lease_namespace, lease_name));
             init_logging();
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(r) => r,
@@ -73,7 +86,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(run(namespaces, metrics_addr)) {
+            match runtime.block_on(run(namespaces, metrics_addr, lease)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "tributary-operator stopped");
@@ -94,7 +107,21 @@ fn init_logging() {
         .try_init();
 }
 
-async fn run(namespaces: Vec<String>, metrics_addr: std::net::SocketAddr) -> Result<(), String> {
+/// This operator's name in the Lease and in Events: the pod name, else host and process.
+fn identity() -> String {
+    std::env::var("POD_NAME").unwrap_or_else(|_| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "operator".into());
+        format!("{host}-{}", std::process::id())
+    })
+}
+
+async fn run(
+    namespaces: Vec<String>,
+    metrics_addr: std::net::SocketAddr,
+    lease: Option<(String, String)>,
+) -> Result<(), String> {
     use std::sync::Arc;
     use tributary_operator::controller::{Context, kafka_connect};
     let client = kube::Client::try_default()
@@ -110,7 +137,11 @@ async fn run(namespaces: Vec<String>, metrics_addr: std::net::SocketAddr) -> Res
         .await
         .map_err(|e| format!("cannot list kafkaconnects.tributary.dev (are the CRDs installed and RBAC granted? kubectl apply --server-side -f crds/tributary.dev.yaml): {e}"))?;
     let metrics = Arc::new(tributary_operator::metrics::Metrics::new());
-    let ctx = Arc::new(Context::new(client, metrics.clone()));
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        metrics.clone(),
+        Some(identity()),
+    ));
     let listener = tokio::net::TcpListener::bind(metrics_addr)
         .await
         .map_err(|e| format!("cannot listen on {metrics_addr}: {e}"))?;
@@ -130,14 +161,60 @@ async fn run(namespaces: Vec<String>, metrics_addr: std::net::SocketAddr) -> Res
         }
     });
     tracing::info!(namespaces = ?namespaces, %metrics_addr, "tributary-operator running");
-    if namespaces.is_empty() {
-        kafka_connect::run(ctx, None).await;
-    } else {
-        let runs = namespaces
-            .iter()
-            .map(|n| kafka_connect::run(ctx.clone(), Some(n.as_str())));
-        futures::future::join_all(runs).await;
+    let controllers = async {
+        if namespaces.is_empty() {
+            kafka_connect::run(ctx.clone(), None).await;
+        } else {
+            let runs = namespaces
+                .iter()
+                .map(|n| kafka_connect::run(ctx.clone(), Some(n.as_str())));
+            futures::future::join_all(runs).await;
+        }
+    };
+    let Some((lease_namespace, lease_name)) = lease else {
+        controllers.await;
+        tracing::info!("tributary-operator stopped");
+        return Ok(());
+    };
+    // Leader election: only the holder of the Lease reconciles; the others wait to take over.
+    let manager = kube_lease_manager::LeaseManagerBuilder::new(client, &lease_name)
+        .with_namespace(&lease_namespace)
+        .with_identity(identity())
+        .with_duration(15)
+        .with_grace(5)
+        .build()
+        .await
+        .map_err(|e| format!("cannot use Lease {lease_namespace}/{lease_name}: {e}"))?;
+    let (mut leading, lease_task) = manager.watch().await;
+    tracing::info!(lease = %format!("{lease_namespace}/{lease_name}"), "waiting to lead");
+    let waited = tokio::select! {
+        r = leading.wait_for(|l| *l) => r.map(|_| ()).map_err(|e| e.to_string()),
+        _ = tokio::signal::ctrl_c() => Err("stopped before leading".to_string()),
+        () = sigterm() => Err("stopped before leading".to_string()),
+    };
+    if let Err(why) = waited {
+        tracing::info!("{why}");
+        return Ok(());
     }
+    tracing::info!(identity = %identity(), "leading");
+    let mut watch = leading.clone();
+    let outcome = tokio::select! {
+        () = controllers => Ok(()),
+        _ = watch.wait_for(|l| !*l) => Err("lost the leader Lease; exiting so that the new leader alone reconciles".to_string()),
+    };
+    // Dropping the receivers releases the Lease, so a standby takes over at once.
+    drop(watch);
+    drop(leading);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), lease_task).await;
     tracing::info!("tributary-operator stopped");
-    Ok(())
+    outcome
+}
+
+async fn sigterm() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
 }

@@ -128,16 +128,32 @@ fn chart_kubeconfig(stack: &Devstack, release: &str, ns: &str, dir: &Path) -> Re
     Ok(path)
 }
 
-fn start_operator(stack: &Devstack, ns: &str, dir: &Path) -> Result<Managed> {
-    let kubeconfig = chart_kubeconfig(stack, &tributary_tests::unique_name("t"), ns, dir)?;
+/// Starts `tributary-operator run` watching `ns`, with the chart's RBAC and leader election
+/// through the Lease `lease` in `ns`.
+fn start_operator(
+    ns: &str,
+    dir: &Path,
+    kubeconfig: &Path,
+    name: &str,
+    lease: &str,
+) -> Result<Managed> {
     let port = free_ports(1)?[0];
     let mut cmd = Command::new(operator_binary()?);
-    cmd.args(["run", "--namespace", ns])
-        .arg("--metrics-addr")
-        .arg(format!("127.0.0.1:{port}"))
-        .env("KUBECONFIG", kubeconfig)
-        .env("TRIBUTARY_LOG", "info,tributary_operator=debug");
-    spawn("operator", &mut cmd, dir, Signal::SIGTERM)
+    cmd.args([
+        "run",
+        "--namespace",
+        ns,
+        "--lease-namespace",
+        ns,
+        "--lease-name",
+        lease,
+    ])
+    .arg("--metrics-addr")
+    .arg(format!("127.0.0.1:{port}"))
+    .env("KUBECONFIG", kubeconfig)
+    .env("POD_NAME", name)
+    .env("TRIBUTARY_LOG", "info,tributary_operator=debug");
+    spawn(name, &mut cmd, dir, Signal::SIGTERM)
 }
 
 fn cluster_yaml(name: &str, replicas: i32, flush: u32) -> String {
@@ -200,7 +216,8 @@ async fn a_kafka_connect_becomes_its_children_and_its_status_follows() -> Result
         None,
     )?;
     let ns = stack.namespace("op").await?;
-    let mut operator = start_operator(stack, &ns, dir.path())?;
+    let kubeconfig = chart_kubeconfig(stack, &tributary_tests::unique_name("t"), &ns, dir.path())?;
+    let mut operator = start_operator(&ns, dir.path(), &kubeconfig, "operator", "lease")?;
     let client = stack.kube_client().await?;
     let kcs: Api<KafkaConnect> = Api::namespaced(client.clone(), &ns);
     let stss: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
@@ -229,6 +246,25 @@ async fn a_kafka_connect_becomes_its_children_and_its_status_follows() -> Result
         stss.get_opt("pipe-connect").await?.is_none(),
         "built while stalled"
     );
+    // ... and a Warning Event says the same to `kubectl describe`.
+    wait_until("an InvalidSpec event", WAIT, || async {
+        let out = kubectl(
+            stack,
+            &[
+                "get",
+                "events",
+                "-n",
+                &ns,
+                "--field-selector",
+                "involvedObject.name=pipe,type=Warning,reason=InvalidSpec",
+                "-o",
+                "name",
+            ],
+            None,
+        )?;
+        Ok((!out.stdout.is_empty()).then_some(()))
+    })
+    .await?;
 
     // The Secret appears: the operator notices (it watches Secrets) and builds everything.
     let password = "hunter2-very-secret";
@@ -468,5 +504,81 @@ async fn a_kafka_connect_becomes_its_children_and_its_status_follows() -> Result
         log(&operator)
     );
     operator.request_stop();
+    Ok(())
+}
+
+#[tokio::test]
+async fn one_operator_leads_and_a_standby_takes_over_when_it_stops() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    kubectl(
+        stack,
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            &repo().join("crds/tributary.dev.yaml").display().to_string(),
+        ],
+        None,
+    )?;
+    let ns = stack.namespace("lead").await?;
+    let kubeconfig = chart_kubeconfig(stack, &tributary_tests::unique_name("t"), &ns, dir.path())?;
+    let mut a = start_operator(&ns, dir.path(), &kubeconfig, "op-a", "lease")?;
+    let leading = |m: &Managed| {
+        std::fs::read_to_string(&m.log)
+            .unwrap_or_default()
+            .contains(" leading")
+    };
+    wait_until("op-a leading", WAIT, || async {
+        Ok(leading(&a).then_some(()))
+    })
+    .await
+    .with_context(|| tail(&a.log, 20))?;
+    let mut b = start_operator(&ns, dir.path(), &kubeconfig, "op-b", "lease")?;
+    wait_until("op-b waiting", WAIT, || async {
+        Ok(std::fs::read_to_string(&b.log)
+            .unwrap_or_default()
+            .contains("waiting to lead")
+            .then_some(()))
+    })
+    .await?;
+    // The standby does not reconcile: a new cluster is built by the leader only.
+    let secret =
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: one-user}\nstringData: {password: p}\n";
+    kubectl(stack, &["apply", "-n", &ns, "-f", "-"], Some(secret))?;
+    kubectl(
+        stack,
+        &["apply", "-n", &ns, "-f", "-"],
+        Some(&cluster_yaml("one", 1, 1000)),
+    )?;
+    let stss: Api<StatefulSet> = Api::namespaced(stack.kube_client().await?, &ns);
+    wait_until("one built", WAIT, || async {
+        Ok(stss.get_opt("one-connect").await?)
+    })
+    .await?;
+    ensure!(!leading(&b), "two leaders: {}", tail(&b.log, 20));
+
+    // The leader stops (SIGTERM releases the Lease): the standby leads and reconciles.
+    a.request_stop();
+    a.wait_stopped(std::time::Instant::now() + Duration::from_secs(30));
+    wait_until("op-b leading", WAIT, || async {
+        Ok(leading(&b).then_some(()))
+    })
+    .await
+    .with_context(|| tail(&b.log, 20))?;
+    let secret = secret.replace("one-user", "two-user");
+    kubectl(stack, &["apply", "-n", &ns, "-f", "-"], Some(&secret))?;
+    kubectl(
+        stack,
+        &["apply", "-n", &ns, "-f", "-"],
+        Some(&cluster_yaml("two", 1, 1000)),
+    )?;
+    wait_until("two built by the new leader", WAIT, || async {
+        Ok(stss.get_opt("two-connect").await?)
+    })
+    .await
+    .with_context(|| tail(&b.log, 20))?;
+    b.request_stop();
     Ok(())
 }

@@ -112,13 +112,47 @@ fn is_ready(p: &Pod) -> bool {
 }
 
 /// Writes the status if it differs from what the resource shows.
+/// A condition's status and reason, for noticing transitions.
+fn state_of(s: Option<&crate::crd::KafkaConnectStatus>, type_: &str) -> Option<(String, String)> {
+    s?.conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
 async fn write_status(
+    ctx: &Context,
     api: &Api<KafkaConnect>,
     kc: &KafkaConnect,
     status: crate::crd::KafkaConnectStatus,
 ) -> Result<(), Error> {
     if kc.status.as_ref() == Some(&status) {
         return Ok(());
+    }
+    // An Event for each change of readiness or stall, with the condition's message.
+    for type_ in ["Ready", "Stalled"] {
+        let now = state_of(Some(&status), type_);
+        if now != state_of(kc.status.as_ref(), type_)
+            && let Some((st, reason)) = now
+        {
+            let message = status
+                .conditions
+                .iter()
+                .flatten()
+                .find(|c| c.type_ == type_)
+                .map(|c| c.message.clone())
+                .unwrap_or_default();
+            let warning = (type_ == "Stalled" && st == "True") || reason == "InvalidSpec";
+            let shown = if type_ == "Ready" && st == "True" {
+                "Ready".to_string()
+            } else {
+                reason
+            };
+            if type_ == "Ready" || st == "True" {
+                ctx.event(kc, warning, &shown, message).await;
+            }
+        }
     }
     let patch = serde_json::json!({
         "apiVersion": "tributary.dev/v1alpha1",
@@ -158,6 +192,7 @@ pub async fn reconcile(kc: Arc<KafkaConnect>, ctx: Arc<Context>) -> Result<Actio
             ..Observed::default()
         };
         write_status(
+            &ctx,
             &api,
             &kc,
             status::kafka_connect(&o, kc.status.as_ref(), generation, now),
@@ -197,6 +232,7 @@ pub async fn reconcile(kc: Arc<KafkaConnect>, ctx: Arc<Context>) -> Result<Actio
                 ..Observed::default()
             };
             write_status(
+                &ctx,
                 &api,
                 &kc,
                 status::kafka_connect(&o, kc.status.as_ref(), generation, now),
@@ -278,7 +314,7 @@ pub async fn reconcile(kc: Arc<KafkaConnect>, ctx: Arc<Context>) -> Result<Actio
         .iter()
         .flatten()
         .any(|c| c.type_ == "Ready" && c.status == "True");
-    write_status(&api, &kc, new_status).await?;
+    write_status(&ctx, &api, &kc, new_status).await?;
     Ok(if ready_now {
         Action::requeue(Duration::from_secs(300))
     } else {
@@ -292,6 +328,10 @@ pub fn error_policy(kc: Arc<KafkaConnect>, error: &Error, ctx: Arc<Context>) -> 
         .get_or_create(&Metrics::kind("KafkaConnect"))
         .inc();
     tracing::warn!(kafkaconnect = %kc.name_any(), error = %error, "reconcile failed; retrying in 15 s");
+    let message = error.to_string();
+    tokio::spawn(async move {
+        ctx.event(&*kc, true, "ReconcileFailed", message).await;
+    });
     Action::requeue(Duration::from_secs(15))
 }
 

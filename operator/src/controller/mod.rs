@@ -16,6 +16,8 @@ pub const MANAGER: &str = "tributary-operator";
 #[derive(Clone)]
 pub struct Context {
     pub client: Client,
+    /// Kubernetes Events on the resources (`kubectl describe` shows them).
+    pub recorder: kube::runtime::events::Recorder,
     /// For the workers' REST API (plugins, logger levels).
     pub http: reqwest::Client,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
@@ -28,17 +30,54 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
-    pub fn new(client: Client, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+    pub fn new(
+        client: Client,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+        instance: Option<String>,
+    ) -> Self {
         let http = reqwest::Client::builder()
             // One slow cluster must not hold a reconcile of another for long.
             .timeout(Duration::from_secs(5))
             .connect_timeout(Duration::from_secs(2))
             .build()
             .unwrap_or_default();
+        let recorder = kube::runtime::events::Recorder::new(
+            client.clone(),
+            kube::runtime::events::Reporter {
+                controller: MANAGER.into(),
+                instance,
+            },
+        );
         Self {
             client,
+            recorder,
             http,
             metrics,
+        }
+    }
+
+    /// Publishes an Event on `obj`; a failure to record is logged, never fatal.
+    pub async fn event<K: kube::Resource<DynamicType = ()>>(
+        &self,
+        obj: &K,
+        warning: bool,
+        reason: &str,
+        note: String,
+    ) {
+        use kube::runtime::events::{Event, EventType};
+        let ev = Event {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.into(),
+            note: Some(note.chars().take(1000).collect()),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&ev, &obj.object_ref(&())).await {
+            tracing::debug!(error = %e, reason, "cannot record an event");
         }
     }
 }
