@@ -74,16 +74,36 @@ fn main() -> ExitCode {
             }
         }
     }
-    let config = match WorkerConfig::parse(mode, &worker_props) {
-        Ok(c) => c,
-        Err(errors) => {
+    if let Err(errors) = WorkerConfig::parse(mode, &worker_props) {
+        eprintln!(
+            "error: {} is not a valid worker configuration:",
+            worker_file.display()
+        );
+        for e in errors {
+            eprintln!("  {e}");
+        }
+        return ExitCode::from(2);
+    }
+    // Java resolves config-provider placeholders in the worker config itself (an advertised
+    // host name from `${env:...}`, a password from a file): read the settings from the resolved
+    // values, once the raw ones are known to be well-formed.
+    let resolved =
+        tributary_worker::config::providers::Providers::from_worker_config(&worker_props)
+            .and_then(|p| p.resolve(&worker_props));
+    let config = match resolved.map(|r| WorkerConfig::parse(mode, &r)) {
+        Ok(Ok(c)) => c,
+        Ok(Err(errors)) => {
             eprintln!(
-                "error: {} is not a valid worker configuration:",
+                "error: {} is not a valid worker configuration once its config-provider placeholders are resolved:",
                 worker_file.display()
             );
             for e in errors {
                 eprintln!("  {e}");
             }
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("error: {}: {e}", worker_file.display());
             return ExitCode::from(2);
         }
     };

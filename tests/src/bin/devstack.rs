@@ -220,6 +220,9 @@ async fn run(
                 _ => break,
             },
             _ = tick.tick() => {
+                if let Some(r) = stack.pod_runner.as_mut() {
+                    r.tick().await;
+                }
                 for name in stack.newly_failed() {
                     tracing::error!(component = %name, "component exited unexpectedly");
                     failed = true;

@@ -40,7 +40,16 @@ pub struct KafkaNode {
     pub plaintext_port: u16,
     pub sasl_port: u16,
     pub controller_port: u16,
+    /// The listener for pods of the pod runner, on the pod network.
+    pub pod_port: Option<u16>,
     pub process: Managed,
+}
+
+/// How many nodes, and whether pods of the pod runner get a listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    pub nodes: usize,
+    pub pod_network: bool,
 }
 
 #[derive(Debug)]
@@ -103,19 +112,28 @@ fn server_properties(
     nodes: usize,
     data: &Path,
     server_cert: &ServerCert,
+    pod_port: Option<u16>,
 ) -> String {
     let (plain, sasl, ctrl) = ports;
+    // Pods of the pod runner reach the broker on the host's pod-network address.
+    let (pod_listener, pod_map) = match pod_port {
+        Some(p) => (
+            format!(",POD://{}:{p}", super::pod_net::HOST_IP),
+            ",POD:PLAINTEXT",
+        ),
+        None => (String::new(), ""),
+    };
     let rf = nodes.min(3);
     let min_isr = if nodes >= 3 { 2 } else { 1 };
     format!(
         "process.roles=broker,controller
 node.id={node}
 controller.quorum.voters={voters}
-listeners=PLAINTEXT://127.0.0.1:{plain},SASL_SSL://127.0.0.1:{sasl},CONTROLLER://127.0.0.1:{ctrl}
-advertised.listeners=PLAINTEXT://127.0.0.1:{plain},SASL_SSL://127.0.0.1:{sasl}
+listeners=PLAINTEXT://127.0.0.1:{plain},SASL_SSL://127.0.0.1:{sasl},CONTROLLER://127.0.0.1:{ctrl}{pod_listener}
+advertised.listeners=PLAINTEXT://127.0.0.1:{plain},SASL_SSL://127.0.0.1:{sasl}{pod_listener}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL{pod_map}
 listener.name.sasl_ssl.sasl.enabled.mechanisms={SASL_MECHANISM}
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_ssl.ssl.keystore.type=PEM
@@ -151,10 +169,11 @@ impl KafkaCluster {
         libs: &Path,
         dir: &Path,
         log_dir: &Path,
-        nodes: usize,
+        layout: Layout,
         server_cert: &ServerCert,
         ca_cert: &Path,
     ) -> Result<Self> {
+        let Layout { nodes, pod_network } = layout;
         if !matches!(nodes, 1 | 3) {
             bail!("a devstack Kafka cluster has 1 or 3 nodes, not {nodes}");
         }
@@ -163,6 +182,11 @@ impl KafkaCluster {
         let ports = free_ports(nodes * 3)?;
         let node_ports: Vec<(u16, u16, u16)> =
             ports.chunks(3).map(|c| (c[0], c[1], c[2])).collect();
+        let pod_ports: Vec<Option<u16>> = if pod_network {
+            free_ports(nodes)?.into_iter().map(Some).collect()
+        } else {
+            vec![None; nodes]
+        };
         let voters = node_ports
             .iter()
             .enumerate()
@@ -179,7 +203,7 @@ impl KafkaCluster {
             let props = data.join("server.properties");
             std::fs::write(
                 &props,
-                server_properties(id, *p, &voters, nodes, &data, server_cert),
+                server_properties(id, *p, &voters, nodes, &data, server_cert, pod_ports[i]),
             )?;
             let mut cmd = java_command(installed, libs, &data);
             cmd.args(["kafka.tools.StorageTool", "format", "-t", &cluster_id, "-c"])
@@ -215,6 +239,7 @@ impl KafkaCluster {
                 plaintext_port: p.0,
                 sasl_port: p.1,
                 controller_port: p.2,
+                pod_port: pod_ports[i],
                 process,
             });
         }
@@ -232,6 +257,17 @@ impl KafkaCluster {
             .map(|n| format!("127.0.0.1:{}", n.plaintext_port))
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// The bootstrap servers pods use (the pod-network listener), when there is one.
+    pub fn pod_bootstrap(&self) -> Option<String> {
+        let ports: Vec<String> = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.pod_port)
+            .map(|p| format!("{}:{p}", super::pod_net::HOST_IP))
+            .collect();
+        (!ports.is_empty()).then(|| ports.join(","))
     }
 
     pub fn sasl_bootstrap(&self) -> String {
@@ -330,6 +366,7 @@ mod tests {
             nodes,
             Path::new("/d"),
             &cert,
+            None,
         )
     }
 

@@ -87,7 +87,9 @@ impl ControlPlane {
         let server = format!("https://127.0.0.1:{secure}");
         let mut api = Command::new(apiserver_bin);
         api.arg(format!("--etcd-servers=http://127.0.0.1:{etcd_client}"))
-            .args(["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1"])
+            // All addresses: the operator under test reaches it from its network namespace through
+            // the pod bridge (10.244.0.1).
+            .args(["--bind-address=0.0.0.0", "--advertise-address=127.0.0.1"])
             .arg(format!("--secure-port={secure}"))
             .arg(format!("--cert-dir={}", dir.join("certs").display()))
             .arg(format!("--tls-cert-file={}", cert.cert.display()))

@@ -5,6 +5,8 @@ pub mod java_connect;
 pub mod kafka;
 pub mod kube;
 pub mod pki;
+pub mod pod_net;
+pub mod pod_runner;
 pub mod ports;
 pub mod postgres;
 pub mod process;
@@ -51,6 +53,8 @@ pub struct Stack {
     pub kube: Option<ControlPlane>,
     pub postgres: Option<Postgres>,
     pub java_connect: Option<JavaConnect>,
+    /// Runs the Pods of the control plane (with `kube`).
+    pub pod_runner: Option<pod_runner::PodRunner>,
     kafka_version: String,
 }
 
@@ -66,6 +70,7 @@ impl Stack {
             kube: None,
             postgres: None,
             java_connect: None,
+            pod_runner: None,
         }
     }
 
@@ -115,6 +120,8 @@ impl Stack {
         let pki = pki::Pki::create(&self.dir.join("pki"), &self.log_dir)?;
 
         if opts.kube {
+            // Before Kafka: the broker listens on the bridge for pods.
+            pod_net::ensure_bridge()?;
             tracing::info!("starting etcd and kube-apiserver");
             self.kube = Some(ControlPlane::start(
                 &self.installed,
@@ -138,7 +145,10 @@ impl Stack {
             &libs,
             &self.dir.join("kafka"),
             &self.log_dir,
-            opts.kafka_nodes,
+            kafka::Layout {
+                nodes: opts.kafka_nodes,
+                pod_network: opts.kube,
+            },
             &kafka_cert,
             &pki.ca_cert,
         )?);
@@ -155,6 +165,19 @@ impl Stack {
         if let Some(kube) = &mut self.kube {
             kube.wait_ready(&self.installed, KUBE_READY).await?;
             tracing::info!(elapsed = ?started.elapsed(), server = %kube.server, "kube-apiserver ready");
+            let kubeconfig = ::kube::config::Kubeconfig::read_from(&kube.kubeconfig)?;
+            let config = ::kube::Config::from_custom_kubeconfig(
+                kubeconfig,
+                &::kube::config::KubeConfigOptions::default(),
+            )
+            .await?;
+            let client = ::kube::Client::try_from(config)?;
+            let images = vec![(
+                "tributary-worker".to_string(),
+                crate::worker::worker_binary()?,
+            )];
+            self.pod_runner = Some(pod_runner::PodRunner::start(client, &self.dir, images).await?);
+            tracing::info!("pod runner ready");
         }
         if opts.java_connect {
             let bootstrap = self
@@ -196,6 +219,9 @@ impl Stack {
             set("TRIBUTARY_KAFKA_CLUSTER_ID", k.cluster_id.clone());
             set("TRIBUTARY_KAFKA_BOOTSTRAP", k.bootstrap());
             set("TRIBUTARY_KAFKA_SASL_BOOTSTRAP", k.sasl_bootstrap());
+            if let Some(b) = k.pod_bootstrap() {
+                set("TRIBUTARY_KAFKA_POD_BOOTSTRAP", b);
+            }
             set(
                 "TRIBUTARY_KAFKA_SASL_MECHANISM",
                 kafka::SASL_MECHANISM.to_string(),
@@ -331,6 +357,9 @@ impl Stack {
     /// Stops everything with each child's own stop signal and a grace period. etcd goes last:
     /// the apiserver's graceful shutdown stalls while its storage is already gone.
     pub fn shutdown(&mut self) {
+        if let Some(r) = &mut self.pod_runner {
+            r.shutdown();
+        }
         for last in [false, true] {
             let deadline = std::time::Instant::now() + STOP_GRACE;
             let mut children: Vec<_> = self

@@ -75,7 +75,9 @@ impl Pki {
         );
         std::fs::write(
             self.dir.join(&ext),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+            // Also the host's pod-network address, where pods and the operator under test reach
+            // the apiserver and the brokers.
+            "subjectAltName=IP:127.0.0.1,IP:10.244.0.1,DNS:localhost\n",
         )?;
         openssl(
             &self.dir,
