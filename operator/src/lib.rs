@@ -5,6 +5,7 @@ pub mod build;
 pub mod controller;
 pub mod crd;
 pub mod metrics;
+pub mod roller;
 pub mod status;
 pub mod validate;
 

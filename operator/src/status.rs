@@ -62,6 +62,8 @@ pub struct Observed {
     pub url: String,
     /// Reconciliation is paused by the annotation.
     pub paused: bool,
+    /// What the roller waits for, while pods run an old template.
+    pub rolling: Option<String>,
 }
 
 fn decided(type_: &'static str, status: bool, reason: &str, message: String) -> Decided {
@@ -121,9 +123,14 @@ pub fn kafka_connect(
             ]
         } else {
             let (reason, message) = if o.outdated > 0 {
+                let why = o
+                    .rolling
+                    .as_ref()
+                    .map(|w| format!("; {w}"))
+                    .unwrap_or_default();
                 (
                     "RollingUpdate",
-                    format!("{} workers to replace one at a time", o.outdated),
+                    format!("{} workers to replace one at a time{why}", o.outdated),
                 )
             } else if !settled {
                 (

@@ -302,3 +302,425 @@ spec:
     operator.request_stop();
     Ok(())
 }
+
+/// One observation of the workers during a roll.
+#[derive(Debug, Clone)]
+struct Sample {
+    /// Pod name → (uid, ready, revision).
+    pods: std::collections::BTreeMap<String, (String, bool, String)>,
+    /// Every pod ready and every connector and task running on a ready worker.
+    settled: bool,
+    /// Why not, for failure messages.
+    note: String,
+}
+
+async fn sample(
+    pods: &Api<Pod>,
+    http: &reqwest::Client,
+    ns: &str,
+    auth: &(String, String),
+) -> Result<Sample> {
+    let list = pods
+        .list(&ListParams::default().labels("tributary.dev/cluster=pipe"))
+        .await?
+        .items;
+    let mut out = std::collections::BTreeMap::new();
+    let mut workers = std::collections::BTreeSet::new();
+    let mut ip = None;
+    for p in &list {
+        let name = p.metadata.name.clone().unwrap_or_default();
+        let ready = p
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            && p.metadata.deletion_timestamp.is_none();
+        let revision = p
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("controller-revision-hash").cloned())
+            .unwrap_or_default();
+        if ready {
+            workers.insert(format!("{name}.pipe-connect.{ns}.svc:8083"));
+            ip = ip.or_else(|| p.status.as_ref().and_then(|s| s.pod_ip.clone()));
+        }
+        out.insert(
+            name,
+            (p.metadata.uid.clone().unwrap_or_default(), ready, revision),
+        );
+    }
+    let mut settled = false;
+    let mut note = format!(
+        "ready: {:?}",
+        out.iter()
+            .map(|(n, (_, r, _))| (n.clone(), *r))
+            .collect::<Vec<_>>()
+    );
+    if let Some(ip) = ip
+        && out.len() == 3
+        && out.values().all(|(_, r, _)| *r)
+    {
+        match http
+            .get(format!("http://{ip}:8083/connectors?expand=status"))
+            .basic_auth(&auth.0, Some(&auth.1))
+            .timeout(Duration::from_secs(3))
+            .send()
+            .await
+        {
+            Ok(r) => {
+                let v = r.json::<Value>().await.unwrap_or(Value::Null);
+                let judged = tributary_operator::roller::judge(&v, &workers);
+                settled = v.as_object().is_some_and(|m| m.len() == 2)
+                    && judged == tributary_operator::roller::Group::Settled;
+                note = format!("{judged:?}");
+            }
+            Err(e) => note = format!("GET via {ip}: {e}"),
+        }
+    }
+    Ok(Sample {
+        pods: out,
+        settled,
+        note,
+    })
+}
+
+/// Watches a roll to its end: every pod replaced, and between two replacements a moment when
+/// the group had settled (all three workers ready, every connector and task running on them).
+async fn watch_roll(
+    pods: &Api<Pod>,
+    kcs: &Api<KafkaConnect>,
+    http: &reqwest::Client,
+    ns: &str,
+    auth: &(String, String),
+    before: &Sample,
+) -> Result<Vec<Sample>> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(600);
+    let mut samples = vec![before.clone()];
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let s = sample(pods, http, ns, auth).await?;
+        samples.push(s.clone());
+        let replaced = before
+            .pods
+            .iter()
+            .all(|(n, (uid, _, _))| s.pods.get(n).is_some_and(|(u, r, _)| u != uid && *r));
+        let kc = kcs.get("pipe").await?;
+        if replaced && ready(&kc) && s.settled {
+            break;
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the roll did not finish: {s:?}; status {:?}",
+            kc.status
+        );
+    }
+    // Deletions, in order, as the index of the first sample that saw each.
+    let mut deletions = Vec::new();
+    for (i, w) in samples.windows(2).enumerate() {
+        for (name, (uid, _, _)) in &w[0].pods {
+            if w[1].pods.get(name).is_none_or(|(u, _, _)| u != uid) {
+                deletions.push((i + 1, name.clone()));
+            }
+        }
+    }
+    let names: std::collections::BTreeSet<&String> = deletions.iter().map(|(_, n)| n).collect();
+    ensure!(
+        deletions.len() == 3 && names.len() == 3,
+        "each worker replaced once: {deletions:?}"
+    );
+    for s in &samples {
+        let unready = s.pods.values().filter(|(_, r, _)| !*r).count() + (3 - s.pods.len().min(3));
+        ensure!(unready <= 1, "two workers down at once: {}", s.note);
+    }
+    Ok(samples)
+}
+
+/// The status topic's records (key, value) in order (its one partition).
+fn status_log(stack: &Devstack, topic: &str) -> Result<Vec<(String, Value)>> {
+    use rdkafka::Message;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = stack
+        .kafka_config()?
+        .set("group.id", unique_name("status-reader"))
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let (_, end) = consumer.fetch_watermarks(topic, 0, Duration::from_secs(10))?;
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, rdkafka::Offset::Beginning)?;
+    consumer.assign(&tpl)?;
+    let mut out = Vec::new();
+    let mut pos = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while pos < end {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "reading {topic} timed out"
+        );
+        if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+            let m = m?;
+            pos = m.offset() + 1;
+            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+            let value =
+                serde_json::from_slice(m.payload().unwrap_or_default()).unwrap_or(Value::Null);
+            out.push((key, value));
+        }
+    }
+    Ok(out)
+}
+
+/// From the status log: a worker stopping writes UNASSIGNED for its connectors and tasks; if
+/// the roller had stopped the next worker before the previous one's work ran again, the log
+/// shows work of two different workers unassigned at once.
+fn never_two_workers_unassigned(log: &[(String, Value)], from: usize) -> Result<usize> {
+    let mut latest: std::collections::BTreeMap<&str, (&str, &str)> =
+        std::collections::BTreeMap::new();
+    let mut stops = 0;
+    for (i, (key, value)) in log.iter().enumerate() {
+        if !(key.starts_with("status-task-") || key.starts_with("status-connector-")) {
+            continue;
+        }
+        let state = value["state"].as_str().unwrap_or("");
+        let worker = value["worker_id"].as_str().unwrap_or("");
+        // Before the roll, rebalances move work between workers (a revoked task is
+        // UNASSIGNED for a moment); during it, only stopping workers unassign.
+        if state == "UNASSIGNED" && i >= from {
+            stops += 1;
+            if let Some((other, (_, w))) = latest
+                .iter()
+                .find(|(k, (st, w))| **k != key.as_str() && *st == "UNASSIGNED" && *w != worker)
+            {
+                let context: Vec<String> = log[i.saturating_sub(25)..=i]
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("status-"))
+                    .map(|(k, v)| {
+                        format!(
+                            "{k}={} {} g{}",
+                            v["state"].as_str().unwrap_or("-"),
+                            v["worker_id"]
+                                .as_str()
+                                .unwrap_or("-")
+                                .split('.')
+                                .next()
+                                .unwrap_or(""),
+                            v["generation"]
+                        )
+                    })
+                    .collect();
+                anyhow::bail!(
+                    "{key} of {worker} was unassigned while {other} of {w} still was: the next worker stopped before the previous one's work ran again; log before: {context:#?}"
+                );
+            }
+        }
+        latest.insert(key.as_str(), (state, worker));
+    }
+    Ok(stops)
+}
+
+#[tokio::test]
+async fn config_changes_and_secret_rotations_roll_one_worker_at_a_time_losing_nothing() -> Result<()>
+{
+    const LINES: usize = 30_000;
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    let bootstrap = stack
+        .var("TRIBUTARY_KAFKA_POD_SASL_BOOTSTRAP")
+        .context("this devstack has no pod network")?
+        .to_string();
+    kubectl(
+        stack,
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            &repo().join("crds/tributary.dev.yaml").display().to_string(),
+        ],
+        None,
+    )?;
+    let ns = stack.namespace("roll").await?;
+    let kubeconfig = operator_kubeconfig(stack, &ns, dir.path())?;
+    let mut operator = start_operator(&ns, dir.path(), &kubeconfig)?;
+    let ca = std::fs::read_to_string(stack.var("TRIBUTARY_KAFKA_CA_CERT")?)?;
+    let user = stack.var("TRIBUTARY_KAFKA_SASL_USERNAME")?.to_string();
+    let kafka_password = stack.var("TRIBUTARY_KAFKA_SASL_PASSWORD")?.to_string();
+    let secret = |name: &str, data: Value| {
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data})
+            .to_string()
+    };
+    kubectl(
+        stack,
+        &["apply", "-n", &ns, "-f", "-"],
+        Some(&secret("kafka-ca", json!({"ca.crt": ca}))),
+    )?;
+    kubectl(
+        stack,
+        &["apply", "-n", &ns, "-f", "-"],
+        Some(&secret("kafka-user", json!({"password": kafka_password}))),
+    )?;
+    let group = unique_name("roll");
+    let cluster = |flush: u32| {
+        format!(
+            "apiVersion: tributary.dev/v1alpha1
+kind: KafkaConnect
+metadata: {{name: pipe}}
+spec:
+  replicas: 3
+  bootstrapServers: {bootstrap}
+  groupId: {group}
+  configStorageTopic: {group}-configs
+  offsetStorageTopic: {group}-offsets
+  statusStorageTopic: {group}-status
+  tls:
+    trustedCertificates: [{{secretName: kafka-ca, certificate: ca.crt}}]
+  authentication:
+    type: scram-sha-512
+    username: {user}
+    passwordSecret: {{secretName: kafka-user, password: password}}
+  config:
+    key.converter: org.apache.kafka.connect.storage.StringConverter
+    value.converter: org.apache.kafka.connect.storage.StringConverter
+    offset.flush.interval.ms: {flush}
+    status.storage.partitions: 1
+"
+        )
+    };
+    kubectl(
+        stack,
+        &["apply", "-n", &ns, "-f", "-"],
+        Some(&cluster(1000)),
+    )?;
+    let client = stack.kube_client().await?;
+    let kcs: Api<KafkaConnect> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let diagnose = |op: &Managed| format!("operator log:\n{}", tail(&op.log, 30));
+    wait_until("Ready over SASL_SSL", START, || async {
+        let kc = kcs.get("pipe").await?;
+        Ok(ready(&kc).then_some(()))
+    })
+    .await
+    .with_context(|| diagnose(&operator))?;
+
+    // A file pipeline through the cluster, in a folder every pod sees.
+    let data = PathBuf::from("/var/tmp").join(unique_name("roll"));
+    std::fs::create_dir_all(&data)?;
+    let (input, output) = (data.join("in.txt"), data.join("out.txt"));
+    std::fs::write(&input, "")?;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let rest = secrets
+        .get("pipe-connect-rest")
+        .await?
+        .data
+        .unwrap_or_default();
+    let field = |k: &str| {
+        rest.get(k)
+            .map(|v| String::from_utf8_lossy(&v.0).to_string())
+            .unwrap_or_default()
+    };
+    let auth = (field("username"), field("password"));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let first = sample(&pods, &http, &ns, &auth).await?;
+    let ip = pods
+        .get("pipe-connect-0")
+        .await?
+        .status
+        .and_then(|s| s.pod_ip)
+        .context("no pod IP")?;
+    let topic = format!("{group}-lines");
+    for (name, config) in [
+        (
+            "src",
+            json!({"connector.class": "FileStreamSource", "file": input, "topic": topic, "tasks.max": "1"}),
+        ),
+        (
+            "snk",
+            json!({"connector.class": "FileStreamSink", "file": output, "topics": topic, "tasks.max": "1"}),
+        ),
+    ] {
+        let r = http
+            .put(format!("http://{ip}:8083/connectors/{name}/config"))
+            .basic_auth(&auth.0, Some(&auth.1))
+            .json(&config)
+            .send()
+            .await?;
+        ensure!(r.status().is_success(), "creating {name}: {}", r.status());
+    }
+    let settled = wait_until("the pipeline running", START, || async {
+        let s = sample(&pods, &http, &ns, &auth).await?;
+        Ok(s.settled.then_some(s))
+    })
+    .await?;
+    let _ = first;
+
+    // Lines keep coming while the workers roll, twice.
+    let writer_input = input.clone();
+    let writer = std::thread::spawn(move || -> Result<()> {
+        use std::io::Write;
+        for chunk in 0..60 {
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&writer_input)?;
+            for i in chunk * LINES / 60..(chunk + 1) * LINES / 60 {
+                writeln!(f, "seq {i}")?;
+            }
+            std::thread::sleep(Duration::from_millis(1000));
+        }
+        Ok(())
+    });
+
+    // Where the roll starts in the status log (the pipeline has settled).
+    let roll_start = status_log(stack, &format!("{group}-status"))?.len();
+    // A worker setting changes: one worker at a time, each after the group settled.
+    kubectl(
+        stack,
+        &["apply", "-n", &ns, "-f", "-"],
+        Some(&cluster(2000)),
+    )?;
+    let samples = watch_roll(&pods, &kcs, &http, &ns, &auth, &settled)
+        .await
+        .with_context(|| diagnose(&operator))?;
+    let after_config = samples.last().cloned().context("no samples")?;
+
+    // A referenced Secret changes (rotation): the same again.
+    let patch = json!({"stringData": {"rotated": "1"}});
+    secrets
+        .patch(
+            "kafka-user",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await?;
+    watch_roll(&pods, &kcs, &http, &ns, &auth, &after_config)
+        .await
+        .with_context(|| diagnose(&operator))?;
+
+    writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the writer thread panicked"))??;
+    // Nothing lost: every line reaches the sink's file (at least once).
+    wait_until(
+        "every line in the sink's file",
+        Duration::from_secs(300),
+        || async {
+            let text = std::fs::read_to_string(&output).unwrap_or_default();
+            let got: std::collections::BTreeSet<&str> = text.lines().collect();
+            Ok((0..LINES)
+                .all(|i| got.contains(format!("seq {i}").as_str()))
+                .then_some(()))
+        },
+    )
+    .await?;
+    // The roller waited for the group: the status log never shows two workers' work unassigned.
+    let stops =
+        never_two_workers_unassigned(&status_log(stack, &format!("{group}-status"))?, roll_start)?;
+    ensure!(
+        stops >= 6,
+        "only {stops} UNASSIGNED records: were the workers replaced?"
+    );
+    ensure!(operator.poll_exit().is_none(), "{}", diagnose(&operator));
+    operator.request_stop();
+    let _ = std::fs::remove_dir_all(&data);
+    Ok(())
+}

@@ -23,6 +23,7 @@ use crate::build::{self, REST_PORT, annotations};
 use crate::crd::KafkaConnect;
 use crate::crd::kafka_connect::ConnectorPlugin;
 use crate::metrics::Metrics;
+use crate::roller;
 use crate::status::{self, Observed};
 
 async fn apply<K>(api: &Api<K>, obj: &K) -> Result<K, Error>
@@ -63,20 +64,26 @@ async fn rest_password(api: &Api<Secret>, name: &str) -> Result<String, Error> {
     new_password()
 }
 
-/// The connector plugins of the cluster, from one ready worker (`None` if none answers).
-async fn plugins(
+/// The pod's DNS name through the headless Service, as its worker advertises itself.
+fn pod_host(pod: &Pod, c: &build::Cluster<'_>) -> String {
+    format!(
+        "{}.{}.{}.svc",
+        pod.name_any(),
+        c.workers_name(),
+        c.namespace
+    )
+}
+
+/// `GET path` on the REST API of the first ready worker that answers.
+async fn worker_get(
     ctx: &Context,
     pods: &[Pod],
     c: &build::Cluster<'_>,
     password: &str,
-) -> Option<Vec<ConnectorPlugin>> {
+    path: &str,
+) -> Option<serde_json::Value> {
     for pod in pods.iter().filter(|p| is_ready(p)) {
-        let url = format!(
-            "http://{}.{}.{}.svc:{REST_PORT}/connector-plugins",
-            pod.name_any(),
-            c.workers_name(),
-            c.namespace
-        );
+        let url = format!("http://{}:{REST_PORT}{path}", pod_host(pod, c));
         let r = ctx
             .http
             .get(&url)
@@ -85,23 +92,119 @@ async fn plugins(
             .await;
         match r {
             Ok(r) if r.status().is_success() => {
-                if let Ok(list) = r.json::<Vec<tributary_connect_client::PluginInfo>>().await {
-                    return Some(
-                        list.into_iter()
-                            .map(|p| ConnectorPlugin {
-                                class: p.class_name,
-                                type_: p.type_,
-                                version: p.version,
-                            })
-                            .collect(),
-                    );
+                if let Ok(v) = r.json::<serde_json::Value>().await {
+                    return Some(v);
                 }
             }
-            Ok(r) => tracing::debug!(%url, status = %r.status(), "plugins not served"),
+            Ok(r) => tracing::debug!(%url, status = %r.status(), "worker refused"),
             Err(e) => tracing::debug!(%url, error = %e, "worker unreachable"),
         }
     }
     None
+}
+
+/// The connector plugins of the cluster, from one ready worker (`None` if none answers).
+async fn plugins(
+    ctx: &Context,
+    pods: &[Pod],
+    c: &build::Cluster<'_>,
+    password: &str,
+) -> Option<Vec<ConnectorPlugin>> {
+    let v = worker_get(ctx, pods, c, password, "/connector-plugins").await?;
+    let list: Vec<tributary_connect_client::PluginInfo> = serde_json::from_value(v).ok()?;
+    Some(
+        list.into_iter()
+            .map(|p| ConnectorPlugin {
+                class: p.class_name,
+                type_: p.type_,
+                version: p.version,
+            })
+            .collect(),
+    )
+}
+
+/// One roller step: maybe replaces one worker pod; returns why it waits, if it does.
+async fn roll(
+    ctx: &Context,
+    kc: &KafkaConnect,
+    pods_api: &Api<Pod>,
+    pods: &[Pod],
+    c: &build::Cluster<'_>,
+    password: &str,
+    update_revision: Option<&str>,
+) -> Result<Option<String>, Error> {
+    let Some(update_revision) = update_revision else {
+        return Ok(None);
+    };
+    let view: Vec<roller::WorkerPod> = pods
+        .iter()
+        .map(|p| roller::WorkerPod {
+            name: p.name_any(),
+            ordinal: p
+                .name_any()
+                .rsplit('-')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0),
+            revision: p.labels().get("controller-revision-hash").cloned(),
+            ready: is_ready(p),
+            deleting: p.metadata.deletion_timestamp.is_some(),
+        })
+        .collect();
+    // Only worth asking the group when a ready pod is next in line.
+    let outdated_ready = view
+        .iter()
+        .any(|p| p.ready && p.revision.as_deref() != Some(update_revision));
+    let group = if outdated_ready {
+        match worker_get(ctx, pods, c, password, "/connectors?expand=status").await {
+            None => roller::Group::Unknown,
+            Some(v) => {
+                let workers = pods
+                    .iter()
+                    .filter(|p| is_ready(p))
+                    .map(|p| format!("{}:{REST_PORT}", pod_host(p, c)))
+                    .collect();
+                roller::judge(&v, &workers)
+            }
+        }
+    } else {
+        roller::Group::Unknown
+    };
+    match roller::next(&view, update_revision, &group) {
+        roller::Step::Done => Ok(None),
+        roller::Step::Wait(why) => Ok(Some(why)),
+        roller::Step::Replace(name) => {
+            let uid = pods
+                .iter()
+                .find(|p| p.name_any() == name)
+                .and_then(|p| p.uid());
+            let dp = kube::api::DeleteParams {
+                preconditions: Some(kube::api::Preconditions {
+                    uid,
+                    resource_version: None,
+                }),
+                ..kube::api::DeleteParams::default()
+            };
+            pods_api
+                .delete(&name, &dp)
+                .await
+                .map_err(|e| Error::Kube(format!("replacing worker {name}: {e}")))?;
+            let left = view
+                .iter()
+                .filter(|p| p.revision.as_deref() != Some(update_revision))
+                .count()
+                - 1;
+            tracing::info!(kafkaconnect = %kc.name_any(), pod = %name, left, "replacing a worker with the new template");
+            ctx.event(
+                kc,
+                false,
+                "RollingWorker",
+                format!("replacing {name} with the new pod template ({left} more after it)"),
+            )
+            .await;
+            Ok(Some(format!("replacing {name}")))
+        }
+    }
 }
 
 fn is_ready(p: &Pod) -> bool {
@@ -297,6 +400,16 @@ pub async fn reconcile(kc: Arc<KafkaConnect>, ctx: Arc<Context>) -> Result<Actio
     } else {
         None
     };
+    let rolling = roll(
+        &ctx,
+        &kc,
+        &pods,
+        &pod_list,
+        &c,
+        &password,
+        st.update_revision.as_deref(),
+    )
+    .await?;
     let o = Observed {
         problems: Vec::new(),
         desired: c.spec.replicas,
@@ -307,6 +420,7 @@ pub async fn reconcile(kc: Arc<KafkaConnect>, ctx: Arc<Context>) -> Result<Actio
         selector: c.selector_string(),
         url: c.url(),
         paused: false,
+        rolling,
     };
     let new_status = status::kafka_connect(&o, kc.status.as_ref(), generation, now);
     let ready_now = new_status
@@ -317,6 +431,9 @@ pub async fn reconcile(kc: Arc<KafkaConnect>, ctx: Arc<Context>) -> Result<Actio
     write_status(&ctx, &api, &kc, new_status).await?;
     Ok(if ready_now {
         Action::requeue(Duration::from_secs(300))
+    } else if outdated > 0 {
+        // Rolling: look again soon (the group settles in seconds).
+        Action::requeue(Duration::from_secs(3))
     } else {
         Action::requeue(Duration::from_secs(10))
     })

@@ -40,8 +40,8 @@ pub struct KafkaNode {
     pub plaintext_port: u16,
     pub sasl_port: u16,
     pub controller_port: u16,
-    /// The listener for pods of the pod runner, on the pod network.
-    pub pod_port: Option<u16>,
+    /// The listeners for pods of the pod runner, on the pod network: plain text and SASL_SSL.
+    pub pod_port: Option<(u16, u16)>,
     pub process: Managed,
 }
 
@@ -112,16 +112,27 @@ fn server_properties(
     nodes: usize,
     data: &Path,
     server_cert: &ServerCert,
-    pod_port: Option<u16>,
+    pod_ports: Option<(u16, u16)>,
 ) -> String {
     let (plain, sasl, ctrl) = ports;
-    // Pods of the pod runner reach the broker on the host's pod-network address.
-    let (pod_listener, pod_map) = match pod_port {
-        Some(p) => (
-            format!(",POD://{}:{p}", super::pod_net::HOST_IP),
-            ",POD:PLAINTEXT",
+    // Pods of the pod runner reach the broker on the host's pod-network address, in plain text
+    // and over SASL_SSL (the certificate names that address too).
+    let host = super::pod_net::HOST_IP;
+    let (pod_listener, pod_map, pod_sasl) = match pod_ports {
+        Some((p, ps)) => (
+            format!(",POD://{host}:{p},POD_SASL://{host}:{ps}"),
+            ",POD:PLAINTEXT,POD_SASL:SASL_SSL",
+            format!(
+                "listener.name.pod_sasl.sasl.enabled.mechanisms={SASL_MECHANISM}
+listener.name.pod_sasl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.pod_sasl.ssl.keystore.type=PEM
+listener.name.pod_sasl.ssl.keystore.location={}
+listener.name.pod_sasl.ssl.client.auth=none
+",
+                server_cert.key_and_cert.display()
+            ),
         ),
-        None => (String::new(), ""),
+        None => (String::new(), "", String::new()),
     };
     let rf = nodes.min(3);
     let min_isr = if nodes >= 3 { 2 } else { 1 };
@@ -139,7 +150,7 @@ listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.se
 listener.name.sasl_ssl.ssl.keystore.type=PEM
 listener.name.sasl_ssl.ssl.keystore.location={keystore}
 listener.name.sasl_ssl.ssl.client.auth=none
-log.dirs={logdir}
+{pod_sasl}log.dirs={logdir}
 num.partitions=1
 default.replication.factor={rf}
 min.insync.replicas={min_isr}
@@ -182,8 +193,11 @@ impl KafkaCluster {
         let ports = free_ports(nodes * 3)?;
         let node_ports: Vec<(u16, u16, u16)> =
             ports.chunks(3).map(|c| (c[0], c[1], c[2])).collect();
-        let pod_ports: Vec<Option<u16>> = if pod_network {
-            free_ports(nodes)?.into_iter().map(Some).collect()
+        let pod_ports: Vec<Option<(u16, u16)>> = if pod_network {
+            free_ports(nodes * 2)?
+                .chunks(2)
+                .map(|c| Some((c[0], c[1])))
+                .collect()
         } else {
             vec![None; nodes]
         };
@@ -265,7 +279,18 @@ impl KafkaCluster {
             .nodes
             .iter()
             .filter_map(|n| n.pod_port)
-            .map(|p| format!("{}:{p}", super::pod_net::HOST_IP))
+            .map(|(p, _)| format!("{}:{p}", super::pod_net::HOST_IP))
+            .collect();
+        (!ports.is_empty()).then(|| ports.join(","))
+    }
+
+    /// The SASL_SSL bootstrap servers pods use, when there is a pod network.
+    pub fn pod_sasl_bootstrap(&self) -> Option<String> {
+        let ports: Vec<String> = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.pod_port)
+            .map(|(_, p)| format!("{}:{p}", super::pod_net::HOST_IP))
             .collect();
         (!ports.is_empty()).then(|| ports.join(","))
     }

@@ -222,6 +222,9 @@ impl Stack {
             if let Some(b) = k.pod_bootstrap() {
                 set("TRIBUTARY_KAFKA_POD_BOOTSTRAP", b);
             }
+            if let Some(b) = k.pod_sasl_bootstrap() {
+                set("TRIBUTARY_KAFKA_POD_SASL_BOOTSTRAP", b);
+            }
             set(
                 "TRIBUTARY_KAFKA_SASL_MECHANISM",
                 kafka::SASL_MECHANISM.to_string(),

@@ -744,7 +744,12 @@ fn shell_quote(s: &str) -> String {
 /// Starts the container process: in the pod's network namespace, its volumes bind-mounted.
 fn launch(r: &mut Running, dir: &Path) -> Result<()> {
     let mut script = String::from("set -e\n");
-    for m in r.container.volume_mounts.iter().flatten() {
+    // A mount over a folder that holds the volumes (the pod's /tmp over a devstack under /tmp)
+    // would hide the sources of the mounts after it: those go last.
+    let volumes = r.volumes_dir.display().to_string();
+    let mut mounts: Vec<_> = r.container.volume_mounts.iter().flatten().collect();
+    mounts.sort_by_key(|m| volumes.starts_with(m.mount_path.trim_end_matches('/')));
+    for m in mounts {
         let src = r.volumes_dir.join(&m.name);
         script.push_str(&format!(
             "mkdir -p {0}\nmount --bind {1} {0}\n",
