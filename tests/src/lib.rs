@@ -12,6 +12,7 @@
 
 pub mod env_file;
 pub mod installed;
+pub mod operator;
 pub mod stack;
 pub mod testkit;
 pub mod worker;

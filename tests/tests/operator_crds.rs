@@ -2,19 +2,13 @@
 //! admitted, and each kind of invalid resource is refused at apply time with a message naming
 //! the field, as a user running `kubectl apply` sees it.
 
-use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use tributary_tests::{Devstack, wait_until};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
+use tributary_tests::operator::repo;
 
 fn kubectl(stack: &Devstack, args: &[&str], stdin: Option<&str>) -> Result<Output> {
     stack.kubectl(args, stdin)

@@ -9,8 +9,8 @@
 //! Worker pods stay Pending here (the pod runner arrives with the rest of the operator issue);
 //! what runs in them is tested by the worker tests.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
@@ -19,113 +19,15 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use kube::Api;
 use nix::sys::signal::Signal;
 use tributary_operator::crd::KafkaConnect;
+use tributary_tests::operator::{chart_kubeconfig, install_crds, kubectl_ok, operator_binary};
 use tributary_tests::stack::ports::free_ports;
 use tributary_tests::stack::process::{Managed, spawn, tail};
 use tributary_tests::{Devstack, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
-
-fn operator_binary() -> Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let dir = exe.parent();
-    [dir, dir.and_then(Path::parent)]
-        .into_iter()
-        .flatten()
-        .map(|d| d.join("tributary-operator"))
-        .find(|c| c.exists())
-        .context(
-            "cannot find tributary-operator next to the test binary; run `cargo build --workspace`",
-        )
-}
-
-/// kubectl that must succeed.
-fn kubectl(stack: &Devstack, args: &[&str], stdin: Option<&str>) -> Result<Output> {
-    let out = stack.kubectl(args, stdin)?;
-    ensure!(
-        out.status.success(),
-        "kubectl {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(out)
-}
-
-/// Installs the chart's ServiceAccount and RBAC (release `release`, in `ns`) and writes a
-/// kubeconfig holding that ServiceAccount's token: the operator runs with exactly the verbs the
-/// chart grants, so a missing one fails this test.
-fn chart_kubeconfig(stack: &Devstack, release: &str, ns: &str, dir: &Path) -> Result<PathBuf> {
-    let out = Command::new(stack.var("TRIBUTARY_HELM")?)
-        .args(["template", release])
-        .arg(repo().join("charts/tributary"))
-        .args([
-            "--kube-version",
-            &tributary_tests::installed::Versions::pinned().k8s,
-        ])
-        .args([
-            "--namespace",
-            ns,
-            "--show-only",
-            "templates/serviceaccount.yaml",
-            "--show-only",
-            "templates/rbac.yaml",
-        ])
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "helm template: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    kubectl(
-        stack,
-        &["apply", "-n", ns, "-f", "-"],
-        Some(&String::from_utf8(out.stdout)?),
-    )?;
-    let token = kubectl(
-        stack,
-        &[
-            "create",
-            "token",
-            &format!("{release}-tributary-operator"),
-            "-n",
-            ns,
-            "--duration=2h",
-        ],
-        None,
-    )?;
-    let token = String::from_utf8(token.stdout)?.trim().to_string();
-    let admin = kubectl(
-        stack,
-        &[
-            "config",
-            "view",
-            "--raw",
-            "--minify",
-            "--flatten",
-            "-o",
-            "json",
-        ],
-        None,
-    )?;
-    let admin: serde_json::Value = serde_json::from_slice(&admin.stdout)?;
-    let cluster = admin["clusters"][0]["cluster"].clone();
-    let config = serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "devstack", "cluster": cluster}],
-        "users": [{"name": "operator", "user": {"token": token}}],
-        "contexts": [{"name": "operator", "context": {"cluster": "devstack", "user": "operator", "namespace": ns}}],
-        "current-context": "operator",
-    });
-    let path = dir.join("operator.kubeconfig");
-    std::fs::write(&path, config.to_string())?;
-    Ok(path)
+fn kubectl(stack: &Devstack, args: &[&str], stdin: Option<&str>) -> Result<String> {
+    kubectl_ok(stack, args, stdin)
 }
 
 /// Starts `tributary-operator run` watching `ns`, with the chart's RBAC and leader election
@@ -204,19 +106,9 @@ fn template_annotation(sts: &StatefulSet, key: &str) -> Option<String> {
 async fn a_kafka_connect_becomes_its_children_and_its_status_follows() -> Result<()> {
     let stack = Devstack::shared()?;
     let dir = tempfile::tempdir()?;
-    kubectl(
-        stack,
-        &[
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "-f",
-            &repo().join("crds/tributary.dev.yaml").display().to_string(),
-        ],
-        None,
-    )?;
+    install_crds(stack)?;
     let ns = stack.namespace("op").await?;
-    let kubeconfig = chart_kubeconfig(stack, &tributary_tests::unique_name("t"), &ns, dir.path())?;
+    let kubeconfig = chart_kubeconfig(stack, &ns, dir.path(), false)?;
     let mut operator = start_operator(&ns, dir.path(), &kubeconfig, "operator", "lease")?;
     let client = stack.kube_client().await?;
     let kcs: Api<KafkaConnect> = Api::namespaced(client.clone(), &ns);
@@ -262,7 +154,7 @@ async fn a_kafka_connect_becomes_its_children_and_its_status_follows() -> Result
             ],
             None,
         )?;
-        Ok((!out.stdout.is_empty()).then_some(()))
+        Ok((!out.trim().is_empty()).then_some(()))
     })
     .await?;
 
@@ -511,19 +403,9 @@ async fn a_kafka_connect_becomes_its_children_and_its_status_follows() -> Result
 async fn one_operator_leads_and_a_standby_takes_over_when_it_stops() -> Result<()> {
     let stack = Devstack::shared()?;
     let dir = tempfile::tempdir()?;
-    kubectl(
-        stack,
-        &[
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "-f",
-            &repo().join("crds/tributary.dev.yaml").display().to_string(),
-        ],
-        None,
-    )?;
+    install_crds(stack)?;
     let ns = stack.namespace("lead").await?;
-    let kubeconfig = chart_kubeconfig(stack, &tributary_tests::unique_name("t"), &ns, dir.path())?;
+    let kubeconfig = chart_kubeconfig(stack, &ns, dir.path(), false)?;
     let mut a = start_operator(&ns, dir.path(), &kubeconfig, "op-a", "lease")?;
     let leading = |m: &Managed| {
         std::fs::read_to_string(&m.log)

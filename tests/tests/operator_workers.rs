@@ -17,108 +17,19 @@ use kube::api::ListParams;
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 use tributary_operator::crd::KafkaConnect;
+use tributary_tests::operator::{chart_kubeconfig, install_crds, kubectl_ok, operator_binary};
 use tributary_tests::stack::process::{Managed, spawn, tail};
 use tributary_tests::{Devstack, unique_name, wait_until};
 
 /// Three workers join and read the config topic well within this (generous: 2 busy cores).
 const START: Duration = Duration::from_secs(240);
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
-
 fn kubectl(stack: &Devstack, args: &[&str], stdin: Option<&str>) -> Result<String> {
-    let out = stack.kubectl(args, stdin)?;
-    ensure!(
-        out.status.success(),
-        "kubectl {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).to_string())
-}
-
-/// The chart's RBAC in `ns` and a kubeconfig with its ServiceAccount's token, pointing at the
-/// apiserver's pod-network address.
-fn operator_kubeconfig(stack: &Devstack, ns: &str, dir: &Path) -> Result<PathBuf> {
-    let release = unique_name("t");
-    let out = Command::new(stack.var("TRIBUTARY_HELM")?)
-        .args(["template", &release])
-        .arg(repo().join("charts/tributary"))
-        .args([
-            "--kube-version",
-            &tributary_tests::installed::Versions::pinned().k8s,
-        ])
-        .args(["--namespace", ns])
-        .args(["--show-only", "templates/serviceaccount.yaml"])
-        .args(["--show-only", "templates/rbac.yaml"])
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "helm template: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    kubectl(
-        stack,
-        &["apply", "-n", ns, "-f", "-"],
-        Some(&String::from_utf8(out.stdout)?),
-    )?;
-    let token = kubectl(
-        stack,
-        &[
-            "create",
-            "token",
-            &format!("{release}-tributary-operator"),
-            "-n",
-            ns,
-            "--duration=2h",
-        ],
-        None,
-    )?;
-    let admin: Value = serde_json::from_str(&kubectl(
-        stack,
-        &[
-            "config",
-            "view",
-            "--raw",
-            "--minify",
-            "--flatten",
-            "-o",
-            "json",
-        ],
-        None,
-    )?)?;
-    let mut cluster = admin["clusters"][0]["cluster"].clone();
-    let server = cluster["server"].as_str().unwrap_or_default().to_string();
-    let port = server.rsplit(':').next().unwrap_or_default().to_string();
-    cluster["server"] = json!(format!(
-        "https://{}:{port}",
-        tributary_tests::stack::pod_net::HOST_IP
-    ));
-    let config = json!({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "devstack", "cluster": cluster}],
-        "users": [{"name": "operator", "user": {"token": token.trim()}}],
-        "contexts": [{"name": "operator", "context": {"cluster": "devstack", "user": "operator", "namespace": ns}}],
-        "current-context": "operator",
-    });
-    let path = dir.join("operator.kubeconfig");
-    std::fs::write(&path, config.to_string())?;
-    Ok(path)
+    kubectl_ok(stack, args, stdin)
 }
 
 fn start_operator(ns: &str, dir: &Path, kubeconfig: &Path) -> Result<Managed> {
-    let exe = std::env::current_exe()?;
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("tributary-operator"))
-        .filter(|p| p.exists())
-        .context("tributary-operator is not built; run `cargo build --workspace`")?;
+    let bin = operator_binary()?;
     let mut cmd = Command::new("ip");
     cmd.args(["netns", "exec", "trib-operator"])
         .arg(bin)
@@ -145,19 +56,9 @@ async fn a_kafka_connect_runs_workers_that_form_one_group_and_scale() -> Result<
         .var("TRIBUTARY_KAFKA_POD_BOOTSTRAP")
         .context("this devstack has no pod network")?
         .to_string();
-    kubectl(
-        stack,
-        &[
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "-f",
-            &repo().join("crds/tributary.dev.yaml").display().to_string(),
-        ],
-        None,
-    )?;
+    install_crds(stack)?;
     let ns = stack.namespace("workers").await?;
-    let kubeconfig = operator_kubeconfig(stack, &ns, dir.path())?;
+    let kubeconfig = chart_kubeconfig(stack, &ns, dir.path(), true)?;
     let mut operator = start_operator(&ns, dir.path(), &kubeconfig)?;
     let group = unique_name("kc");
     kubectl(
@@ -527,19 +428,9 @@ async fn config_changes_and_secret_rotations_roll_one_worker_at_a_time_losing_no
         .var("TRIBUTARY_KAFKA_POD_SASL_BOOTSTRAP")
         .context("this devstack has no pod network")?
         .to_string();
-    kubectl(
-        stack,
-        &[
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "-f",
-            &repo().join("crds/tributary.dev.yaml").display().to_string(),
-        ],
-        None,
-    )?;
+    install_crds(stack)?;
     let ns = stack.namespace("roll").await?;
-    let kubeconfig = operator_kubeconfig(stack, &ns, dir.path())?;
+    let kubeconfig = chart_kubeconfig(stack, &ns, dir.path(), true)?;
     let mut operator = start_operator(&ns, dir.path(), &kubeconfig)?;
     let ca = std::fs::read_to_string(stack.var("TRIBUTARY_KAFKA_CA_CERT")?)?;
     let user = stack.var("TRIBUTARY_KAFKA_SASL_USERNAME")?.to_string();

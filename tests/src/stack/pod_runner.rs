@@ -393,15 +393,7 @@ impl PodRunner {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
         let Some(r) = self.pods.get_mut(&uid) else {
             // Never ran here (or already gone): remove it.
-            let dp = DeleteParams {
-                grace_period_seconds: Some(0),
-                preconditions: Some(Preconditions {
-                    uid: Some(uid),
-                    resource_version: None,
-                }),
-                ..DeleteParams::default()
-            };
-            let _ = api.delete(&pod.name_any(), &dp).await;
+            delete_now(&api, &pod.name_any(), uid).await;
             return;
         };
         if r.kill_at.is_none() {
@@ -453,15 +445,7 @@ impl PodRunner {
             if let Some(r) = r {
                 r.net.delete();
             }
-            let dp = DeleteParams {
-                grace_period_seconds: Some(0),
-                preconditions: Some(Preconditions {
-                    uid: Some(uid),
-                    resource_version: None,
-                }),
-                ..DeleteParams::default()
-            };
-            let _ = api.delete(&pod.name_any(), &dp).await;
+            delete_now(&api, &pod.name_any(), uid).await;
         }
     }
 
@@ -660,6 +644,19 @@ impl std::fmt::Debug for PodRunner {
             .field("pods", &self.pods.len())
             .finish_non_exhaustive()
     }
+}
+
+/// Removes a Pod whose process is gone (the kubelet's final delete: grace 0, this uid only).
+async fn delete_now(api: &Api<Pod>, name: &str, uid: String) {
+    let dp = DeleteParams {
+        grace_period_seconds: Some(0),
+        preconditions: Some(Preconditions {
+            uid: Some(uid),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    let _ = api.delete(name, &dp).await;
 }
 
 fn period(p: &Probe) -> Duration {
