@@ -78,6 +78,9 @@ spec:
   config:
     key.converter: org.apache.kafka.connect.storage.StringConverter
     value.converter: org.apache.kafka.connect.storage.StringConverter
+  logging:
+    loggers:
+      tributary_worker::task: DEBUG
 "
         )),
     )?;
@@ -162,6 +165,21 @@ spec:
             Ok((v["connector"]["state"] == "RUNNING").then_some(()))
         })
         .await?;
+    }
+
+    // spec.logging reaches every worker, live.
+    for ip in &ips {
+        wait_until(&format!("the DEBUG logger on {ip}"), START, || async {
+            let r = http
+                .get(format!("http://{ip}:8083/admin/loggers"))
+                .basic_auth(&user, Some(&password))
+                .send()
+                .await?;
+            let v: Value = r.json().await.unwrap_or(Value::Null);
+            Ok((v["tributary_worker::task"]["level"] == "DEBUG").then_some(()))
+        })
+        .await
+        .with_context(|| diagnose(&operator))?;
     }
 
     // Scale through the scale subresource: 5 ready workers.

@@ -123,6 +123,48 @@ async fn plugins(
     )
 }
 
+/// `spec.logging`, applied live: each logger whose level the workers do not show yet is set
+/// with `PUT /admin/loggers/{name}?scope=cluster` (the workers share it through the config topic,
+/// so pods started later get it too). Loggers removed from the spec keep their level.
+async fn apply_logging(
+    ctx: &Context,
+    pods: &[Pod],
+    c: &build::Cluster<'_>,
+    password: &str,
+) -> Option<()> {
+    let wanted = c.spec.logging.as_ref()?;
+    let current = worker_get(ctx, pods, c, password, "/admin/loggers").await?;
+    let pod = pods.iter().find(|p| is_ready(p))?;
+    for (name, level) in &wanted.loggers {
+        let level = serde_json::to_value(level).ok()?;
+        let shown = current[name.as_str()]["level"]
+            .as_str()
+            .map(str::to_ascii_uppercase);
+        if shown.as_deref() == level.as_str() {
+            continue;
+        }
+        let url = format!(
+            "http://{}:{REST_PORT}/admin/loggers/{name}?scope=cluster",
+            pod_host(pod, c)
+        );
+        let r = ctx
+            .http
+            .put(&url)
+            .basic_auth(build::secret::REST_USER, Some(password))
+            .json(&serde_json::json!({ "level": level }))
+            .send()
+            .await;
+        match r {
+            Ok(r) if r.status().is_success() => {
+                tracing::info!(logger = %name, level = %level, cluster = %c.name, "log level set");
+            }
+            Ok(r) => tracing::warn!(logger = %name, status = %r.status(), "log level refused"),
+            Err(e) => tracing::debug!(logger = %name, error = %e, "log level not set"),
+        }
+    }
+    Some(())
+}
+
 /// One roller step: maybe replaces one worker pod; returns why it waits, if it does.
 async fn roll(
     ctx: &Context,
@@ -400,6 +442,9 @@ pub async fn reconcile(kc: Arc<KafkaConnect>, ctx: Arc<Context>) -> Result<Actio
     } else {
         None
     };
+    if ready > 0 {
+        apply_logging(&ctx, &pod_list, &c, &password).await;
+    }
     let rolling = roll(
         &ctx,
         &kc,
