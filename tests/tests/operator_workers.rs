@@ -579,8 +579,17 @@ spec:
         Ok(())
     });
 
-    // Where the roll starts in the status log (the pipeline has settled).
-    let roll_start = status_log(stack, &format!("{group}-status"))?.len();
+    // Where the roll starts in the status log: once the new connectors' rebalances are over
+    // (no status record for 5 s, everything running).
+    let status_topic = format!("{group}-status");
+    let roll_start = wait_until("the group quiet", START, || async {
+        let before = status_log(stack, &status_topic)?.len();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let after = status_log(stack, &status_topic)?.len();
+        let s = sample(&pods, &http, &ns, &auth).await?;
+        Ok((before == after && s.settled).then_some(after))
+    })
+    .await?;
     // A worker setting changes: one worker at a time, each after the group settled.
     kubectl(
         stack,
