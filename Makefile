@@ -26,6 +26,7 @@ test-long: test
 ## demo: the whole local stack in the foreground; Ctrl-C stops it and cleans up
 demo: install
 	$(CARGO) build --locked -p tributary-tests --bin devstack
+	$(CARGO) build --locked -p tributary-worker -p tributary-operator
 	target/debug/devstack up --java-connect
 
 ## bench: tributary-worker standalone vs Java connect-standalone on one broker, release builds, median of 3 runs

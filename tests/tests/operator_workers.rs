@@ -41,6 +41,35 @@ fn start_operator(ns: &str, dir: &Path, kubeconfig: &Path) -> Result<Managed> {
     spawn("operator", &mut cmd, dir, Signal::SIGTERM)
 }
 
+/// The CRDs installed, a namespace of its own, and the operator watching it (in the pod
+/// network, with the chart's RBAC).
+async fn operator_in_namespace(
+    stack: &Devstack,
+    prefix: &str,
+    dir: &Path,
+) -> Result<(String, Managed)> {
+    install_crds(stack)?;
+    let ns = stack.namespace(prefix).await?;
+    let kubeconfig = chart_kubeconfig(stack, &ns, dir, true)?;
+    let operator = start_operator(&ns, dir, &kubeconfig)?;
+    Ok((ns, operator))
+}
+
+/// The REST credentials the operator generated for cluster `pipe`.
+async fn rest_credentials(secrets: &Api<Secret>) -> Result<(String, String)> {
+    let data = secrets
+        .get("pipe-connect-rest")
+        .await?
+        .data
+        .unwrap_or_default();
+    let field = |k: &str| {
+        data.get(k)
+            .map(|v| String::from_utf8_lossy(&v.0).to_string())
+            .unwrap_or_default()
+    };
+    Ok((field("username"), field("password")))
+}
+
 fn ready(kc: &KafkaConnect) -> bool {
     kc.status
         .as_ref()
@@ -56,10 +85,7 @@ async fn a_kafka_connect_runs_workers_that_form_one_group_and_scale() -> Result<
         .var("TRIBUTARY_KAFKA_POD_BOOTSTRAP")
         .context("this devstack has no pod network")?
         .to_string();
-    install_crds(stack)?;
-    let ns = stack.namespace("workers").await?;
-    let kubeconfig = chart_kubeconfig(stack, &ns, dir.path(), true)?;
-    let mut operator = start_operator(&ns, dir.path(), &kubeconfig)?;
+    let (ns, mut operator) = operator_in_namespace(stack, "workers", dir.path()).await?;
     let group = unique_name("kc");
     kubectl(
         stack,
@@ -113,17 +139,7 @@ spec:
 
     // One group: a connector created through one worker is known to every other.
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    let rest = secrets
-        .get("pipe-connect-rest")
-        .await?
-        .data
-        .unwrap_or_default();
-    let field = |k: &str| {
-        rest.get(k)
-            .map(|v| String::from_utf8_lossy(&v.0).to_string())
-            .unwrap_or_default()
-    };
-    let (user, password) = (field("username"), field("password"));
+    let (user, password) = rest_credentials(&secrets).await?;
     let ips: Vec<String> = pods
         .list(&ListParams::default().labels("tributary.dev/cluster=pipe"))
         .await?
@@ -446,10 +462,7 @@ async fn config_changes_and_secret_rotations_roll_one_worker_at_a_time_losing_no
         .var("TRIBUTARY_KAFKA_POD_SASL_BOOTSTRAP")
         .context("this devstack has no pod network")?
         .to_string();
-    install_crds(stack)?;
-    let ns = stack.namespace("roll").await?;
-    let kubeconfig = chart_kubeconfig(stack, &ns, dir.path(), true)?;
-    let mut operator = start_operator(&ns, dir.path(), &kubeconfig)?;
+    let (ns, mut operator) = operator_in_namespace(stack, "roll", dir.path()).await?;
     let ca = std::fs::read_to_string(stack.var("TRIBUTARY_KAFKA_CA_CERT")?)?;
     let user = stack.var("TRIBUTARY_KAFKA_SASL_USERNAME")?.to_string();
     let kafka_password = stack.var("TRIBUTARY_KAFKA_SASL_PASSWORD")?.to_string();
@@ -516,21 +529,10 @@ spec:
     let (input, output) = (data.join("in.txt"), data.join("out.txt"));
     std::fs::write(&input, "")?;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    let rest = secrets
-        .get("pipe-connect-rest")
-        .await?
-        .data
-        .unwrap_or_default();
-    let field = |k: &str| {
-        rest.get(k)
-            .map(|v| String::from_utf8_lossy(&v.0).to_string())
-            .unwrap_or_default()
-    };
-    let auth = (field("username"), field("password"));
+    let auth = rest_credentials(&secrets).await?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
-    let first = sample(&pods, &http, &ns, &auth).await?;
     let ip = pods
         .get("pipe-connect-0")
         .await?
@@ -561,7 +563,6 @@ spec:
         Ok(s.settled.then_some(s))
     })
     .await?;
-    let _ = first;
 
     // Lines keep coming while the workers roll, twice.
     let writer_input = input.clone();

@@ -19,9 +19,9 @@ use kafka_protocol::messages::offset_delete_request::{
 };
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequest;
 use kafka_protocol::messages::{
-    ApiKey, DeleteGroupsRequest, DeleteGroupsResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, GroupId, OffsetCommitRequest, OffsetCommitResponse,
-    OffsetDeleteRequest, OffsetDeleteResponse, OffsetFetchResponse, TopicName,
+    ApiKey, DeleteGroupsRequest, DeleteGroupsResponse, GroupId, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse, OffsetFetchResponse,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use serde_json::{Map, Value};
@@ -259,8 +259,11 @@ impl GroupAdmin {
         })
         .map_err(|f| match f {
             Failure::Fatal(e) => e,
-            Failure::Members | Failure::Retry(_) => Error::Kafka("unexpected".into()),
-            Failure::Refused(m) => Error::Group(format!(
+            Failure::Members => Error::Group(format!(
+                "Failed to retrieve consumer group offsets for sink connector {}: the group is rebalancing",
+                self.connector
+            )),
+            Failure::Refused(m) | Failure::Retry(m) => Error::Group(format!(
                 "Failed to retrieve consumer group offsets for sink connector {}: {m}",
                 self.connector
             )),
@@ -521,25 +524,11 @@ impl GroupAdmin {
                     }
                     Err(e) => return Err(Failure::Fatal(e)),
                 };
-            let v = conn
-                .version(ApiKey::FindCoordinator, 0)
-                .map_err(Failure::Fatal)?;
-            let mut r = FindCoordinatorRequest::default().with_key_type(0);
-            r = if v >= 4 {
-                r.with_coordinator_keys(vec![s(&self.group)])
-            } else {
-                r.with_key(s(&self.group))
-            };
-            let resp: FindCoordinatorResponse = conn.send(ApiKey::FindCoordinator, v, &r).await?;
-            let (error, host, port) = if v >= 4 {
-                match resp.coordinators.first() {
-                    Some(c) => (c.error_code, c.host.to_string(), c.port),
-                    None => (code::COORDINATOR_NOT_AVAILABLE, String::new(), -1),
-                }
-            } else {
-                (resp.error_code, resp.host.to_string(), resp.port)
-            };
+            let (error, node) = conn.find_coordinator(&self.group).await?;
             Self::check(error)?;
+            let Some((_, host, port)) = node else {
+                return Err(Failure::Retry(code::name(code::COORDINATOR_NOT_AVAILABLE)));
+            };
             if conn.address == format!("{host}:{port}") {
                 return Ok(conn);
             }

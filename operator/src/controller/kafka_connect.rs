@@ -256,7 +256,6 @@ fn is_ready(p: &Pod) -> bool {
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
-/// Writes the status if it differs from what the resource shows.
 /// A condition's status and reason, for noticing transitions.
 fn state_of(s: Option<&crate::crd::KafkaConnectStatus>, type_: &str) -> Option<(String, String)> {
     s?.conditions
@@ -266,6 +265,8 @@ fn state_of(s: Option<&crate::crd::KafkaConnectStatus>, type_: &str) -> Option<(
         .map(|c| (c.status.clone(), c.reason.clone()))
 }
 
+/// Writes the status if it differs from what the resource shows, with an Event for each change
+/// of readiness or stall.
 async fn write_status(
     ctx: &Context,
     api: &Api<KafkaConnect>,
@@ -275,7 +276,6 @@ async fn write_status(
     if kc.status.as_ref() == Some(&status) {
         return Ok(());
     }
-    // An Event for each change of readiness or stall, with the condition's message.
     for type_ in ["Ready", "Stalled"] {
         let now = state_of(Some(&status), type_);
         if now != state_of(kc.status.as_ref(), type_)
@@ -314,6 +314,24 @@ async fn write_status(
     Ok(())
 }
 
+/// Writes the status of a cluster the operator leaves alone (paused, or invalid) and waits for
+/// the resource or a Secret it references to change.
+async fn wait_for_change(
+    ctx: &Context,
+    api: &Api<KafkaConnect>,
+    kc: &KafkaConnect,
+    o: &Observed,
+) -> Result<Action, Error> {
+    let status = status::kafka_connect(
+        o,
+        kc.status.as_ref(),
+        kc.meta().generation,
+        k8s_openapi::jiff::Timestamp::now(),
+    );
+    write_status(ctx, api, kc, status).await?;
+    Ok(Action::await_change())
+}
+
 pub async fn reconcile(kc: Arc<KafkaConnect>, ctx: Arc<Context>) -> Result<Action, Error> {
     ctx.metrics
         .reconciliations
@@ -336,37 +354,34 @@ pub async fn reconcile(kc: Arc<KafkaConnect>, ctx: Arc<Context>) -> Result<Actio
             paused: true,
             ..Observed::default()
         };
-        write_status(
-            &ctx,
-            &api,
-            &kc,
-            status::kafka_connect(&o, kc.status.as_ref(), generation, now),
-        )
-        .await?;
-        return Ok(Action::await_change());
+        return wait_for_change(&ctx, &api, &kc, &o).await;
     }
 
     // Dereference: the Secrets the workers mount (their keys, and a hash of their data).
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    let mut keys = BTreeMap::new();
-    let mut hashed: Vec<Vec<u8>> = Vec::new();
+    let mut found = BTreeMap::new();
     for name in build::referenced_secrets(&kc.spec) {
         let s = secrets
             .get_opt(&name)
             .await
             .map_err(|e| Error::Kube(format!("reading Secret {name}: {e}")))?;
         if let Some(s) = s {
-            let data = s.data.unwrap_or_default();
-            hashed.push(name.clone().into_bytes());
-            for (k, v) in &data {
-                hashed.push(k.clone().into_bytes());
-                hashed.push(v.0.clone());
-            }
-            keys.insert(name, data.into_keys().collect());
+            found.insert(name, s.data.unwrap_or_default());
         }
     }
-    let parts: Vec<&[u8]> = hashed.iter().map(Vec::as_slice).collect();
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for (name, data) in &found {
+        parts.push(name.as_bytes());
+        for (k, v) in data {
+            parts.push(k.as_bytes());
+            parts.push(&v.0);
+        }
+    }
     let secrets_hash = build::hash(&parts);
+    let keys: BTreeMap<String, Vec<String>> = found
+        .iter()
+        .map(|(name, data)| (name.clone(), data.keys().cloned().collect()))
+        .collect();
 
     let c = match build::cluster(&kc, &keys, secrets_hash) {
         Ok(c) => c,
@@ -376,15 +391,8 @@ pub async fn reconcile(kc: Arc<KafkaConnect>, ctx: Arc<Context>) -> Result<Actio
                 problems,
                 ..Observed::default()
             };
-            write_status(
-                &ctx,
-                &api,
-                &kc,
-                status::kafka_connect(&o, kc.status.as_ref(), generation, now),
-            )
-            .await?;
             // A change of the resource or of a referenced Secret triggers the next attempt.
-            return Ok(Action::await_change());
+            return wait_for_change(&ctx, &api, &kc, &o).await;
         }
     };
 

@@ -74,6 +74,20 @@ struct Running {
     names: Vec<String>,
 }
 
+impl Running {
+    /// A (re)start of the container: not ready, probes from their initial delays.
+    fn start_clock(&mut self, now: Instant) {
+        let c = &self.container;
+        let state = |p: &Option<Probe>| p.clone().map(|p| ProbeState::new(p, now));
+        self.startup = state(&c.startup_probe);
+        self.liveness = state(&c.liveness_probe);
+        self.readiness = state(&c.readiness_probe);
+        self.ready = false;
+        self.started = now;
+        self.started_at = now_rfc3339();
+    }
+}
+
 pub struct PodRunner {
     client: Client,
     dir: PathBuf,
@@ -354,18 +368,9 @@ impl PodRunner {
             namespace: ns,
             name,
             net,
-            startup: container
-                .startup_probe
-                .clone()
-                .map(|p| ProbeState::new(p, started)),
-            liveness: container
-                .liveness_probe
-                .clone()
-                .map(|p| ProbeState::new(p, started)),
-            readiness: container
-                .readiness_probe
-                .clone()
-                .map(|p| ProbeState::new(p, started)),
+            startup: None,
+            liveness: None,
+            readiness: None,
             container,
             binary,
             volumes_dir,
@@ -379,6 +384,7 @@ impl PodRunner {
             last_status: json!(null),
             names,
         };
+        r.start_clock(started);
         self.write_hosts_for(&r.net)?;
         launch(&mut r, &self.dir)?;
         self.pods.insert(uid, r);
@@ -461,24 +467,7 @@ impl PodRunner {
                 // restartPolicy Always, with a short backoff.
                 if now.duration_since(r.started) > Duration::from_secs(2) {
                     r.restarts += 1;
-                    r.ready = false;
-                    r.started = now;
-                    r.started_at = now_rfc3339();
-                    r.startup = r
-                        .container
-                        .startup_probe
-                        .clone()
-                        .map(|p| ProbeState::new(p, now));
-                    r.liveness = r
-                        .container
-                        .liveness_probe
-                        .clone()
-                        .map(|p| ProbeState::new(p, now));
-                    r.readiness = r
-                        .container
-                        .readiness_probe
-                        .clone()
-                        .map(|p| ProbeState::new(p, now));
+                    r.start_clock(now);
                     if let Err(e) = launch(r, &self.dir) {
                         tracing::warn!(pod = %r.name, error = %format!("{e:#}"), "restart failed");
                     }

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
-    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, RequestHeader, ResponseHeader, SaslAuthenticateRequest,
+    SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVerifyMode};
@@ -267,6 +268,36 @@ impl Connection {
             c.authenticate(sasl).await?;
         }
         Ok(c)
+    }
+
+    /// Asks for the coordinator of group `key`: the error code (0 when found) and the node as
+    /// (id, host, port). v4+ batch keys; one is asked here.
+    pub async fn find_coordinator(
+        &mut self,
+        key: &str,
+    ) -> Result<(i16, Option<(i32, String, i32)>)> {
+        let v = self.version(ApiKey::FindCoordinator, 0)?;
+        let name = StrBytes::from_string(key.to_string());
+        let r = FindCoordinatorRequest::default().with_key_type(0);
+        let r = if v >= 4 {
+            r.with_coordinator_keys(vec![name])
+        } else {
+            r.with_key(name)
+        };
+        let resp: FindCoordinatorResponse = self.send(ApiKey::FindCoordinator, v, &r).await?;
+        let (error, node) = if v >= 4 {
+            match resp.coordinators.first() {
+                Some(c) => (c.error_code, (c.node_id.0, c.host.to_string(), c.port)),
+                // COORDINATOR_NOT_AVAILABLE: ask again.
+                None => (15, (-1, String::new(), -1)),
+            }
+        } else {
+            (
+                resp.error_code,
+                (resp.node_id.0, resp.host.to_string(), resp.port),
+            )
+        };
+        Ok((error, (error == 0).then_some(node)))
     }
 
     /// The highest version both sides support, at least `floor`.

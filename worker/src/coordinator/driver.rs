@@ -10,9 +10,8 @@ use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    ApiKey, FindCoordinatorRequest, FindCoordinatorResponse, GroupId, HeartbeatRequest,
-    HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse,
-    SyncGroupRequest, SyncGroupResponse,
+    ApiKey, GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse,
+    LeaveGroupRequest, LeaveGroupResponse, SyncGroupRequest, SyncGroupResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::{Mutex, mpsc};
@@ -206,32 +205,10 @@ fn s(v: &str) -> StrBytes {
 async fn exchange(conn: &mut Connection, request: &Request) -> Result<Response> {
     match request {
         Request::FindCoordinator { key } => {
-            let v = conn.version(ApiKey::FindCoordinator, 0)?;
-            let mut r = FindCoordinatorRequest::default().with_key_type(0);
-            if v >= 4 {
-                r = r.with_coordinator_keys(vec![s(key)]);
-            } else {
-                r = r.with_key(s(key));
-            }
-            let resp: FindCoordinatorResponse = conn.send(ApiKey::FindCoordinator, v, &r).await?;
-            let (error, node) = if v >= 4 {
-                match resp.coordinators.first() {
-                    Some(c) => (c.error_code, (c.node_id.0, c.host.to_string(), c.port)),
-                    None => (15, (-1, String::new(), -1)),
-                }
-            } else {
-                (
-                    resp.error_code,
-                    (resp.node_id.0, resp.host.to_string(), resp.port),
-                )
-            };
+            let (error, node) = conn.find_coordinator(key).await?;
             Ok(Response::FindCoordinator {
                 error,
-                node: (error == 0).then_some(Node {
-                    id: node.0,
-                    host: node.1,
-                    port: node.2,
-                }),
+                node: node.map(|(id, host, port)| Node { id, host, port }),
             })
         }
         Request::JoinGroup {
