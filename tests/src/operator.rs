@@ -131,3 +131,49 @@ pub fn operator_binary() -> Result<PathBuf> {
             "cannot find tributary-operator next to the test binary; run `cargo build --workspace`",
         )
 }
+
+/// Everything the pod runner captured from pod `ns/pod`'s worker, every restart included.
+pub fn pod_log(stack: &Devstack, ns: &str, pod: &str) -> Result<String> {
+    let dir = Path::new(stack.var("TRIBUTARY_DEVSTACK_DIR")?).join("pods");
+    let prefix = format!("{ns}_{pod}_");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".log"))
+        })
+        .collect();
+    files.sort();
+    let mut out = String::new();
+    for f in files {
+        out.push_str(
+            &std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?,
+        );
+    }
+    Ok(out)
+}
+
+/// The environment of the running worker process of pod `ns/pod` (found through the
+/// `POD_NAME`/`POD_NAMESPACE` the StatefulSet gives every worker), as the kubelet would set it.
+pub fn pod_env(ns: &str, pod: &str) -> Result<std::collections::BTreeMap<String, String>> {
+    let want = [format!("POD_NAME={pod}"), format!("POD_NAMESPACE={ns}")];
+    for entry in std::fs::read_dir("/proc")?.flatten() {
+        let Ok(raw) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        let vars: Vec<String> = raw
+            .split(|b| *b == 0)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect();
+        if want.iter().all(|w| vars.contains(w)) {
+            return Ok(vars
+                .iter()
+                .filter_map(|v| v.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect());
+        }
+    }
+    anyhow::bail!("no process of pod {ns}/{pod} runs on this machine")
+}

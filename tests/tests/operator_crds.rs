@@ -156,6 +156,11 @@ async fn invalid_resources_are_refused_at_apply_time_naming_the_field() -> Resul
             "spec.authentication.type",
         ),
         (
+            "a rack label Kubernetes does not copy to pods",
+            kafka_connect("x", "  rack: {topologyKey: example.com/rack}\n"),
+            "spec.rack.topologyKey: use topology.kubernetes.io/zone",
+        ),
+        (
             "a worker setting the operator owns",
             kafka_connect("x", "  config:\n    bootstrap.servers: elsewhere:9092\n"),
             "spec.config.bootstrap.servers is managed by the operator; use spec.bootstrapServers",

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::core::v1::{Pod, Secret};
-use kube::Api;
 use kube::api::ListParams;
+use kube::{Api, ResourceExt};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 use tributary_operator::crd::KafkaConnect;
@@ -104,6 +104,7 @@ spec:
   config:
     key.converter: org.apache.kafka.connect.storage.StringConverter
     value.converter: org.apache.kafka.connect.storage.StringConverter
+  rack: {{topologyKey: topology.kubernetes.io/zone}}
   logging:
     loggers:
       tributary_worker::task: DEBUG
@@ -136,6 +137,30 @@ spec:
             .any(|p| p.ends_with("FileStreamSourceConnector")),
         "{plugins:?}"
     );
+
+    // Rack awareness: Kubernetes copied the node's zone to each pod, and the downward API
+    // handed it to the worker (whose config reads `client.rack` from that variable).
+    let worker_pods = pods
+        .list(&ListParams::default().labels("tributary.dev/cluster=pipe"))
+        .await?
+        .items;
+    for p in &worker_pods {
+        let name = p.name_any();
+        ensure!(
+            p.labels()
+                .get("topology.kubernetes.io/zone")
+                .map(String::as_str)
+                == Some("devstack-a"),
+            "{name}: the node's zone label did not reach the pod: {:?}",
+            p.labels()
+        );
+        let env = tributary_tests::operator::pod_env(&ns, &name)?;
+        ensure!(
+            env.get("TRIBUTARY_RACK").map(String::as_str) == Some("devstack-a"),
+            "{name}: TRIBUTARY_RACK={:?}",
+            env.get("TRIBUTARY_RACK")
+        );
+    }
 
     // One group: a connector created through one worker is known to every other.
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
@@ -182,6 +207,17 @@ spec:
         })
         .await?;
     }
+
+    // Only the pod itself may ask its worker to leave: not whoever reaches the metrics port.
+    let r = http
+        .post(format!("http://{}:8084/leave", ips[0]))
+        .send()
+        .await?;
+    ensure!(
+        r.status().as_u16() == 403,
+        "POST /leave from outside the pod: {}",
+        r.status()
+    );
 
     // spec.logging reaches every worker, live.
     for ip in &ips {
@@ -233,9 +269,28 @@ spec:
         Ok((left == 0).then_some(()))
     })
     .await?;
+    // Each worker left through its preStop hook: work stopped and the group left before the
+    // SIGTERM, which then found nothing to stop.
+    for name in (0..5).map(|i| format!("pipe-connect-{i}")) {
+        let log = tributary_tests::operator::pod_log(stack, &ns, &name)?;
+        let left = log.find("left the group; waiting for SIGTERM");
+        let stopped = log.rfind("worker stopped");
+        ensure!(
+            log.contains("preStop: stopping the work and leaving the group")
+                && left.is_some()
+                && stopped > left,
+            "{name} did not leave through its preStop hook; its log ends:\n{}",
+            tail_str(&log, 15)
+        );
+    }
     ensure!(operator.poll_exit().is_none(), "{}", diagnose(&operator));
     operator.request_stop();
     Ok(())
+}
+
+fn tail_str(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// One observation of the workers during a roll.

@@ -39,6 +39,13 @@ enum Mode {
         /// Worker configuration in Java `.properties` syntax.
         worker_properties: PathBuf,
     },
+    /// Ask the distributed worker running here to stop its work and leave the group, and wait
+    /// until it has (the pod's preStop hook). The worker then waits for SIGTERM.
+    Leave {
+        /// The worker's health listener (`tributary.health.listener`).
+        #[arg(long, default_value = "http://127.0.0.1:8084")]
+        health_url: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -55,6 +62,7 @@ fn main() -> ExitCode {
         Mode::Distributed { worker_properties } => {
             (WorkerMode::Distributed, worker_properties, &[])
         }
+        Mode::Leave { health_url } => return leave(health_url),
     };
     init_logging();
     let worker_props = match properties::load(worker_file) {
@@ -164,4 +172,39 @@ fn init_logging() {
         registry.with(fmt).init();
     }
     tributary_worker::logging::install(handle, base);
+}
+
+/// `tributary-worker leave`: POSTs `/leave` and reports the answer; no timeout of its own, as
+/// the kubelet bounds the hook by the pod's grace period.
+fn leave(health_url: &str) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let url = format!("{}/leave", health_url.trim_end_matches('/'));
+    let outcome = runtime.block_on(async {
+        let reply = reqwest::Client::new().post(&url).send().await?;
+        let status = reply.status();
+        Ok::<_, reqwest::Error>((status, reply.text().await.unwrap_or_default()))
+    });
+    match outcome {
+        Ok((status, body)) if status.is_success() => {
+            println!("{body}");
+            ExitCode::SUCCESS
+        }
+        Ok((status, body)) => {
+            eprintln!("error: POST {url}: {status}: {body}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: POST {url}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -37,6 +37,49 @@ pub struct Api {
     pub auth: Option<BasicAuth>,
     /// How to reach other workers' https listeners (truststore, keystore).
     pub tls: crate::rest_tls::ClientTls,
+    /// Distributed workers: the preStop hook's way to stop the work and leave the group.
+    pub leave: Option<Arc<Leave>>,
+}
+
+/// A request, through `POST /leave` on the health listener, to stop every connector and task,
+/// commit their offsets and leave the group now, before the pod's SIGTERM: Kubernetes' preStop
+/// hook waits for it, so the group moves the work while the grace period still runs and the
+/// SIGTERM that follows finds nothing left to stop.
+#[derive(Debug)]
+pub struct Leave {
+    requested: tokio::sync::Notify,
+    done: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for Leave {
+    fn default() -> Self {
+        Self {
+            requested: tokio::sync::Notify::new(),
+            done: tokio::sync::watch::Sender::new(false),
+        }
+    }
+}
+
+impl Leave {
+    /// Asks the worker to leave (kept until the worker looks, if it is not looking yet).
+    pub fn request(&self) {
+        self.requested.notify_one();
+    }
+
+    /// Resolves once someone asked.
+    pub async fn requested(&self) {
+        self.requested.notified().await;
+    }
+
+    /// The work is stopped and the group left.
+    pub fn finish(&self) {
+        self.done.send_replace(true);
+    }
+
+    async fn wait_done(&self) {
+        let mut rx = self.done.subscribe();
+        let _ = rx.wait_for(|done| *done).await;
+    }
 }
 
 impl Api {
@@ -51,6 +94,7 @@ impl Api {
             client: Arc::default(),
             auth,
             tls: crate::rest_tls::ClientTls::default(),
+            leave: None,
         }
     }
 }
@@ -719,12 +763,39 @@ async fn metrics(State(api): State<Api>) -> Response {
         .into_response()
 }
 
-/// Tributary's health listener: probes and Prometheus.
+/// `POST /leave`: see [`Leave`]. Only from inside the pod (loopback): the health listener is
+/// reachable by whoever scrapes metrics, and they must not be able to stop a worker.
+async fn leave(
+    State(api): State<Api>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+) -> Response {
+    if !peer.ip().is_loopback() {
+        return error(
+            403,
+            "POST /leave is only accepted from the worker's own host (127.0.0.1)",
+        );
+    }
+    let Some(l) = api.leave.clone() else {
+        return error(
+            404,
+            "only a distributed worker leaves a group; stop a standalone worker with SIGTERM",
+        );
+    };
+    l.request();
+    l.wait_done().await;
+    json(
+        StatusCode::OK,
+        &serde_json::json!({"status": "left", "message": "every connector and task stopped and the group left; waiting for SIGTERM"}),
+    )
+}
+
+/// Tributary's health listener: probes, Prometheus, and the preStop hook's `/leave`.
 pub fn health_router(api: Api) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
+        .route("/leave", post(leave))
         .fallback(not_found)
         .with_state(api)
 }
@@ -759,7 +830,8 @@ pub async fn serve(
             ))
         })?;
         tracing::info!(address = %addr, "health listener (/health, /ready, /metrics)");
-        let health = health_router(api);
+        let health =
+            health_router(api).into_make_service_with_connect_info::<std::net::SocketAddr>();
         tokio::spawn(async move { axum::serve(l, health).await });
     }
     Ok(rest_task)

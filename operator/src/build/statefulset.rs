@@ -137,6 +137,10 @@ pub fn stateful_set(c: &Cluster<'_>, config_hash: &str) -> Result<StatefulSet, E
         "startupProbe": probe("/health", 5, 60),
         "livenessProbe": probe("/health", 10, 3),
         "readinessProbe": probe("/ready", 5, 2),
+        // Stop the tasks, commit their offsets and leave the group before SIGTERM, so the
+        // group moves the work at once rather than after the session timeout, inside the
+        // grace period.
+        "lifecycle": {"preStop": {"exec": {"command": ["tributary-worker", "leave"]}}},
         "securityContext": {
             "allowPrivilegeEscalation": false,
             "readOnlyRootFilesystem": true,

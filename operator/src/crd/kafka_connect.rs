@@ -250,12 +250,16 @@ pub struct Metrics {
     pub scrape_annotations: Option<bool>,
 }
 
-/// Rack awareness.
+/// Rack awareness: consumers fetch from the closest replica (KIP-392).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Rack {
-    /// The node label whose value becomes `client.rack`, e.g. `topology.kubernetes.io/zone`.
+    /// The node label whose value becomes `client.rack`: `topology.kubernetes.io/zone` or
+    /// `topology.kubernetes.io/region`, the labels Kubernetes (1.35 and later, PodTopologyLabels)
+    /// copies from a node to the pods it runs, where the worker reads them without any access
+    /// to the Kubernetes API.
     #[schemars(length(min = 1, max = 317))]
+    #[x_kube(validation = Rule::new("self in ['topology.kubernetes.io/zone', 'topology.kubernetes.io/region']").message("spec.rack.topologyKey: use topology.kubernetes.io/zone or topology.kubernetes.io/region, the node labels Kubernetes copies to pods (PodTopologyLabels)"))]
     pub topology_key: String,
 }
 

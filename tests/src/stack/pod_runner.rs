@@ -69,6 +69,9 @@ struct Running {
     ready: bool,
     /// Set once the Pod is being deleted: when to kill.
     kill_at: Option<Instant>,
+    /// The preStop hook, running; SIGTERM follows once it is done (as the kubelet does).
+    pre_stop: Option<tokio::task::JoinHandle<()>>,
+    stop_sent: bool,
     last_status: serde_json::Value,
     /// DNS names of this Pod (`<hostname>.<subdomain>.<ns>.svc[.cluster.local]`).
     names: Vec<String>,
@@ -381,6 +384,8 @@ impl PodRunner {
             restarts: 0,
             ready: false,
             kill_at: None,
+            pre_stop: None,
+            stop_sent: false,
             last_status: json!(null),
             names,
         };
@@ -415,15 +420,37 @@ impl PodRunner {
                 .as_ref()
                 .and_then(|l| l.pre_stop.as_ref())
             {
+                let pod_name = r.name.clone();
+                let budget = Duration::from_secs(grace.max(1));
                 if let Some(exec) = &hook.exec {
+                    // The image's binary is the worker binary here.
+                    let mut argv: Vec<String> = exec.command.clone().unwrap_or_default();
+                    if argv
+                        .first()
+                        .is_some_and(|a| a.rsplit('/').next() == Some("tributary-worker"))
+                    {
+                        argv[0] = r.binary.display().to_string();
+                    }
                     let mut cmd = Command::new("ip");
                     cmd.args(["netns", "exec", &r.net.netns])
-                        .args(exec.command.iter().flatten());
-                    let _ = tokio::time::timeout(
-                        Duration::from_secs(grace.max(1)),
-                        tokio::task::spawn_blocking(move || cmd.output()),
-                    )
-                    .await;
+                        .args(argv)
+                        .env_clear()
+                        .envs(&r.env);
+                    r.pre_stop = Some(tokio::spawn(async move {
+                        let out = tokio::time::timeout(
+                            budget,
+                            tokio::task::spawn_blocking(move || cmd.output()),
+                        )
+                        .await;
+                        match out {
+                            Ok(Ok(Ok(o))) => tracing::info!(pod = %pod_name, status = %o.status,
+                                stdout = %String::from_utf8_lossy(&o.stdout).trim(),
+                                stderr = %String::from_utf8_lossy(&o.stderr).trim(), "preStop hook ran"),
+                            other => {
+                                tracing::warn!(pod = %pod_name, outcome = ?other.map(|r| r.map(|o| o.map(|o| o.status))), "preStop hook failed")
+                            }
+                        }
+                    }));
                 } else if let Some(h) = &hook.http_get {
                     let port = port_of(&r.container, &h.port);
                     let url = format!(
@@ -431,9 +458,16 @@ impl PodRunner {
                         r.net.ip,
                         h.path.clone().unwrap_or_default()
                     );
-                    let _ = self.http.get(url).send().await;
+                    let http = self.http.clone();
+                    r.pre_stop = Some(tokio::spawn(async move {
+                        let out = tokio::time::timeout(budget, http.get(url).send()).await;
+                        tracing::info!(pod = %pod_name, outcome = ?out.map(|r| r.map(|r| r.status())), "preStop hook ran");
+                    }));
                 }
             }
+        }
+        if !r.stop_sent && r.pre_stop.as_ref().is_none_or(|h| h.is_finished()) {
+            r.stop_sent = true;
             if let Some(p) = r.process.as_mut() {
                 p.request_stop();
             }

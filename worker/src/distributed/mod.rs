@@ -213,6 +213,8 @@ pub async fn run(config: WorkerConfig, raw_props: BTreeMap<String, String>) -> R
     let internal_client = rest::client(auth.as_ref(), &tls);
     let mut api = Api::new(herder.clone(), metrics, auth);
     api.tls = tls;
+    let leave = Arc::new(rest::Leave::default());
+    api.leave = Some(leave.clone());
 
     let tls = crate::rest_tls::acceptor(&listeners[0], &worker_props).map_err(Error::Config)?;
     let rest_task = rest::serve(api.clone(), &listeners[0], &health_listener, tls).await?;
@@ -265,8 +267,13 @@ pub async fn run(config: WorkerConfig, raw_props: BTreeMap<String, String>) -> R
         .map_err(|e| Error::Config(format!("cannot watch SIGTERM: {e}")))?;
     let mut outcome = Ok(());
     let mut driver_done = false;
+    let mut asked_to_leave = false;
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = leave.requested() => {
+            asked_to_leave = true;
+            tracing::info!("preStop: stopping the work and leaving the group");
+        }
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
         r = rest_task => tracing::error!(result = ?r.map(|r| r.map_err(|e| e.to_string())), "REST server ended"),
         _ = runner_done => {
@@ -289,6 +296,16 @@ pub async fn run(config: WorkerConfig, raw_props: BTreeMap<String, String>) -> R
             Ok(Ok(Err(e))) => tracing::warn!(error = %e, "leaving the group failed"),
             Err(_) => tracing::warn!("leaving the group took longer than 10 s"),
             _ => {}
+        }
+    }
+    leave.finish();
+    if asked_to_leave {
+        // Kubernetes sends SIGTERM once the hook returns; until then, stay (not ready) so
+        // the hook's answer arrives.
+        tracing::info!("left the group; waiting for SIGTERM");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
         }
     }
     tracing::info!("worker stopped");
