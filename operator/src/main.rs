@@ -43,6 +43,11 @@ enum Command {
         /// Run without leader election (one operator only, e.g. on a laptop).
         #[arg(long)]
         no_leader_election: bool,
+        /// Give each cluster a NetworkPolicy that admits only its workers and the operator to
+        /// the REST port; `false` where the CNI does not enforce them or policies are managed
+        /// elsewhere (the operator then deletes the ones it made).
+        #[arg(long, env = "TRIBUTARY_NETWORK_POLICIES", default_value_t = true, action = clap::ArgAction::Set)]
+        network_policies: bool,
     },
     /// Print the CustomResourceDefinitions and admission policies as YAML (what `make generate`
     /// writes to crds/ and the chart).
@@ -76,6 +81,7 @@ fn main() -> ExitCode {
             lease_namespace,
             lease_name,
             no_leader_election,
+            network_policies,
         } => {
             let lease = (!no_leader_election).then_some((lease_namespace, lease_name));
             init_logging();
@@ -86,7 +92,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(run(namespaces, metrics_addr, lease)) {
+            match runtime.block_on(run(namespaces, metrics_addr, lease, network_policies)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "tributary-operator stopped");
@@ -121,6 +127,7 @@ async fn run(
     namespaces: Vec<String>,
     metrics_addr: std::net::SocketAddr,
     lease: Option<(String, String)>,
+    network_policies: bool,
 ) -> Result<(), String> {
     use std::sync::Arc;
     use tributary_operator::controller::{Context, kafka_connect};
@@ -137,11 +144,9 @@ async fn run(
         .await
         .map_err(|e| format!("cannot list kafkaconnects.tributary.dev (are the CRDs installed and RBAC granted? kubectl apply --server-side -f crds/tributary.dev.yaml): {e}"))?;
     let metrics = Arc::new(tributary_operator::metrics::Metrics::new());
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        metrics.clone(),
-        Some(identity()),
-    ));
+    let mut ctx = Context::new(client.clone(), metrics.clone(), Some(identity()));
+    ctx.network_policies = network_policies;
+    let ctx = Arc::new(ctx);
     let listener = tokio::net::TcpListener::bind(metrics_addr)
         .await
         .map_err(|e| format!("cannot listen on {metrics_addr}: {e}"))?;

@@ -298,3 +298,56 @@ fn the_rest_port_admits_only_workers_and_the_operator() {
         "probes and Prometheus reach 8084"
     );
 }
+
+#[test]
+fn orphans_are_owned_children_no_longer_desired_and_nothing_else() {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+    let mut kc = fixture("scram-tls");
+    kc.metadata.uid = Some("uid-1".into());
+    let c = cluster(&kc, "h");
+    let children = build::children(&c).unwrap();
+    let meta = |name: &str, owner: Option<(&str, bool)>| ObjectMeta {
+        name: Some(name.into()),
+        owner_references: owner.map(|(uid, controller)| {
+            vec![OwnerReference {
+                uid: uid.into(),
+                controller: Some(controller),
+                ..OwnerReference::default()
+            }]
+        }),
+        ..ObjectMeta::default()
+    };
+    let np = children.network_policy.metadata.name.clone().unwrap();
+    let cm = children.config_map.metadata.name.clone().unwrap();
+    let existing = vec![
+        meta(&np, Some(("uid-1", true))),
+        meta("left-by-an-old-version", Some(("uid-1", true))),
+        meta("a-users-object-with-our-labels", None),
+        meta("another-owners", Some(("uid-2", true))),
+        meta("owned-but-not-controlled", Some(("uid-1", false))),
+    ];
+    // With NetworkPolicies on, only the old version's object goes.
+    let on = children.desired(&c, true);
+    assert_eq!(
+        build::orphans("NetworkPolicy", &existing, "uid-1", &on),
+        vec!["left-by-an-old-version"]
+    );
+    // Turned off, the cluster's own policy goes too.
+    let off = children.desired(&c, false);
+    assert_eq!(
+        build::orphans("NetworkPolicy", &existing, "uid-1", &off),
+        vec![np.clone(), "left-by-an-old-version".to_string()]
+    );
+    // The same name under another kind is not desired under this one.
+    assert!(off.contains(&("ConfigMap", cm.clone())));
+    assert_eq!(
+        build::orphans(
+            "ConfigMap",
+            &[meta(&cm, Some(("uid-1", true)))],
+            "uid-1",
+            &off
+        ),
+        Vec::<String>::new()
+    );
+    assert!(on.contains(&("Secret", c.rest_secret_name())));
+}

@@ -16,6 +16,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::Api;
 use nix::sys::signal::Signal;
 use tributary_operator::crd::KafkaConnect;
@@ -38,6 +39,7 @@ fn start_operator(
     kubeconfig: &Path,
     name: &str,
     lease: &str,
+    extra: &[&str],
 ) -> Result<Managed> {
     let port = free_ports(1)?[0];
     let mut cmd = Command::new(operator_binary()?);
@@ -50,6 +52,7 @@ fn start_operator(
         "--lease-name",
         lease,
     ])
+    .args(extra)
     .arg("--metrics-addr")
     .arg(format!("127.0.0.1:{port}"))
     .env("KUBECONFIG", kubeconfig)
@@ -109,7 +112,7 @@ async fn a_kafka_connect_becomes_its_children_and_its_status_follows() -> Result
     install_crds(stack)?;
     let ns = stack.namespace("op").await?;
     let kubeconfig = chart_kubeconfig(stack, &ns, dir.path(), false)?;
-    let mut operator = start_operator(&ns, dir.path(), &kubeconfig, "operator", "lease")?;
+    let mut operator = start_operator(&ns, dir.path(), &kubeconfig, "operator", "lease", &[])?;
     let client = stack.kube_client().await?;
     let kcs: Api<KafkaConnect> = Api::namespaced(client.clone(), &ns);
     let stss: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
@@ -406,7 +409,7 @@ async fn one_operator_leads_and_a_standby_takes_over_when_it_stops() -> Result<(
     install_crds(stack)?;
     let ns = stack.namespace("lead").await?;
     let kubeconfig = chart_kubeconfig(stack, &ns, dir.path(), false)?;
-    let mut a = start_operator(&ns, dir.path(), &kubeconfig, "op-a", "lease")?;
+    let mut a = start_operator(&ns, dir.path(), &kubeconfig, "op-a", "lease", &[])?;
     let leading = |m: &Managed| {
         std::fs::read_to_string(&m.log)
             .unwrap_or_default()
@@ -417,7 +420,7 @@ async fn one_operator_leads_and_a_standby_takes_over_when_it_stops() -> Result<(
     })
     .await
     .with_context(|| tail(&a.log, 20))?;
-    let mut b = start_operator(&ns, dir.path(), &kubeconfig, "op-b", "lease")?;
+    let mut b = start_operator(&ns, dir.path(), &kubeconfig, "op-b", "lease", &[])?;
     wait_until("op-b waiting", WAIT, || async {
         Ok(std::fs::read_to_string(&b.log)
             .unwrap_or_default()
@@ -462,5 +465,109 @@ async fn one_operator_leads_and_a_standby_takes_over_when_it_stops() -> Result<(
     .await
     .with_context(|| tail(&b.log, 20))?;
     b.request_stop();
+    Ok(())
+}
+
+#[tokio::test]
+async fn children_the_cluster_no_longer_needs_are_deleted_and_nothing_else() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    install_crds(stack)?;
+    let ns = stack.namespace("orphans").await?;
+    let kubeconfig = chart_kubeconfig(stack, &ns, dir.path(), false)?;
+    let mut operator = start_operator(&ns, dir.path(), &kubeconfig, "op", "lease", &[])?;
+    let client = stack.kube_client().await?;
+    let kcs: Api<KafkaConnect> = Api::namespaced(client.clone(), &ns);
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let nps: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
+    let stss: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
+    let secret =
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: pipe-user}\nstringData: {password: p}\n";
+    kubectl(stack, &["apply", "-n", &ns, "-f", "-"], Some(secret))?;
+    kubectl(
+        stack,
+        &["apply", "-n", &ns, "-f", "-"],
+        Some(&cluster_yaml("pipe", 1, 1000)),
+    )?;
+    wait_until("the NetworkPolicy built", WAIT, || async {
+        Ok(nps.get_opt("pipe-connect").await?)
+    })
+    .await
+    .with_context(|| tail(&operator.log, 20))?;
+    let uid = kcs.get("pipe").await?.metadata.uid.unwrap_or_default();
+
+    // A child an older operator version made (owned, labelled, no longer built) and a user's
+    // ConfigMap that only carries the cluster's labels.
+    let labels = "{tributary.dev/cluster: pipe, app.kubernetes.io/instance: pipe, app.kubernetes.io/name: tributary-connect}";
+    let stale = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: pipe-connect-legacy\n  labels: {labels}\n  ownerReferences: [{{apiVersion: tributary.dev/v1alpha1, kind: KafkaConnect, name: pipe, uid: {uid}, controller: true, blockOwnerDeletion: true}}]\ndata: {{a: b}}\n"
+    );
+    let users = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: pipe-notes\n  labels: {labels}\ndata: {{a: b}}\n"
+    );
+    kubectl(stack, &["apply", "-n", &ns, "-f", "-"], Some(&stale))?;
+    kubectl(stack, &["apply", "-n", &ns, "-f", "-"], Some(&users))?;
+    wait_until("the stale ConfigMap deleted", WAIT, || async {
+        Ok(cms
+            .get_opt("pipe-connect-legacy")
+            .await?
+            .is_none()
+            .then_some(()))
+    })
+    .await
+    .with_context(|| tail(&operator.log, 20))?;
+    ensure!(
+        cms.get_opt("pipe-notes").await?.is_some(),
+        "the user's ConfigMap was deleted"
+    );
+    ensure!(
+        cms.get_opt("pipe-connect-config").await?.is_some(),
+        "the cluster's own ConfigMap was deleted"
+    );
+    wait_until("a Pruned event", WAIT, || async {
+        let events = kubectl(
+            stack,
+            &[
+                "get",
+                "events",
+                "-n",
+                &ns,
+                "--field-selector",
+                "reason=Pruned",
+                "-o",
+                "jsonpath={.items[*].message}",
+            ],
+            None,
+        )?;
+        Ok(events
+            .contains("ConfigMap pipe-connect-legacy")
+            .then_some(()))
+    })
+    .await?;
+
+    // Restarted without NetworkPolicies: the cluster's policy goes, every other child stays.
+    operator.request_stop();
+    operator.wait_stopped(std::time::Instant::now() + Duration::from_secs(30));
+    let mut operator = start_operator(
+        &ns,
+        dir.path(),
+        &kubeconfig,
+        "op-no-np",
+        "lease",
+        &["--network-policies=false"],
+    )?;
+    wait_until("the NetworkPolicy deleted", WAIT, || async {
+        Ok(nps.get_opt("pipe-connect").await?.is_none().then_some(()))
+    })
+    .await
+    .with_context(|| tail(&operator.log, 20))?;
+    ensure!(stss.get_opt("pipe-connect").await?.is_some());
+    ensure!(cms.get_opt("pipe-notes").await?.is_some());
+    ensure!(
+        operator.poll_exit().is_none(),
+        "{}",
+        tail(&operator.log, 20)
+    );
+    operator.request_stop();
     Ok(())
 }

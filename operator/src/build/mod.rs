@@ -305,6 +305,55 @@ pub struct Children {
     pub stateful_set: k8s_openapi::api::apps::v1::StatefulSet,
 }
 
+impl Children {
+    /// `(kind, name)` of every child the cluster should have: the REST Secret, and the
+    /// NetworkPolicy unless the operator runs without them.
+    pub fn desired(
+        &self,
+        c: &Cluster<'_>,
+        network_policies: bool,
+    ) -> std::collections::BTreeSet<(&'static str, String)> {
+        let name = |m: &ObjectMeta| m.name.clone().unwrap_or_default();
+        let mut out = std::collections::BTreeSet::from([
+            ("ServiceAccount", name(&self.service_account.metadata)),
+            ("Secret", c.rest_secret_name()),
+            ("ConfigMap", name(&self.config_map.metadata)),
+            ("Service", name(&self.headless_service.metadata)),
+            ("Service", name(&self.api_service.metadata)),
+            ("PodDisruptionBudget", name(&self.pdb.metadata)),
+            ("StatefulSet", name(&self.stateful_set.metadata)),
+        ]);
+        if network_policies {
+            out.insert(("NetworkPolicy", name(&self.network_policy.metadata)));
+        }
+        out
+    }
+}
+
+/// Which of `existing` (objects of `kind` carrying the cluster's labels) are orphans: owned by
+/// the cluster (`owner_uid`, as controller) yet no longer desired — left by an older spec, an
+/// older operator version, or a feature turned off. Objects that merely carry the labels (a
+/// user's, or another owner's) are never touched.
+pub fn orphans(
+    kind: &str,
+    existing: &[ObjectMeta],
+    owner_uid: &str,
+    desired: &std::collections::BTreeSet<(&'static str, String)>,
+) -> Vec<String> {
+    existing
+        .iter()
+        .filter(|m| {
+            m.owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.uid == owner_uid && o.controller == Some(true))
+        })
+        .filter(|m| m.deletion_timestamp.is_none())
+        .filter_map(|m| m.name.clone())
+        .filter(|n| !desired.iter().any(|(k, d)| *k == kind && d == n))
+        .collect()
+}
+
 pub fn children(c: &Cluster<'_>) -> Result<Children, crate::Error> {
     let (config_map, text) = config_map::config_map(c);
     let config_hash = hash(&[text.as_bytes()]);

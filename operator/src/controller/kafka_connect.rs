@@ -40,6 +40,55 @@ where
     .map_err(|e| Error::Kube(format!("applying {} {name}: {e}", K::kind(&()))))
 }
 
+/// Deletes `K`s carrying the cluster's labels that it owns but no longer needs.
+async fn prune<K>(
+    ctx: &Context,
+    kc: &KafkaConnect,
+    c: &build::Cluster<'_>,
+    desired: &std::collections::BTreeSet<(&'static str, String)>,
+) -> Result<(), Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let kind = K::kind(&());
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), c.namespace);
+    let existing = api
+        .list_metadata(&ListParams::default().labels(&c.selector_string()))
+        .await
+        .map_err(|e| Error::Kube(format!("listing {kind}s: {e}")))?;
+    let metas: Vec<_> = existing.items.into_iter().map(|o| o.metadata).collect();
+    let uid = kc.uid().unwrap_or_default();
+    for name in build::orphans(&kind, &metas, &uid, desired) {
+        match api.delete(&name, &Default::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => continue,
+            Err(e) => return Err(Error::Kube(format!("deleting {kind} {name}: {e}"))),
+        }
+        tracing::info!(kafkaconnect = %kc.name_any(), kind = %kind, name, "deleted an orphaned child");
+        let note = format!("deleted {kind} {name}, which this cluster no longer needs");
+        ctx.event(kc, false, "Pruned", note).await;
+    }
+    Ok(())
+}
+
+async fn prune_orphans(
+    ctx: &Context,
+    kc: &KafkaConnect,
+    c: &build::Cluster<'_>,
+    desired: &std::collections::BTreeSet<(&'static str, String)>,
+) -> Result<(), Error> {
+    prune::<ServiceAccount>(ctx, kc, c, desired).await?;
+    prune::<Secret>(ctx, kc, c, desired).await?;
+    prune::<ConfigMap>(ctx, kc, c, desired).await?;
+    prune::<Service>(ctx, kc, c, desired).await?;
+    prune::<PodDisruptionBudget>(ctx, kc, c, desired).await?;
+    prune::<NetworkPolicy>(ctx, kc, c, desired).await?;
+    prune::<StatefulSet>(ctx, kc, c, desired).await
+}
+
 /// A random password for the REST API (hex of 24 random bytes).
 fn new_password() -> Result<String, Error> {
     let mut b = [0u8; 24];
@@ -418,16 +467,20 @@ pub async fn reconcile(kc: Arc<KafkaConnect>, ctx: Arc<Context>) -> Result<Actio
         &children.pdb,
     )
     .await?;
-    apply(
-        &Api::<NetworkPolicy>::namespaced(client.clone(), &ns),
-        &children.network_policy,
-    )
-    .await?;
+    if ctx.network_policies {
+        apply(
+            &Api::<NetworkPolicy>::namespaced(client.clone(), &ns),
+            &children.network_policy,
+        )
+        .await?;
+    }
     let sts = apply(
         &Api::<StatefulSet>::namespaced(client.clone(), &ns),
         &children.stateful_set,
     )
     .await?;
+    let desired = children.desired(&c, ctx.network_policies);
+    prune_orphans(&ctx, &kc, &c, &desired).await?;
 
     // Observe.
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);

@@ -21,6 +21,8 @@ pub struct Context {
     /// For the workers' REST API (plugins, logger levels).
     pub http: reqwest::Client,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// Whether clusters get a NetworkPolicy (`--network-policies`).
+    pub network_policies: bool,
 }
 
 impl std::fmt::Debug for Context {
@@ -53,6 +55,7 @@ impl Context {
             recorder,
             http,
             metrics,
+            network_policies: true,
         }
     }
 
