@@ -78,14 +78,6 @@ pub fn kafka_connect(spec: &KafkaConnectSpec) -> Result<BTreeMap<String, String>
             });
         }
     }
-    if spec.rest.as_ref().is_some_and(|r| r.tls.is_some()) {
-        problems.push(Problem {
-            field: "spec.rest.tls".into(),
-            message:
-                "HTTPS for the REST API is not supported by this operator version yet; remove it"
-                    .into(),
-        });
-    }
     if problems.is_empty() {
         Ok(props)
     } else {

@@ -25,6 +25,10 @@ fn secret_keys() -> BTreeMap<String, Vec<String>> {
             "connect-user".to_string(),
             vec!["password".into(), "user.crt".into(), "user.key".into()],
         ),
+        (
+            "connect-rest-cert".to_string(),
+            vec!["tls.crt".into(), "tls.key".into(), "ca.crt".into()],
+        ),
     ])
 }
 
@@ -202,7 +206,7 @@ fn credentials_reach_workers_as_files_never_as_config_text() {
     // Globs expanded against the Secret's keys; one file reference per certificate.
     assert_eq!(
         props["ssl.truststore.certificates"],
-        "${tributarydir:/opt/tributary/secrets/kafka-ca/cluster-ca:ca.crt}\n${tributarydir:/opt/tributary/secrets/kafka-ca/extra-ca:a.pem}\n${tributarydir:/opt/tributary/secrets/kafka-ca/extra-ca:b.pem}"
+        "${tributarydir:/opt/tributary/secrets/ca/cluster-ca:ca.crt}\n${tributarydir:/opt/tributary/secrets/ca/extra-ca:a.pem}\n${tributarydir:/opt/tributary/secrets/ca/extra-ca:b.pem}"
     );
     assert_eq!(
         props["tributary.rest.basic.auth.password"],
@@ -247,6 +251,67 @@ fn credentials_reach_workers_as_files_never_as_config_text() {
         "${tributarydir:/opt/tributary/secrets/kafka-client:user.key}"
     );
     assert!(!props.contains_key("sasl.jaas.config"));
+}
+
+#[test]
+fn rest_tls_serves_https_from_the_mounted_secret_and_trusts_its_ca() {
+    let kc = fixture("mtls");
+    let c = cluster(&kc, "h");
+    let props = config_map::worker_properties(&c);
+    assert_eq!(props["listeners"], "https://0.0.0.0:8083");
+    assert_eq!(props["rest.advertised.listener"], "https");
+    assert_eq!(
+        props["listeners.https.ssl.keystore.certificate.chain"],
+        "${tributarydir:/opt/tributary/secrets/rest-tls:tls.crt}"
+    );
+    assert_eq!(
+        props["listeners.https.ssl.keystore.key"],
+        "${tributarydir:/opt/tributary/secrets/rest-tls:tls.key}"
+    );
+    assert_eq!(
+        props["listeners.https.ssl.truststore.certificates"],
+        "${tributarydir:/opt/tributary/secrets/ca/connect-rest-cert:ca.crt}"
+    );
+    // The Kafka client keystore stays Kafka's.
+    assert_eq!(
+        props["ssl.keystore.key"],
+        "${tributarydir:/opt/tributary/secrets/kafka-client:user.key}"
+    );
+    assert_eq!(c.url(), "https://mtls-connect-api.data.svc:8083");
+    let sts = serde_json::to_value(statefulset::stateful_set(&c, "cfg").unwrap()).unwrap();
+    let spec = &sts["spec"]["template"]["spec"];
+    let mounts = spec["containers"][0]["volumeMounts"].as_array().unwrap();
+    let mounted = |path: &str| mounts.iter().find(|m| m["mountPath"] == path).cloned();
+    let rest = mounted("/opt/tributary/secrets/rest-tls").expect("the certificate is mounted");
+    let vol = spec["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == rest["name"])
+        .unwrap();
+    assert_eq!(vol["secret"]["secretName"], "connect-rest-cert");
+    assert!(mounted("/opt/tributary/secrets/ca/connect-rest-cert").is_some());
+    // Probes stay on the plain admin port.
+    assert_eq!(
+        spec["containers"][0]["readinessProbe"]["httpGet"]["port"],
+        "admin"
+    );
+
+    // A key the Secret lacks is named by its field.
+    let mut keys = secret_keys();
+    keys.insert("connect-rest-cert".into(), vec!["tls.crt".into()]);
+    let problems = build::cluster(&kc, &keys, "h".into()).unwrap_err();
+    let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert!(
+        text.iter()
+            .any(|p| p.contains("spec.rest.tls.certificateAndKey.key")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|p| p.contains("spec.rest.tls.trustedCertificates[0]")),
+        "{text:?}"
+    );
 }
 
 #[test]

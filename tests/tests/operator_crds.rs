@@ -249,6 +249,10 @@ async fn every_built_object_passes_a_server_side_dry_run() -> Result<()> {
             "connect-user".to_string(),
             vec!["password".into(), "user.crt".into(), "user.key".into()],
         ),
+        (
+            "connect-rest-cert".to_string(),
+            vec!["tls.crt".into(), "tls.key".into(), "ca.crt".into()],
+        ),
     ]);
     let mut checked = 0;
     for entry in std::fs::read_dir(&fixtures)? {

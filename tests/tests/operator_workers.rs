@@ -698,3 +698,164 @@ spec:
     let _ = std::fs::remove_dir_all(&data);
     Ok(())
 }
+
+#[tokio::test]
+async fn rest_tls_serves_https_that_the_operator_and_the_workers_trust() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    let bootstrap = stack
+        .var("TRIBUTARY_KAFKA_POD_BOOTSTRAP")
+        .context("this devstack has no pod network")?
+        .to_string();
+    let (ns, mut operator) = operator_in_namespace(stack, "https", dir.path()).await?;
+    let diagnose = |op: &Managed| format!("operator log:\n{}", tail(&op.log, 30));
+
+    // A CA of its own and a certificate for the pod names and the API Service.
+    let pki = tributary_tests::stack::pki::Pki::create(&dir.path().join("pki"), dir.path())?;
+    let cert = pki.server_cert_for(
+        "web",
+        &format!("DNS:*.web-connect.{ns}.svc,DNS:web-connect-api.{ns}.svc"),
+        dir.path(),
+    )?;
+    let ca = std::fs::read_to_string(&pki.ca_cert)?;
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "web-rest-cert"},
+        "stringData": {"tls.crt": std::fs::read_to_string(&cert.cert)?, "tls.key": std::fs::read_to_string(&cert.key)?, "ca.crt": ca}});
+    kubectl(
+        stack,
+        &["apply", "-n", &ns, "-f", "-"],
+        Some(&secret.to_string()),
+    )?;
+    let group = unique_name("https");
+    kubectl(
+        stack,
+        &["apply", "-n", &ns, "-f", "-"],
+        Some(&format!(
+            "apiVersion: tributary.dev/v1alpha1
+kind: KafkaConnect
+metadata: {{name: web}}
+spec:
+  replicas: 2
+  bootstrapServers: {bootstrap}
+  groupId: {group}
+  configStorageTopic: {group}-configs
+  offsetStorageTopic: {group}-offsets
+  statusStorageTopic: {group}-status
+  rest:
+    tls:
+      certificateAndKey: {{secretName: web-rest-cert, certificate: tls.crt, key: tls.key}}
+      trustedCertificates: [{{secretName: web-rest-cert, certificate: ca.crt}}]
+"
+        )),
+    )?;
+    let client = stack.kube_client().await?;
+    let kcs: Api<KafkaConnect> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+
+    // Ready with the plugin list: the operator spoke HTTPS to the workers, trusting the CA.
+    let kc = wait_until("Ready with 2 workers over HTTPS", START, || async {
+        let kc = kcs.get("web").await?;
+        let plugins = kc
+            .status
+            .as_ref()
+            .and_then(|s| s.connector_plugins.as_ref())
+            .is_some_and(|p| !p.is_empty());
+        Ok((ready(&kc) && plugins).then_some(kc))
+    })
+    .await
+    .with_context(|| diagnose(&operator))?;
+    let url = kc.status.and_then(|s| s.url).unwrap_or_default();
+    ensure!(
+        url == format!("https://web-connect-api.{ns}.svc:8083"),
+        "{url}"
+    );
+
+    // A client that trusts the CA and reaches the pods by their names.
+    let data = secrets
+        .get("web-connect-rest")
+        .await?
+        .data
+        .unwrap_or_default();
+    let field = |k: &str| {
+        data.get(k)
+            .map(|v| String::from_utf8_lossy(&v.0).to_string())
+            .unwrap_or_default()
+    };
+    let (user, password) = (field("username"), field("password"));
+    let mut hosts = Vec::new();
+    let mut builder = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes())?);
+    for p in pods
+        .list(&ListParams::default().labels("tributary.dev/cluster=web"))
+        .await?
+        .items
+    {
+        let ip: std::net::IpAddr = p
+            .status
+            .and_then(|s| s.pod_ip)
+            .context("a worker without an IP")?
+            .parse()?;
+        let host = format!(
+            "{}.web-connect.{ns}.svc",
+            p.metadata.name.unwrap_or_default()
+        );
+        builder = builder.resolve(&host, std::net::SocketAddr::new(ip, 8083));
+        hosts.push((host, ip));
+    }
+    ensure!(hosts.len() == 2, "{hosts:?}");
+    let https = builder.build()?;
+
+    // Plain HTTP gets no answer from the REST port.
+    let plain = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?
+        .get(format!("http://{}:8083/", hosts[0].1))
+        .send()
+        .await;
+    ensure!(
+        !plain.as_ref().is_ok_and(|r| r.status().is_success()),
+        "plain HTTP answered: {plain:?}"
+    );
+
+    // A connector written through each worker: one of them is not the leader and forwards the
+    // write over HTTPS, presenting nothing but trusting the CA.
+    for (i, (host, _)) in hosts.iter().enumerate() {
+        let r = https
+            .put(format!("https://{host}:8083/connectors/gen-{i}/config"))
+            .basic_auth(&user, Some(&password))
+            .json(&json!({
+                "connector.class": "org.apache.kafka.connect.file.FileStreamSourceConnector",
+                "file": "/dev/null",
+                "topic": format!("{group}-out"),
+            }))
+            .send()
+            .await?;
+        let status = r.status();
+        ensure!(
+            status.is_success(),
+            "create through {host}: {status}: {}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+    for (host, _) in &hosts {
+        wait_until(
+            &format!("both connectors known to {host}"),
+            START,
+            || async {
+                let r = https
+                    .get(format!("https://{host}:8083/connectors"))
+                    .basic_auth(&user, Some(&password))
+                    .send()
+                    .await?;
+                let v: Value = r.json().await.unwrap_or(Value::Null);
+                let n = v.as_array().map_or(0, Vec::len);
+                Ok((n == 2).then_some(()))
+            },
+        )
+        .await?;
+    }
+    ensure!(operator.poll_exit().is_none(), "{}", diagnose(&operator));
+    operator.request_stop();
+    Ok(())
+}

@@ -1,6 +1,8 @@
 //! HTTPS on the REST listener (`listeners=https://…`), configured as Java's: the
-//! `listeners.https.ssl.*` settings, or the `ssl.*` ones when those are not given. Keystores and
-//! truststores are read as PEM or PKCS12 (JKS cannot be read without a JVM: the error says how to
+//! `listeners.https.ssl.*` settings when any is given (all or nothing, as Java's
+//! `valuesWithPrefixAllOrNothing`, so the Kafka clients' `ssl.*` never mix in), else the `ssl.*`
+//! ones. Keystores and truststores are read as PEM (files, or inline through
+//! `ssl.keystore.certificate.chain`/`ssl.keystore.key` and `ssl.truststore.certificates`) or PKCS12 (JKS cannot be read without a JVM: the error says how to
 //! convert it). Workers trust each other through the truststore when they forward requests, and
 //! present their keystore's certificate, so `ssl.client.auth=required` clusters still forward.
 
@@ -17,12 +19,31 @@ use openssl::x509::X509;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_openssl::SslStream;
 
+const PREFIX: &str = "listeners.https.";
+
 fn setting<'a>(props: &'a BTreeMap<String, String>, key: &str) -> Option<&'a str> {
-    props
-        .get(&format!("listeners.https.{key}"))
-        .or_else(|| props.get(key))
-        .map(|v| v.trim())
-        .filter(|v| !v.is_empty())
+    let prefixed = props.keys().any(|k| k.starts_with(PREFIX));
+    let v = if prefixed {
+        props.get(&format!("{PREFIX}{key}"))
+    } else {
+        props.get(key)
+    };
+    v.map(|v| v.trim()).filter(|v| !v.is_empty())
+}
+
+/// The setting's name as the user wrote it, for messages.
+fn named(props: &BTreeMap<String, String>, key: &str) -> String {
+    if props.keys().any(|k| k.starts_with(PREFIX)) {
+        format!("{PREFIX}{key}")
+    } else {
+        key.to_string()
+    }
+}
+
+/// Whether a keystore is configured (a file, or inline PEM).
+fn has_keystore(props: &BTreeMap<String, String>) -> bool {
+    setting(props, "ssl.keystore.location").is_some()
+        || setting(props, "ssl.keystore.key").is_some()
 }
 
 fn store_type(props: &BTreeMap<String, String>, key: &str) -> Result<&'static str, String> {
@@ -40,11 +61,34 @@ fn store_type(props: &BTreeMap<String, String>, key: &str) -> Result<&'static st
 type Identity = (PKey<openssl::pkey::Private>, X509, Vec<X509>);
 
 fn identity(props: &BTreeMap<String, String>) -> Result<Identity, String> {
+    if let Some(key_pem) = setting(props, "ssl.keystore.key") {
+        // Inline PEM (KIP-651), e.g. from a mounted Secret through a config provider.
+        let chain_name = named(props, "ssl.keystore.certificate.chain");
+        let chain = setting(props, "ssl.keystore.certificate.chain")
+            .ok_or_else(|| format!("{} needs {chain_name}", named(props, "ssl.keystore.key")))?;
+        let key = match setting(props, "ssl.key.password") {
+            Some(p) => PKey::private_key_from_pem_passphrase(key_pem.as_bytes(), p.as_bytes()),
+            None => PKey::private_key_from_pem(key_pem.as_bytes()),
+        }
+        .map_err(|e| {
+            format!(
+                "{}: no readable private key: {e}",
+                named(props, "ssl.keystore.key")
+            )
+        })?;
+        let mut certs = X509::stack_from_pem(chain.as_bytes())
+            .map_err(|e| format!("{chain_name}: no readable certificate: {e}"))?
+            .into_iter();
+        let leaf = certs
+            .next()
+            .ok_or_else(|| format!("{chain_name}: no certificate"))?;
+        return Ok((key, leaf, certs.collect()));
+    }
     let path = setting(props, "ssl.keystore.location").ok_or(
-        "an https listener needs listeners.https.ssl.keystore.location (its key and certificate)",
+        "an https listener needs listeners.https.ssl.keystore.location (its key and certificate), or listeners.https.ssl.keystore.key and listeners.https.ssl.keystore.certificate.chain (PEM)",
     )?;
     let bytes = std::fs::read(path)
-        .map_err(|e| format!("listeners.https.ssl.keystore.location={path}: {e}"))?;
+        .map_err(|e| format!("{}={path}: {e}", named(props, "ssl.keystore.location")))?;
     match store_type(props, "ssl.keystore.type")? {
         "PEM" => {
             let key = match setting(props, "ssl.key.password") {
@@ -134,6 +178,10 @@ pub fn acceptor(
 
 /// The CA certificates of the truststore, if one is configured.
 fn trust_store(props: &BTreeMap<String, String>) -> Result<Vec<X509>, String> {
+    if let Some(pem) = setting(props, "ssl.truststore.certificates") {
+        return X509::stack_from_pem(pem.as_bytes())
+            .map_err(|e| format!("{}: {e}", named(props, "ssl.truststore.certificates")));
+    }
     let Some(path) = setting(props, "ssl.truststore.location") else {
         return Ok(Vec::new());
     };
@@ -181,7 +229,7 @@ pub fn client_tls(props: &BTreeMap<String, String>) -> Result<ClientTls, String>
                 .and_then(|p| reqwest::Certificate::from_pem(&p).map_err(|e| e.to_string()))
         })
         .collect::<Result<Vec<_>, String>>()?;
-    let identity = if setting(props, "ssl.keystore.location").is_some() {
+    let identity = if has_keystore(props) {
         let (key, cert, chain) = identity(props)?;
         let mut pem = cert.to_pem().map_err(|e| e.to_string())?;
         for c in chain {
@@ -246,5 +294,90 @@ impl axum::serve::Listener for TlsListener {
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
         self.tcp.local_addr()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openssl::asn1::Asn1Time;
+    use openssl::hash::MessageDigest;
+    use openssl::rsa::Rsa;
+    use openssl::x509::X509NameBuilder;
+
+    fn self_signed() -> (String, String) {
+        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "worker").unwrap();
+        let name = name.build();
+        let mut b = X509::builder().unwrap();
+        b.set_version(2).unwrap();
+        b.set_subject_name(&name).unwrap();
+        b.set_issuer_name(&name).unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
+        b.sign(&key, MessageDigest::sha256()).unwrap();
+        let cert = String::from_utf8(b.build().to_pem().unwrap()).unwrap();
+        let key = String::from_utf8(key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+        (cert, key)
+    }
+
+    fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn inline_pem_keystore_and_truststore_serve_and_trust() {
+        let (cert, key) = self_signed();
+        let p = props(&[
+            ("listeners.https.ssl.keystore.type", "PEM"),
+            ("listeners.https.ssl.keystore.certificate.chain", &cert),
+            ("listeners.https.ssl.keystore.key", &key),
+            ("listeners.https.ssl.truststore.type", "PEM"),
+            ("listeners.https.ssl.truststore.certificates", &cert),
+        ]);
+        assert!(acceptor("https://:8443", &p).unwrap().is_some());
+        let c = client_tls(&p).unwrap();
+        assert_eq!(c.roots.len(), 1);
+        assert!(c.identity.is_some());
+        // A key without its chain is named.
+        let p = props(&[("listeners.https.ssl.keystore.key", &key)]);
+        let Err(e) = acceptor("https://:8443", &p) else {
+            panic!("a key without a chain was accepted")
+        };
+        assert!(
+            e.contains("listeners.https.ssl.keystore.certificate.chain"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn prefixed_settings_are_all_or_nothing_so_kafka_ssl_settings_never_mix_in() {
+        let (cert, key) = self_signed();
+        // The Kafka clients' keystore (unprefixed) must not become the REST identity once any
+        // listeners.https.* setting is given.
+        let p = props(&[
+            ("ssl.keystore.location", "/kafka/keystore.p12"),
+            ("ssl.truststore.location", "/kafka/ca.pem"),
+            ("listeners.https.ssl.keystore.type", "PEM"),
+            ("listeners.https.ssl.keystore.certificate.chain", &cert),
+            ("listeners.https.ssl.keystore.key", &key),
+        ]);
+        let c = client_tls(&p).unwrap();
+        assert!(c.roots.is_empty());
+        assert!(c.identity.is_some());
+        // Without any prefixed setting, the unprefixed ones serve the listener (as Java's).
+        let p = props(&[
+            ("ssl.keystore.type", "PEM"),
+            ("ssl.keystore.certificate.chain", &cert),
+            ("ssl.keystore.key", &key),
+        ]);
+        assert!(acceptor("https://:8443", &p).unwrap().is_some());
     }
 }

@@ -27,7 +27,7 @@ fn jaas_quote(s: &str) -> String {
 
 /// Where a trusted certificate's Secret is mounted.
 pub fn ca_dir(secret: &str) -> String {
-    format!("{}/{secret}", paths::KAFKA_CA_DIR)
+    format!("{}/{secret}", paths::CA_DIR)
 }
 
 /// The complete worker settings: the user's, then the operator's (which win; the schema and the
@@ -61,8 +61,34 @@ pub fn worker_properties(c: &Cluster<'_>) -> BTreeMap<String, String> {
     set("config.storage.topic", spec.config_storage_topic.clone());
     set("offset.storage.topic", spec.offset_storage_topic.clone());
     set("status.storage.topic", spec.status_storage_topic.clone());
-    set("listeners", format!("http://0.0.0.0:{REST_PORT}"));
-    set("rest.advertised.listener", "http".into());
+    let scheme = c.rest_scheme();
+    set("listeners", format!("{scheme}://0.0.0.0:{REST_PORT}"));
+    set("rest.advertised.listener", scheme.into());
+    if let Some(t) = c.rest_tls() {
+        // Only listeners.https.* settings: the Kafka clients' ssl.* never apply to REST.
+        let ck = &t.certificate_and_key;
+        set("listeners.https.ssl.keystore.type", "PEM".into());
+        set(
+            "listeners.https.ssl.keystore.certificate.chain",
+            dir_ref(paths::REST_TLS_DIR, &ck.certificate),
+        );
+        set(
+            "listeners.https.ssl.keystore.key",
+            dir_ref(paths::REST_TLS_DIR, &ck.key),
+        );
+        if !c.rest_trusted.is_empty() {
+            let certs: Vec<String> = c
+                .rest_trusted
+                .iter()
+                .map(|(secret, key)| dir_ref(&ca_dir(secret), key))
+                .collect();
+            set("listeners.https.ssl.truststore.type", "PEM".into());
+            set(
+                "listeners.https.ssl.truststore.certificates",
+                certs.join("\n"),
+            );
+        }
+    }
     set(
         "rest.advertised.host.name",
         format!("${{{ENV_PROVIDER}:{ADVERTISED_HOST_ENV}}}"),

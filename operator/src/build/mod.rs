@@ -33,7 +33,9 @@ pub mod paths {
     pub const CONFIG_DIR: &str = "/opt/tributary/config";
     pub const WORKER_PROPERTIES: &str = "/opt/tributary/config/worker.properties";
     pub const REST_AUTH_DIR: &str = "/opt/tributary/secrets/rest";
-    pub const KAFKA_CA_DIR: &str = "/opt/tributary/secrets/kafka-ca";
+    /// CA certificates, one folder per Secret (Kafka's and the REST API's).
+    pub const CA_DIR: &str = "/opt/tributary/secrets/ca";
+    pub const REST_TLS_DIR: &str = "/opt/tributary/secrets/rest-tls";
     pub const KAFKA_CLIENT_DIR: &str = "/opt/tributary/secrets/kafka-client";
     pub const KAFKA_PASSWORD_DIR: &str = "/opt/tributary/secrets/kafka-password";
     pub const TMP_DIR: &str = "/tmp";
@@ -59,8 +61,11 @@ pub struct Cluster<'a> {
     pub owner: OwnerReference,
     /// The user's worker settings, validated, as text.
     pub worker_config: BTreeMap<String, String>,
-    /// Trusted CA certificates: (Secret, key), globs already expanded against the Secrets.
+    /// CA certificates trusted for the brokers: (Secret, key), globs already expanded against
+    /// the Secrets.
     pub trusted: Vec<(String, String)>,
+    /// CA certificates trusted for the REST API (`spec.rest.tls`), likewise.
+    pub rest_trusted: Vec<(String, String)>,
     /// Hash of the data of every referenced Secret (see [`annotations::SECRETS_HASH`]).
     pub secrets_hash: String,
 }
@@ -131,10 +136,25 @@ impl Cluster<'_> {
         }
     }
 
+    /// Whether the REST API is served over HTTPS (`spec.rest.tls`).
+    pub fn rest_tls(&self) -> Option<&crate::crd::kafka_connect::RestTls> {
+        self.spec.rest.as_ref().and_then(|r| r.tls.as_ref())
+    }
+
+    /// `https` or `http`.
+    pub fn rest_scheme(&self) -> &'static str {
+        if self.rest_tls().is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     /// The in-cluster URL of the REST API.
     pub fn url(&self) -> String {
         format!(
-            "http://{}.{}.svc:{REST_PORT}",
+            "{}://{}.{}.svc:{REST_PORT}",
+            self.rest_scheme(),
             self.api_service_name(),
             self.namespace
         )
@@ -200,33 +220,56 @@ pub fn cluster<'a>(
             }
         }
     };
-    let mut trusted = Vec::new();
-    for (i, t) in kc
-        .spec
-        .tls
-        .iter()
-        .flat_map(|t| t.trusted_certificates.iter())
-        .enumerate()
-    {
-        let field = format!("spec.tls.trustedCertificates[{i}]");
-        match (&t.certificate, &t.pattern) {
-            (Some(c), _) => {
-                need(&mut problems, field, &t.secret_name, Some(c));
-                trusted.push((t.secret_name.clone(), c.clone()));
-            }
-            (None, Some(p)) => {
-                if let Some(keys) = need(&mut problems, field.clone(), &t.secret_name, None) {
-                    let found = matching_keys(p, keys.iter());
-                    if found.is_empty() {
-                        problems.push(Problem {
-                            field: format!("{field}.pattern"),
-                            message: format!("no key of Secret {} matches {p}", t.secret_name),
-                        });
-                    }
-                    trusted.extend(found.into_iter().map(|k| (t.secret_name.clone(), k)));
+    let expand = |problems: &mut Vec<Problem>,
+                  at: &str,
+                  sources: &[crate::crd::common::CertificateSource]|
+     -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (i, t) in sources.iter().enumerate() {
+            let field = format!("{at}[{i}]");
+            match (&t.certificate, &t.pattern) {
+                (Some(c), _) => {
+                    need(problems, field, &t.secret_name, Some(c));
+                    out.push((t.secret_name.clone(), c.clone()));
                 }
+                (None, Some(p)) => {
+                    if let Some(keys) = need(problems, field.clone(), &t.secret_name, None) {
+                        let found = matching_keys(p, keys.iter());
+                        if found.is_empty() {
+                            problems.push(Problem {
+                                field: format!("{field}.pattern"),
+                                message: format!("no key of Secret {} matches {p}", t.secret_name),
+                            });
+                        }
+                        out.extend(found.into_iter().map(|k| (t.secret_name.clone(), k)));
+                    }
+                }
+                (None, None) => {}
             }
-            (None, None) => {}
+        }
+        out
+    };
+    let trusted = match &kc.spec.tls {
+        Some(t) => expand(
+            &mut problems,
+            "spec.tls.trustedCertificates",
+            &t.trusted_certificates,
+        ),
+        None => Vec::new(),
+    };
+    let rest_tls = kc.spec.rest.as_ref().and_then(|r| r.tls.as_ref());
+    let rest_trusted = match rest_tls.and_then(|t| t.trusted_certificates.as_deref()) {
+        Some(sources) => expand(&mut problems, "spec.rest.tls.trustedCertificates", sources),
+        None => Vec::new(),
+    };
+    if let Some(ck) = rest_tls.map(|t| &t.certificate_and_key) {
+        for (key, what) in [(&ck.certificate, "certificate"), (&ck.key, "key")] {
+            need(
+                &mut problems,
+                format!("spec.rest.tls.certificateAndKey.{what}"),
+                &ck.secret_name,
+                Some(key),
+            );
         }
     }
     if let Some(a) = &kc.spec.authentication {
@@ -272,6 +315,7 @@ pub fn cluster<'a>(
         owner,
         worker_config,
         trusted,
+        rest_trusted,
         secrets_hash,
     })
 }
@@ -287,6 +331,15 @@ pub fn referenced_secrets(spec: &KafkaConnectSpec) -> Vec<String> {
     if let Some(a) = &spec.authentication {
         out.extend(a.certificate_and_key.iter().map(|c| c.secret_name.clone()));
         out.extend(a.password_secret.iter().map(|p| p.secret_name.clone()));
+    }
+    if let Some(t) = spec.rest.as_ref().and_then(|r| r.tls.as_ref()) {
+        out.push(t.certificate_and_key.secret_name.clone());
+        out.extend(
+            t.trusted_certificates
+                .iter()
+                .flatten()
+                .map(|c| c.secret_name.clone()),
+        );
     }
     out.sort();
     out.dedup();

@@ -33,13 +33,24 @@ fn volumes(c: &Cluster<'_>) -> Result<(Vec<Volume>, Vec<VolumeMount>), Error> {
         json!({"name": "rest-auth", "mountPath": paths::REST_AUTH_DIR, "readOnly": true}),
         json!({"name": "tmp", "mountPath": paths::TMP_DIR}),
     ];
-    let mut ca_secrets: Vec<&str> = c.trusted.iter().map(|(s, _)| s.as_str()).collect();
+    let mut ca_secrets: Vec<&str> = c
+        .trusted
+        .iter()
+        .chain(&c.rest_trusted)
+        .map(|(s, _)| s.as_str())
+        .collect();
     ca_secrets.sort();
     ca_secrets.dedup();
     for (i, secret) in ca_secrets.iter().enumerate() {
-        let name = format!("kafka-ca-{i}");
+        let name = format!("ca-{i}");
         vols.push(json!({"name": name, "secret": {"secretName": secret}}));
         mounts.push(json!({"name": name, "mountPath": ca_dir(secret), "readOnly": true}));
+    }
+    if let Some(t) = c.rest_tls() {
+        let secret = &t.certificate_and_key.secret_name;
+        vols.push(json!({"name": "rest-tls", "secret": {"secretName": secret}}));
+        mounts
+            .push(json!({"name": "rest-tls", "mountPath": paths::REST_TLS_DIR, "readOnly": true}));
     }
     if let Some(a) = &c.spec.authentication {
         if let Some(ck) = &a.certificate_and_key {

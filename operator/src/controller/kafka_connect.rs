@@ -113,6 +113,13 @@ async fn rest_password(api: &Api<Secret>, name: &str) -> Result<String, Error> {
     new_password()
 }
 
+/// How this reconcile reaches the workers' REST API: a client trusting the cluster's REST CAs,
+/// and the generated credentials.
+struct Rest {
+    http: reqwest::Client,
+    password: String,
+}
+
 /// The pod's DNS name through the headless Service, as its worker advertises itself.
 fn pod_host(pod: &Pod, c: &build::Cluster<'_>) -> String {
     format!(
@@ -125,18 +132,21 @@ fn pod_host(pod: &Pod, c: &build::Cluster<'_>) -> String {
 
 /// `GET path` on the REST API of the first ready worker that answers.
 async fn worker_get(
-    ctx: &Context,
+    rest: &Rest,
     pods: &[Pod],
     c: &build::Cluster<'_>,
-    password: &str,
     path: &str,
 ) -> Option<serde_json::Value> {
     for pod in pods.iter().filter(|p| is_ready(p)) {
-        let url = format!("http://{}:{REST_PORT}{path}", pod_host(pod, c));
-        let r = ctx
+        let url = format!(
+            "{}://{}:{REST_PORT}{path}",
+            c.rest_scheme(),
+            pod_host(pod, c)
+        );
+        let r = rest
             .http
             .get(&url)
-            .basic_auth(build::secret::REST_USER, Some(password))
+            .basic_auth(build::secret::REST_USER, Some(rest.password.as_str()))
             .send()
             .await;
         match r {
@@ -154,12 +164,11 @@ async fn worker_get(
 
 /// The connector plugins of the cluster, from one ready worker (`None` if none answers).
 async fn plugins(
-    ctx: &Context,
     pods: &[Pod],
     c: &build::Cluster<'_>,
-    password: &str,
+    rest: &Rest,
 ) -> Option<Vec<ConnectorPlugin>> {
-    let v = worker_get(ctx, pods, c, password, "/connector-plugins").await?;
+    let v = worker_get(rest, pods, c, "/connector-plugins").await?;
     let list: Vec<tributary_connect_client::PluginInfo> = serde_json::from_value(v).ok()?;
     Some(
         list.into_iter()
@@ -175,14 +184,9 @@ async fn plugins(
 /// `spec.logging`, applied live: each logger whose level the workers do not show yet is set
 /// with `PUT /admin/loggers/{name}?scope=cluster` (the workers share it through the config topic,
 /// so pods started later get it too). Loggers removed from the spec keep their level.
-async fn apply_logging(
-    ctx: &Context,
-    pods: &[Pod],
-    c: &build::Cluster<'_>,
-    password: &str,
-) -> Option<()> {
+async fn apply_logging(pods: &[Pod], c: &build::Cluster<'_>, rest: &Rest) -> Option<()> {
     let wanted = c.spec.logging.as_ref()?;
-    let current = worker_get(ctx, pods, c, password, "/admin/loggers").await?;
+    let current = worker_get(rest, pods, c, "/admin/loggers").await?;
     let pod = pods.iter().find(|p| is_ready(p))?;
     for (name, level) in &wanted.loggers {
         let level = serde_json::to_value(level).ok()?;
@@ -193,13 +197,14 @@ async fn apply_logging(
             continue;
         }
         let url = format!(
-            "http://{}:{REST_PORT}/admin/loggers/{name}?scope=cluster",
+            "{}://{}:{REST_PORT}/admin/loggers/{name}?scope=cluster",
+            c.rest_scheme(),
             pod_host(pod, c)
         );
-        let r = ctx
+        let r = rest
             .http
             .put(&url)
-            .basic_auth(build::secret::REST_USER, Some(password))
+            .basic_auth(build::secret::REST_USER, Some(rest.password.as_str()))
             .json(&serde_json::json!({ "level": level }))
             .send()
             .await;
@@ -221,7 +226,7 @@ async fn roll(
     pods_api: &Api<Pod>,
     pods: &[Pod],
     c: &build::Cluster<'_>,
-    password: &str,
+    rest: &Rest,
     update_revision: Option<&str>,
 ) -> Result<Option<String>, Error> {
     let Some(update_revision) = update_revision else {
@@ -247,7 +252,7 @@ async fn roll(
         .iter()
         .any(|p| p.ready && p.revision.as_deref() != Some(update_revision));
     let group = if outdated_ready {
-        match worker_get(ctx, pods, c, password, "/connectors?expand=status").await {
+        match worker_get(rest, pods, c, "/connectors?expand=status").await {
             None => roller::Group::Unknown,
             Some(v) => {
                 let workers = pods
@@ -448,6 +453,16 @@ pub async fn reconcile(kc: Arc<KafkaConnect>, ctx: Arc<Context>) -> Result<Actio
     // Build and apply.
     let password = rest_password(&secrets, &c.rest_secret_name()).await?;
     apply(&secrets, &build::secret::rest_secret(&c, &password)).await?;
+    let roots: Vec<&[u8]> = c
+        .rest_trusted
+        .iter()
+        .filter_map(|(secret, key)| found.get(secret).and_then(|d| d.get(key)))
+        .map(|v| v.0.as_slice())
+        .collect();
+    let rest = Rest {
+        http: ctx.rest_client(&roots)?,
+        password,
+    };
     let children = build::children(&c)?;
     apply(
         &Api::<ServiceAccount>::namespaced(client.clone(), &ns),
@@ -499,12 +514,12 @@ pub async fn reconcile(kc: Arc<KafkaConnect>, ctx: Arc<Context>) -> Result<Actio
     };
     let ready = st.ready_replicas.unwrap_or(0);
     let plugins = if ready > 0 {
-        plugins(&ctx, &pod_list, &c, &password).await
+        plugins(&pod_list, &c, &rest).await
     } else {
         None
     };
     if ready > 0 {
-        apply_logging(&ctx, &pod_list, &c, &password).await;
+        apply_logging(&pod_list, &c, &rest).await;
     }
     let rolling = roll(
         &ctx,
@@ -512,7 +527,7 @@ pub async fn reconcile(kc: Arc<KafkaConnect>, ctx: Arc<Context>) -> Result<Actio
         &pods,
         &pod_list,
         &c,
-        &password,
+        &rest,
         st.update_revision.as_deref(),
     )
     .await?;

@@ -12,6 +12,10 @@ use kube::Client;
 /// The field manager of everything the operator applies.
 pub const MANAGER: &str = "tributary-operator";
 
+/// Per request to a worker: one slow cluster must not hold a reconcile of another for long.
+const REST_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// What every reconcile shares.
 #[derive(Clone)]
 pub struct Context {
@@ -23,6 +27,9 @@ pub struct Context {
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// Whether clusters get a NetworkPolicy (`--network-policies`).
     pub network_policies: bool,
+    /// Clients for HTTPS REST APIs, by the hash of the CA certificates they trust.
+    tls_clients:
+        std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, reqwest::Client>>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -38,9 +45,8 @@ impl Context {
         instance: Option<String>,
     ) -> Self {
         let http = reqwest::Client::builder()
-            // One slow cluster must not hold a reconcile of another for long.
-            .timeout(Duration::from_secs(5))
-            .connect_timeout(Duration::from_secs(2))
+            .timeout(REST_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
             .build()
             .unwrap_or_default();
         let recorder = kube::runtime::events::Recorder::new(
@@ -56,7 +62,41 @@ impl Context {
             http,
             metrics,
             network_policies: true,
+            tls_clients: std::sync::Arc::default(),
         }
+    }
+
+    /// A client for a cluster's REST API that trusts `roots` (PEM certificates) on top of the
+    /// system's CAs; one per distinct set, kept for the life of the operator.
+    pub fn rest_client(&self, roots: &[&[u8]]) -> Result<reqwest::Client, crate::Error> {
+        if roots.is_empty() {
+            return Ok(self.http.clone());
+        }
+        let key = crate::build::hash(roots);
+        let mut cache = self
+            .tls_clients
+            .lock()
+            .map_err(|_| crate::Error::Kube("the TLS client cache is poisoned".into()))?;
+        if let Some(c) = cache.get(&key) {
+            return Ok(c.clone());
+        }
+        let mut b = reqwest::Client::builder()
+            .timeout(REST_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT);
+        for pem in roots {
+            for cert in reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                crate::Error::Build(format!(
+                    "spec.rest.tls.trustedCertificates: not PEM certificates: {e}"
+                ))
+            })? {
+                b = b.add_root_certificate(cert);
+            }
+        }
+        let client = b
+            .build()
+            .map_err(|e| crate::Error::Build(format!("an HTTPS client for the REST API: {e}")))?;
+        cache.insert(key, client.clone());
+        Ok(client)
     }
 
     /// Publishes an Event on `obj`; a failure to record is logged, never fatal.

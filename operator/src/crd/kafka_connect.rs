@@ -276,8 +276,15 @@ pub struct Rest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RestTls {
-    /// The server certificate and key; its SANs must cover the pod DNS names.
+    /// The server certificate and key, PEM. Its SANs must cover the workers' pod DNS names
+    /// (`*.<name>-connect.<namespace>.svc`) and the API Service (`<name>-connect-api.<namespace>.svc`):
+    /// workers forward to each other by pod name, and the operator calls them by it.
     pub certificate_and_key: CertificateAndKey,
+    /// CA certificates (PEM) that sign it, trusted by the workers and the operator (e.g. the
+    /// `ca.crt` of a cert-manager Secret); absent, the system's public CAs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 32))]
+    pub trusted_certificates: Option<Vec<CertificateSource>>,
 }
 
 /// Labels and annotations added to a built object.

@@ -67,18 +67,20 @@ impl Pki {
     }
 
     pub fn server_cert(&self, name: &str, log_dir: &Path) -> Result<ServerCert> {
+        // Also the host's pod-network address, where pods and the operator under test reach
+        // the apiserver and the brokers.
+        self.server_cert_for(name, "IP:127.0.0.1,IP:10.244.0.1,DNS:localhost", log_dir)
+    }
+
+    /// A server certificate for `sans` (openssl's `subjectAltName` syntax).
+    pub fn server_cert_for(&self, name: &str, sans: &str, log_dir: &Path) -> Result<ServerCert> {
         let (key, csr, crt, ext) = (
             format!("{name}.key"),
             format!("{name}.csr"),
             format!("{name}.crt"),
             format!("{name}.ext"),
         );
-        std::fs::write(
-            self.dir.join(&ext),
-            // Also the host's pod-network address, where pods and the operator under test reach
-            // the apiserver and the brokers.
-            "subjectAltName=IP:127.0.0.1,IP:10.244.0.1,DNS:localhost\n",
-        )?;
+        std::fs::write(self.dir.join(&ext), format!("subjectAltName={sans}\n"))?;
         openssl(
             &self.dir,
             log_dir,
