@@ -17,18 +17,23 @@ pub fn worker_binary() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("TRIBUTARY_WORKER_BIN") {
         return Ok(PathBuf::from(p));
     }
+    sibling_binary("tributary-worker", "cargo build -p tributary-worker")
+}
+
+/// Binary `name` of this workspace, next to the running executable (test binaries live in
+/// target/<profile>/deps, other binaries next to the worker).
+pub fn sibling_binary(name: &str, build: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    // Test binaries live in target/<profile>/deps, other binaries next to the worker.
     let dir = exe.parent();
     let candidate = [dir, dir.and_then(Path::parent)]
         .into_iter()
         .flatten()
-        .map(|d| d.join("tributary-worker"))
+        .map(|d| d.join(name))
         .find(|c| c.exists());
     match candidate {
         Some(c) => Ok(c),
         None => bail!(
-            "cannot find tributary-worker next to {}; build it with `cargo build -p tributary-worker` or set TRIBUTARY_WORKER_BIN",
+            "cannot find {name} next to {}; build it with `{build}`",
             exe.display()
         ),
     }

@@ -859,3 +859,128 @@ spec:
     operator.request_stop();
     Ok(())
 }
+
+#[tokio::test]
+async fn clusters_whose_rest_api_hangs_do_not_hold_up_another_cluster() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    let bootstrap = stack
+        .var("TRIBUTARY_KAFKA_POD_BOOTSTRAP")
+        .context("this devstack has no pod network")?
+        .to_string();
+    let (ns, mut operator) = operator_in_namespace(stack, "hang", dir.path()).await?;
+    let diagnose = |op: &Managed| format!("operator log:\n{}", tail(&op.log, 30));
+    let cluster = |name: &str, replicas: i32, image: &str| {
+        let group = unique_name(name);
+        format!(
+            "apiVersion: tributary.dev/v1alpha1
+kind: KafkaConnect
+metadata: {{name: {name}}}
+spec:
+  replicas: {replicas}
+  {image}
+  bootstrapServers: {bootstrap}
+  groupId: {group}
+  configStorageTopic: {group}-configs
+  offsetStorageTopic: {group}-offsets
+  statusStorageTopic: {group}-status
+"
+        )
+    };
+    // Three clusters whose workers are ready but whose REST port accepts and never answers:
+    // every call the operator makes to them runs into its timeout, on each pod in turn.
+    const STUCK: [&str; 3] = ["stuck-a", "stuck-b", "stuck-c"];
+    for name in STUCK {
+        kubectl(
+            stack,
+            &["apply", "-n", &ns, "-f", "-"],
+            Some(&cluster(
+                name,
+                2,
+                "image: tributary.dev/test/rest-black-hole:latest",
+            )),
+        )?;
+    }
+    let client = stack.kube_client().await?;
+    let kcs: Api<KafkaConnect> = Api::namespaced(client.clone(), &ns);
+    let stss: Api<k8s_openapi::api::apps::v1::StatefulSet> = Api::namespaced(client.clone(), &ns);
+    for name in STUCK {
+        wait_until(
+            &format!("{name}: workers ready, REST unreachable"),
+            START,
+            || async {
+                let kc = kcs.get(name).await?;
+                let s = kc.status.unwrap_or_default();
+                let unreachable = s.conditions.iter().flatten().any(|c| {
+                    c.type_ == "Ready" && c.status == "False" && c.reason == "WorkersUnreachable"
+                });
+                Ok((s.ready_replicas == Some(2) && unreachable).then_some(()))
+            },
+        )
+        .await
+        .with_context(|| diagnose(&operator))?;
+    }
+
+    // Meanwhile another cluster is built at once and becomes Ready in the usual time.
+    let started = std::time::Instant::now();
+    kubectl(
+        stack,
+        &["apply", "-n", &ns, "-f", "-"],
+        Some(&cluster("quick", 2, "")),
+    )?;
+    wait_until("quick built", START, || async {
+        Ok(stss.get_opt("quick-connect").await?)
+    })
+    .await?;
+    let built = started.elapsed();
+    wait_until("quick Ready", START, || async {
+        Ok(ready(&kcs.get("quick").await?).then_some(()))
+    })
+    .await
+    .with_context(|| diagnose(&operator))?;
+    let became_ready = started.elapsed();
+    // A change is picked up at once too.
+    let started = std::time::Instant::now();
+    kubectl(
+        stack,
+        &[
+            "scale",
+            "-n",
+            &ns,
+            "kafkaconnect.tributary.dev/quick",
+            "--replicas=3",
+        ],
+        None,
+    )?;
+    wait_until("quick scaled", START, || async {
+        let sts = stss.get("quick-connect").await?;
+        Ok((sts.spec.replicas == Some(3)).then_some(()))
+    })
+    .await?;
+    let scaled = started.elapsed();
+    eprintln!(
+        "beside 3 hanging clusters: built after {built:?}, Ready after {became_ready:?}, scale applied after {scaled:?}"
+    );
+    // One REST call to a hanging pod takes the operator's 5 s timeout; a reconcile of a stuck
+    // cluster takes 10 s or more. Queued behind them, quick would have waited that long.
+    ensure!(
+        built < Duration::from_secs(5) && scaled < Duration::from_secs(5),
+        "the hanging clusters held up another: built after {built:?}, scaled after {scaled:?}"
+    );
+    // The stuck ones still say why they are not ready.
+    for name in STUCK {
+        let kc = kcs.get(name).await?;
+        let msg = kc
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.type_ == "Ready")
+            .map(|c| c.reason)
+            .unwrap_or_default();
+        ensure!(msg == "WorkersUnreachable", "{name}: {msg}");
+    }
+    ensure!(operator.poll_exit().is_none(), "{}", diagnose(&operator));
+    operator.request_stop();
+    Ok(())
+}

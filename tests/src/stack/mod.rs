@@ -172,10 +172,17 @@ impl Stack {
             )
             .await?;
             let client = ::kube::Client::try_from(config)?;
-            let images = vec![(
+            let mut images = vec![(
                 "tributary-worker".to_string(),
                 crate::worker::worker_binary()?,
             )];
+            // A worker whose REST API hangs, for the operator's isolation test.
+            if let Ok(b) = crate::worker::sibling_binary(
+                "rest-black-hole",
+                "cargo build -p tributary-tests --bin rest-black-hole",
+            ) {
+                images.push(("tributary.dev/test/rest-black-hole".to_string(), b));
+            }
             self.pod_runner = Some(pod_runner::PodRunner::start(client, &self.dir, images).await?);
             tracing::info!("pod runner ready");
         }
