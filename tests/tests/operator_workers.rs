@@ -50,6 +50,17 @@ async fn operator_in_namespace(
 ) -> Result<(String, Managed)> {
     install_crds(stack)?;
     let ns = stack.namespace(prefix).await?;
+    // Worker pods must pass the restricted Pod Security Standard.
+    kubectl(
+        stack,
+        &[
+            "label",
+            "namespace",
+            &ns,
+            "pod-security.kubernetes.io/enforce=restricted",
+        ],
+        None,
+    )?;
     let kubeconfig = chart_kubeconfig(stack, &ns, dir, true)?;
     let operator = start_operator(&ns, dir, &kubeconfig)?;
     Ok((ns, operator))
@@ -250,6 +261,31 @@ spec:
         let kc = kcs.get("pipe").await?;
         let n = kc.status.as_ref().and_then(|s| s.ready_replicas);
         Ok((n == Some(5) && ready(&kc)).then_some(()))
+    })
+    .await
+    .with_context(|| diagnose(&operator))?;
+
+    // replicas: 0 stops every worker and is a settled, Ready state.
+    kubectl(
+        stack,
+        &[
+            "scale",
+            "-n",
+            &ns,
+            "kafkaconnect.tributary.dev/pipe",
+            "--replicas=0",
+        ],
+        None,
+    )?;
+    wait_until("no workers, Ready", START, || async {
+        let kc = kcs.get("pipe").await?;
+        let left = pods
+            .list(&ListParams::default().labels("tributary.dev/cluster=pipe"))
+            .await?
+            .items
+            .len();
+        let replicas = kc.status.as_ref().and_then(|s| s.replicas);
+        Ok((left == 0 && replicas == Some(0) && ready(&kc)).then_some(()))
     })
     .await
     .with_context(|| diagnose(&operator))?;
