@@ -2,6 +2,9 @@
 //! and connectors.
 
 pub mod build;
+pub mod cluster_poller;
+pub mod connect_client;
+pub mod connector_plan;
 pub mod controller;
 pub mod crd;
 pub mod metrics;

@@ -130,7 +130,7 @@ async fn run(
     network_policies: bool,
 ) -> Result<(), String> {
     use std::sync::Arc;
-    use tributary_operator::controller::{Context, kafka_connect};
+    use tributary_operator::controller::{Context, connector, kafka_connect};
     let client = kube::Client::try_default()
         .await
         .map_err(|e| format!("cannot reach the Kubernetes API: {e}"))?;
@@ -168,11 +168,20 @@ async fn run(
     tracing::info!(namespaces = ?namespaces, %metrics_addr, "tributary-operator running");
     let controllers = async {
         if namespaces.is_empty() {
-            kafka_connect::run(ctx.clone(), None).await;
+            futures::join!(
+                kafka_connect::run(ctx.clone(), None),
+                connector::run(ctx.clone(), None)
+            );
         } else {
-            let runs = namespaces
-                .iter()
-                .map(|n| kafka_connect::run(ctx.clone(), Some(n.as_str())));
+            let runs = namespaces.iter().flat_map(|n| {
+                [
+                    futures::future::Either::Left(kafka_connect::run(
+                        ctx.clone(),
+                        Some(n.as_str()),
+                    )),
+                    futures::future::Either::Right(connector::run(ctx.clone(), Some(n.as_str()))),
+                ]
+            });
             futures::future::join_all(runs).await;
         }
     };

@@ -66,7 +66,7 @@ pub struct Observed {
     pub rolling: Option<String>,
 }
 
-fn decided(type_: &'static str, status: bool, reason: &str, message: String) -> Decided {
+pub fn decided(type_: &'static str, status: bool, reason: &str, message: String) -> Decided {
     Decided {
         type_,
         status,

@@ -120,16 +120,71 @@ pub fn chart_kubeconfig(
 
 /// `tributary-operator`, next to the test binary's folder (cargo builds it with the workspace).
 pub fn operator_binary() -> Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let dir = exe.parent();
-    [dir, dir.and_then(Path::parent)]
-        .into_iter()
-        .flatten()
-        .map(|d| d.join("tributary-operator"))
-        .find(|c| c.exists())
-        .context(
-            "cannot find tributary-operator next to the test binary; run `cargo build --workspace`",
-        )
+    crate::worker::sibling_binary("tributary-operator", "cargo build --workspace")
+}
+
+/// Starts `tributary-operator run` for namespace `ns` in the pod network (namespace
+/// `trib-operator`, where pod DNS names resolve), with `kubeconfig`'s credentials and `extra`
+/// arguments.
+pub fn start_operator_in_pod_network(
+    ns: &str,
+    dir: &Path,
+    kubeconfig: &Path,
+    extra: &[&str],
+) -> Result<crate::stack::process::Managed> {
+    let bin = operator_binary()?;
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", "trib-operator"])
+        .arg(bin)
+        .args(["run", "--namespace", ns, "--lease-namespace", ns])
+        .args(["--metrics-addr", "127.0.0.1:0"])
+        .args(extra)
+        .env("KUBECONFIG", kubeconfig)
+        .env("POD_NAME", "operator")
+        .env("TRIBUTARY_LOG", "info,tributary_operator=debug");
+    crate::stack::process::spawn("operator", &mut cmd, dir, nix::sys::signal::Signal::SIGTERM)
+}
+
+/// The CRDs installed, a namespace of its own enforcing the restricted Pod Security Standard,
+/// and the operator watching it (in the pod network, with the chart's RBAC).
+pub async fn operator_in_namespace(
+    stack: &Devstack,
+    prefix: &str,
+    dir: &Path,
+) -> Result<(String, crate::stack::process::Managed)> {
+    install_crds(stack)?;
+    let ns = stack.namespace(prefix).await?;
+    kubectl_ok(
+        stack,
+        &[
+            "label",
+            "namespace",
+            &ns,
+            "pod-security.kubernetes.io/enforce=restricted",
+        ],
+        None,
+    )?;
+    let kubeconfig = chart_kubeconfig(stack, &ns, dir, true)?;
+    let operator = start_operator_in_pod_network(&ns, dir, &kubeconfig, &[])?;
+    Ok((ns, operator))
+}
+
+/// The REST API user and password the operator generated for KafkaConnect `cluster`.
+pub async fn rest_credentials(
+    secrets: &kube::Api<k8s_openapi::api::core::v1::Secret>,
+    cluster: &str,
+) -> Result<(String, String)> {
+    let data = secrets
+        .get(&format!("{cluster}-connect-rest"))
+        .await?
+        .data
+        .unwrap_or_default();
+    let field = |k: &str| {
+        data.get(k)
+            .map(|v| String::from_utf8_lossy(&v.0).to_string())
+            .unwrap_or_default()
+    };
+    Ok((field("username"), field("password")))
 }
 
 /// Everything the pod runner captured from pod `ns/pod`'s worker, every restart included.

@@ -6,19 +6,17 @@
 //! The operator runs in the pod network (namespace `trib-operator`, where pod DNS names resolve)
 //! with a token of the chart's ServiceAccount.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
-use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 use tributary_operator::crd::KafkaConnect;
-use tributary_tests::operator::{chart_kubeconfig, install_crds, kubectl_ok, operator_binary};
-use tributary_tests::stack::process::{Managed, spawn, tail};
+use tributary_tests::operator::{kubectl_ok, operator_in_namespace, rest_credentials};
+use tributary_tests::stack::process::{Managed, tail};
 use tributary_tests::{Devstack, unique_name, wait_until};
 
 /// Three workers join and read the config topic well within this (generous: 2 busy cores).
@@ -26,59 +24,6 @@ const START: Duration = Duration::from_secs(240);
 
 fn kubectl(stack: &Devstack, args: &[&str], stdin: Option<&str>) -> Result<String> {
     kubectl_ok(stack, args, stdin)
-}
-
-fn start_operator(ns: &str, dir: &Path, kubeconfig: &Path) -> Result<Managed> {
-    let bin = operator_binary()?;
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", "trib-operator"])
-        .arg(bin)
-        .args(["run", "--namespace", ns, "--lease-namespace", ns])
-        .args(["--metrics-addr", "127.0.0.1:0"])
-        .env("KUBECONFIG", kubeconfig)
-        .env("POD_NAME", "operator")
-        .env("TRIBUTARY_LOG", "info,tributary_operator=debug");
-    spawn("operator", &mut cmd, dir, Signal::SIGTERM)
-}
-
-/// The CRDs installed, a namespace of its own, and the operator watching it (in the pod
-/// network, with the chart's RBAC).
-async fn operator_in_namespace(
-    stack: &Devstack,
-    prefix: &str,
-    dir: &Path,
-) -> Result<(String, Managed)> {
-    install_crds(stack)?;
-    let ns = stack.namespace(prefix).await?;
-    // Worker pods must pass the restricted Pod Security Standard.
-    kubectl(
-        stack,
-        &[
-            "label",
-            "namespace",
-            &ns,
-            "pod-security.kubernetes.io/enforce=restricted",
-        ],
-        None,
-    )?;
-    let kubeconfig = chart_kubeconfig(stack, &ns, dir, true)?;
-    let operator = start_operator(&ns, dir, &kubeconfig)?;
-    Ok((ns, operator))
-}
-
-/// The REST credentials the operator generated for cluster `pipe`.
-async fn rest_credentials(secrets: &Api<Secret>) -> Result<(String, String)> {
-    let data = secrets
-        .get("pipe-connect-rest")
-        .await?
-        .data
-        .unwrap_or_default();
-    let field = |k: &str| {
-        data.get(k)
-            .map(|v| String::from_utf8_lossy(&v.0).to_string())
-            .unwrap_or_default()
-    };
-    Ok((field("username"), field("password")))
 }
 
 fn ready(kc: &KafkaConnect) -> bool {
@@ -175,7 +120,7 @@ spec:
 
     // One group: a connector created through one worker is known to every other.
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    let (user, password) = rest_credentials(&secrets).await?;
+    let (user, password) = rest_credentials(&secrets, "pipe").await?;
     let ips: Vec<String> = pods
         .list(&ListParams::default().labels("tributary.dev/cluster=pipe"))
         .await?
@@ -620,7 +565,7 @@ spec:
     let (input, output) = (data.join("in.txt"), data.join("out.txt"));
     std::fs::write(&input, "")?;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    let auth = rest_credentials(&secrets).await?;
+    let auth = rest_credentials(&secrets, "pipe").await?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
@@ -807,17 +752,7 @@ spec:
     );
 
     // A client that trusts the CA and reaches the pods by their names.
-    let data = secrets
-        .get("web-connect-rest")
-        .await?
-        .data
-        .unwrap_or_default();
-    let field = |k: &str| {
-        data.get(k)
-            .map(|v| String::from_utf8_lossy(&v.0).to_string())
-            .unwrap_or_default()
-    };
-    let (user, password) = (field("username"), field("password"));
+    let (user, password) = rest_credentials(&secrets, "web").await?;
     let mut hosts = Vec::new();
     let mut builder = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))

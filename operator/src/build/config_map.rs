@@ -9,7 +9,7 @@ use super::{ADMIN_PORT, Cluster, REST_PORT, paths};
 use crate::crd::kafka_connect::AuthenticationType;
 
 /// The config providers the operator's own settings use (the user's are kept after them).
-const DIR_PROVIDER: &str = "tributarydir";
+pub const DIR_PROVIDER: &str = "tributarydir";
 const ENV_PROVIDER: &str = "tributaryenv";
 
 /// Environment variables the pod sets and the properties read.

@@ -66,6 +66,9 @@ pub struct Cluster<'a> {
     pub trusted: Vec<(String, String)>,
     /// CA certificates trusted for the REST API (`spec.rest.tls`), likewise.
     pub rest_trusted: Vec<(String, String)>,
+    /// Secrets the cluster's Connectors read through `configFrom` (sorted, once each): mounted
+    /// into every worker (read by the directory provider), so workers need no API access.
+    pub connector_secrets: Vec<String>,
     /// Hash of the data of every referenced Secret (see [`annotations::SECRETS_HASH`]).
     pub secrets_hash: String,
 }
@@ -316,6 +319,7 @@ pub fn cluster<'a>(
         worker_config,
         trusted,
         rest_trusted,
+        connector_secrets: Vec::new(),
         secrets_hash,
     })
 }

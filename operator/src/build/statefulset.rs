@@ -46,6 +46,13 @@ fn volumes(c: &Cluster<'_>) -> Result<(Vec<Volume>, Vec<VolumeMount>), Error> {
         vols.push(json!({"name": name, "secret": {"secretName": secret}}));
         mounts.push(json!({"name": name, "mountPath": ca_dir(secret), "readOnly": true}));
     }
+    for (i, secret) in c.connector_secrets.iter().enumerate() {
+        // Optional: a Connector naming a missing Secret must not keep every worker from
+        // starting (the Connector controller reports the missing Secret).
+        let name = format!("connector-secret-{i}");
+        vols.push(json!({"name": name, "secret": {"secretName": secret, "optional": true}}));
+        mounts.push(json!({"name": name, "mountPath": crate::connector_plan::connector_secret_dir(secret), "readOnly": true}));
+    }
     if let Some(t) = c.rest_tls() {
         let secret = &t.certificate_and_key.secret_name;
         vols.push(json!({"name": "rest-tls", "secret": {"secretName": secret}}));

@@ -12,7 +12,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -87,6 +87,28 @@ async fn prune_orphans(
     prune::<PodDisruptionBudget>(ctx, kc, c, desired).await?;
     prune::<NetworkPolicy>(ctx, kc, c, desired).await?;
     prune::<StatefulSet>(ctx, kc, c, desired).await
+}
+
+/// The Secrets the cluster's Connectors name in `configFrom`, sorted, once each.
+async fn connector_secrets(
+    client: &kube::Client,
+    ns: &str,
+    cluster: &str,
+) -> Result<Vec<String>, Error> {
+    let api: Api<crate::crd::Connector> = Api::namespaced(client.clone(), ns);
+    let list = api
+        .list(&ListParams::default().fields(&format!("spec.clusterRef.name={cluster}")))
+        .await
+        .map_err(|e| Error::Kube(format!("listing the Connectors of {cluster}: {e}")))?;
+    let mut out: Vec<String> = list
+        .items
+        .iter()
+        .flat_map(|c| c.spec.config_from.iter().flatten())
+        .map(|f| f.secret_key_ref.name.clone())
+        .collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 /// A random password for the REST API (hex of 24 random bytes).
@@ -437,7 +459,7 @@ pub async fn reconcile(kc: Arc<KafkaConnect>, ctx: Arc<Context>) -> Result<Actio
         .map(|(name, data)| (name.clone(), data.keys().cloned().collect()))
         .collect();
 
-    let c = match build::cluster(&kc, &keys, secrets_hash) {
+    let mut c = match build::cluster(&kc, &keys, secrets_hash) {
         Ok(c) => c,
         Err(problems) => {
             tracing::info!(kafkaconnect = %kc.name_any(), namespace = %ns, problems = ?problems.iter().map(ToString::to_string).collect::<Vec<_>>(), "invalid spec");
@@ -449,6 +471,8 @@ pub async fn reconcile(kc: Arc<KafkaConnect>, ctx: Arc<Context>) -> Result<Actio
             return wait_for_change(&ctx, &api, &kc, &o).await;
         }
     };
+
+    c.connector_secrets = connector_secrets(&client, &ns, &kc.name_any()).await?;
 
     // Build and apply.
     let password = rest_password(&secrets, &c.rest_secret_name()).await?;
@@ -592,6 +616,21 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
         .owns(api::<StatefulSet>(&client, namespace), wc.clone())
         .owns(api::<ConfigMap>(&client, namespace), wc.clone())
         .owns(api::<Service>(&client, namespace), wc.clone())
+        // A Connector's configFrom Secrets are mounted into its cluster's workers: a change of
+        // a Connector's spec (not of its status) reconciles its cluster.
+        .watches_stream(
+            watcher(api::<crate::crd::Connector>(&client, namespace), wc.clone())
+                .default_backoff()
+                .touched_objects()
+                .predicate_filter(
+                    kube::runtime::predicates::generation,
+                    kube::runtime::PredicateConfig::default(),
+                ),
+            |conn: crate::crd::Connector| {
+                let ns = conn.namespace().unwrap_or_default();
+                Some(ObjectRef::<KafkaConnect>::new(&conn.spec.cluster_ref.name).within(&ns))
+            },
+        )
         .watches(
             api::<Secret>(&client, namespace),
             wc.clone(),

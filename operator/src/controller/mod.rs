@@ -3,6 +3,7 @@
 //! apply, one field manager) → status — and an invalid resource gets a `Stalled` condition and
 //! waits for a change instead of being retried in a loop.
 
+pub mod connector;
 pub mod kafka_connect;
 
 use std::time::Duration;
@@ -27,6 +28,8 @@ pub struct Context {
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// Whether clusters get a NetworkPolicy (`--network-policies`).
     pub network_policies: bool,
+    /// One poller per Connect cluster, shared by the Connectors on it.
+    pub pollers: std::sync::Arc<crate::cluster_poller::Pollers>,
     /// Clients for HTTPS REST APIs, by the hash of the CA certificates they trust.
     tls_clients:
         std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, reqwest::Client>>>,
@@ -63,6 +66,7 @@ impl Context {
             metrics,
             network_policies: true,
             tls_clients: std::sync::Arc::default(),
+            pollers: std::sync::Arc::default(),
         }
     }
 

@@ -251,6 +251,12 @@ pub struct ConnectorStatus {
     /// The last `spec.offsets.id` acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_offsets: Option<String>,
+    /// The connector this resource manages on the cluster: recorded before the operator first
+    /// creates or adopts it, so a connector of that name found later is known to be its own
+    /// (an operator stopped between the two steps never takes someone else's connector, nor
+    /// leaves its own unmanaged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector_name: Option<String>,
 }
 
 /// `GET /connectors/{c}/status`, trimmed for a resource status.

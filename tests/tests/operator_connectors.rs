@@ -1,0 +1,515 @@
+//! The Connector controller with real workers: a Connector resource becomes a running connector,
+//! its edits, state changes, restarts and offsets reach the cluster (each declarative request
+//! once), its status follows the live state, deletion removes the connector before the
+//! resource goes, and bad input is reported in `.status.conditions` naming what to fix.
+//!
+//! The operator runs in the pod network with a token of the chart's ServiceAccount.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::Api;
+use kube::api::ListParams;
+use serde_json::{Value, json};
+use tributary_operator::crd::{Connector, KafkaConnect};
+use tributary_tests::operator::{kubectl_ok, operator_in_namespace, rest_credentials};
+use tributary_tests::stack::process::{Managed, tail};
+use tributary_tests::{Devstack, unique_name, wait_until};
+
+/// Workers start and connectors converge well within this (generous: 2 busy cores).
+const WAIT: Duration = Duration::from_secs(180);
+
+const DATAGEN: &str = "dev.tributary.connect.datagen.DatagenConnector";
+
+fn apply(stack: &Devstack, ns: &str, yaml: &str) -> Result<String> {
+    kubectl_ok(stack, &["apply", "-n", ns, "-f", "-"], Some(yaml))
+}
+
+fn condition(c: &Connector, type_: &str) -> Option<(String, String, String)> {
+    c.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|x| x.type_ == type_)
+        .map(|x| (x.status.clone(), x.reason.clone(), x.message.clone()))
+}
+
+fn is_ready(c: &Connector) -> bool {
+    condition(c, "Ready").is_some_and(|r| r.0 == "True")
+        && c.status.as_ref().and_then(|s| s.observed_generation) == c.metadata.generation
+}
+
+/// A KafkaConnect of `replicas` workers on the devstack broker.
+fn cluster_yaml(stack: &Devstack, name: &str, replicas: i32) -> Result<String> {
+    let bootstrap = stack
+        .var("TRIBUTARY_KAFKA_POD_BOOTSTRAP")
+        .context("this devstack has no pod network")?;
+    let group = unique_name(name);
+    Ok(format!(
+        "apiVersion: tributary.dev/v1alpha1
+kind: KafkaConnect
+metadata: {{name: {name}}}
+spec:
+  replicas: {replicas}
+  bootstrapServers: {bootstrap}
+  groupId: {group}
+  configStorageTopic: {group}-configs
+  offsetStorageTopic: {group}-offsets
+  statusStorageTopic: {group}-status
+"
+    ))
+}
+
+/// The workers' REST API, as a user of the cluster calls it.
+struct Rest {
+    http: reqwest::Client,
+    base: String,
+    user: String,
+    password: String,
+}
+
+impl Rest {
+    async fn new(client: &kube::Client, ns: &str, cluster: &str) -> Result<Self> {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+        let ip = pods
+            .list(&ListParams::default().labels(&format!("tributary.dev/cluster={cluster}")))
+            .await?
+            .items
+            .into_iter()
+            .find_map(|p| p.status.and_then(|s| s.pod_ip))
+            .context("no worker pod with an IP")?;
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+        let (user, password) = rest_credentials(&secrets, cluster).await?;
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()?,
+            base: format!("http://{ip}:8083"),
+            user,
+            password,
+        })
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value)> {
+        let mut r = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .basic_auth(&self.user, Some(&self.password));
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let r = r.send().await?;
+        let code = r.status().as_u16();
+        Ok((code, r.json().await.unwrap_or(Value::Null)))
+    }
+
+    async fn get(&self, path: &str) -> Result<Value> {
+        let (code, v) = self.send(reqwest::Method::GET, path, None).await?;
+        ensure!(code == 200, "GET {path}: {code} {v}");
+        Ok(v)
+    }
+
+    async fn names(&self) -> Result<Vec<String>> {
+        let v = self.get("/connectors").await?;
+        let mut n: Vec<String> = serde_json::from_value(v)?;
+        n.sort();
+        Ok(n)
+    }
+}
+
+/// How many times Connector `name` had an Event of `reason` (the recorder counts repeats of a
+/// reason on one Event).
+fn event_count(stack: &Devstack, ns: &str, name: &str, reason: &str) -> Result<u32> {
+    let out = kubectl_ok(
+        stack,
+        &[
+            "get",
+            "events",
+            "-n",
+            ns,
+            "--field-selector",
+            &format!("involvedObject.name={name},involvedObject.kind=Connector,reason={reason}"),
+            "-o",
+            "jsonpath={range .items[*]}{.count},{.series.count}{\"\\n\"}{end}",
+        ],
+        None,
+    )?;
+    Ok(out
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            l.split(',')
+                .filter_map(|n| n.trim().parse::<u32>().ok())
+                .max()
+                .unwrap_or(1)
+        })
+        .sum())
+}
+
+async fn ready_cluster(
+    stack: &Devstack,
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    replicas: i32,
+    operator: &Managed,
+) -> Result<()> {
+    apply(stack, ns, &cluster_yaml(stack, name, replicas)?)?;
+    let kcs: Api<KafkaConnect> = Api::namespaced(client.clone(), ns);
+    wait_until(&format!("KafkaConnect {name} Ready"), WAIT, || async {
+        let kc = kcs.get(name).await?;
+        let ready = kc
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        Ok(ready.then_some(()))
+    })
+    .await
+    .with_context(|| tail(&operator.log, 30))
+}
+
+#[tokio::test]
+async fn a_connector_follows_its_resource_from_apply_to_delete() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    let (ns, mut operator) = operator_in_namespace(stack, "conn", dir.path()).await?;
+    let client = stack.kube_client().await?;
+    ready_cluster(stack, &client, &ns, "life", 2, &operator).await?;
+    let conns: Api<Connector> = Api::namespaced(client.clone(), &ns);
+    let rest = Rest::new(&client, &ns, "life").await?;
+    let log = |op: &Managed| format!("operator log:\n{}", tail(&op.log, 40));
+    let topic = unique_name("gen");
+    let connector = |topic: &str, extra: &str| {
+        format!(
+            "apiVersion: tributary.dev/v1alpha1
+kind: Connector
+metadata: {{name: gen}}
+spec:
+  clusterRef: {{name: life}}
+  class: {DATAGEN}
+  tasksMax: 2
+  config:
+    kafka.topic: {topic}
+    records.per.second: 5
+{extra}"
+        )
+    };
+
+    // Apply: RUNNING with both tasks, Ready, the finalizer held, the claim recorded.
+    apply(stack, &ns, &connector(&topic, "  restart: {id: r1}\n"))?;
+    let c = wait_until("gen Ready", WAIT, || async {
+        let c = conns.get("gen").await?;
+        Ok(is_ready(&c).then_some(c))
+    })
+    .await
+    .with_context(|| log(&operator))?;
+    let st = c.status.clone().unwrap_or_default();
+    let view = st.connector_status.clone().context("no connectorStatus")?;
+    ensure!(view.connector.state == "RUNNING", "{view:?}");
+    ensure!(view.tasks.as_ref().map(Vec::len) == Some(2), "{view:?}");
+    ensure!(st.connector_name.as_deref() == Some("gen"));
+    ensure!(st.observed_restart.as_deref() == Some("r1"), "{st:?}");
+    ensure!(st.tasks_max == Some(2));
+    ensure!(
+        c.metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .any(|f| f == "tributary.dev/connector"),
+        "{:?}",
+        c.metadata.finalizers
+    );
+    let s = rest.get("/connectors/gen/status").await?;
+    ensure!(s["connector"]["state"] == "RUNNING", "{s}");
+    // A restart id given at creation restarts nothing.
+    ensure!(
+        event_count(stack, &ns, "gen", "Restarted")? == 0,
+        "restarted at creation"
+    );
+    ensure!(
+        event_count(stack, &ns, "gen", "Created")? == 1,
+        "created more than once"
+    );
+    wait_until("topics in the status", WAIT, || async {
+        let c = conns.get("gen").await?;
+        let t = c.status.and_then(|s| s.topics).unwrap_or_default();
+        Ok(t.contains(&topic).then_some(()))
+    })
+    .await?;
+
+    // Edit the config: the tasks get the new topic.
+    let topic2 = unique_name("gen2");
+    apply(stack, &ns, &connector(&topic2, "  restart: {id: r1}\n"))?;
+    wait_until("tasks reconfigured", WAIT, || async {
+        let t = rest.get("/connectors/gen/tasks").await?;
+        let all = t.as_array().is_some_and(|a| {
+            !a.is_empty()
+                && a.iter()
+                    .all(|t| t["config"]["kafka.topic"] == topic2.as_str())
+        });
+        Ok(all.then_some(()))
+    })
+    .await
+    .with_context(|| log(&operator))?;
+    wait_until("Ready after the edit", WAIT, || async {
+        Ok(is_ready(&conns.get("gen").await?).then_some(()))
+    })
+    .await?;
+
+    // A new restart id restarts once; re-applying the same manifest does not restart again.
+    let with_r2 = connector(&topic2, "  restart: {id: r2, includeTasks: true}\n");
+    apply(stack, &ns, &with_r2)?;
+    wait_until("restart r2 observed", WAIT, || async {
+        let c = conns.get("gen").await?;
+        Ok((c.status.and_then(|s| s.observed_restart).as_deref() == Some("r2")).then_some(()))
+    })
+    .await?;
+    apply(stack, &ns, &with_r2)?;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let restarts = event_count(stack, &ns, "gen", "Restarted")?;
+    ensure!(restarts == 1, "restarted {restarts} times for one new id");
+
+    // The annotation restarts task 1 once and is removed.
+    kubectl_ok(
+        stack,
+        &[
+            "annotate",
+            "-n",
+            &ns,
+            "connector.tributary.dev/gen",
+            "tributary.dev/restart-task=1",
+        ],
+        None,
+    )?;
+    wait_until("annotation removed", WAIT, || async {
+        let c = conns.get("gen").await?;
+        let gone = !c
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .contains_key("tributary.dev/restart-task");
+        Ok(gone.then_some(()))
+    })
+    .await
+    .with_context(|| log(&operator))?;
+    ensure!(
+        event_count(stack, &ns, "gen", "TaskRestarted")? == 1,
+        "no task restart event"
+    );
+
+    // Stopped, then an offsets reset applied once while stopped.
+    apply(
+        stack,
+        &ns,
+        &connector(
+            &topic2,
+            "  restart: {id: r2, includeTasks: true}\n  state: stopped\n  offsets: {id: o1, reset: true}\n",
+        ),
+    )?;
+    wait_until("stopped with offsets reset", WAIT, || async {
+        let c = conns.get("gen").await?;
+        let st = c.status.clone().unwrap_or_default();
+        let stopped = st
+            .connector_status
+            .as_ref()
+            .is_some_and(|v| v.connector.state == "STOPPED");
+        Ok((stopped && st.observed_offsets.as_deref() == Some("o1") && is_ready(&c)).then_some(()))
+    })
+    .await
+    .with_context(|| log(&operator))?;
+    let s = rest.get("/connectors/gen/status").await?;
+    ensure!(s["connector"]["state"] == "STOPPED", "{s}");
+    let offsets = rest.get("/connectors/gen/offsets").await?;
+    ensure!(
+        offsets["offsets"].as_array().is_some_and(Vec::is_empty),
+        "offsets after the reset: {offsets}"
+    );
+    ensure!(
+        condition(&conns.get("gen").await?, "Ready").is_some_and(|r| r.1 == "Stopped"),
+        "reason"
+    );
+
+    // Delete: the connector is gone from the cluster before the resource is.
+    kubectl_ok(
+        stack,
+        &[
+            "delete",
+            "-n",
+            &ns,
+            "connector.tributary.dev/gen",
+            "--wait=false",
+        ],
+        None,
+    )?;
+    wait_until("the resource gone", WAIT, || async {
+        Ok(conns.get_opt("gen").await?.is_none().then_some(()))
+    })
+    .await
+    .with_context(|| log(&operator))?;
+    let names = rest.names().await?;
+    ensure!(
+        !names.contains(&"gen".to_string()),
+        "still on the cluster: {names:?}"
+    );
+    ensure!(operator.poll_exit().is_none(), "{}", log(&operator));
+    operator.request_stop();
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_input_and_foreign_connectors_are_reported_and_a_gone_cluster_frees_its_connectors()
+-> Result<()> {
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    let (ns, mut operator) = operator_in_namespace(stack, "connbad", dir.path()).await?;
+    let client = stack.kube_client().await?;
+    ready_cluster(stack, &client, &ns, "edge", 1, &operator).await?;
+    let conns: Api<Connector> = Api::namespaced(client.clone(), &ns);
+    let rest = Rest::new(&client, &ns, "edge").await?;
+    let log = |op: &Managed| format!("operator log:\n{}", tail(&op.log, 40));
+    let reason_of = |name: &'static str| {
+        let conns = conns.clone();
+        async move {
+            let c = conns.get(name).await?;
+            anyhow::Ok(condition(&c, "Ready"))
+        }
+    };
+
+    // A missing required setting: InvalidConfig naming it; nothing created.
+    apply(
+        stack,
+        &ns,
+        &format!(
+            "apiVersion: tributary.dev/v1alpha1
+kind: Connector
+metadata: {{name: no-topic}}
+spec:
+  clusterRef: {{name: edge}}
+  class: {DATAGEN}
+  config: {{records.per.second: 1}}
+"
+        ),
+    )?;
+    let (_, _, msg) = wait_until("InvalidConfig", WAIT, || async {
+        Ok(reason_of("no-topic")
+            .await?
+            .filter(|r| r.1 == "InvalidConfig"))
+    })
+    .await
+    .with_context(|| log(&operator))?;
+    ensure!(msg.contains("kafka.topic"), "{msg}");
+    ensure!(!rest.names().await?.contains(&"no-topic".to_string()));
+
+    // An unknown class: PluginNotFound listing the plugins.
+    apply(
+        stack,
+        &ns,
+        "apiVersion: tributary.dev/v1alpha1
+kind: Connector
+metadata: {name: nope}
+spec:
+  clusterRef: {name: edge}
+  class: com.example.NoSuchConnector
+",
+    )?;
+    let (_, _, msg) = wait_until("PluginNotFound", WAIT, || async {
+        Ok(reason_of("nope").await?.filter(|r| r.1 == "PluginNotFound"))
+    })
+    .await
+    .with_context(|| log(&operator))?;
+    ensure!(msg.contains("FileStreamSourceConnector"), "{msg}");
+
+    // A connector created through the REST API is left alone until adopted.
+    let topic = unique_name("manual");
+    let (code, body) = rest
+        .send(
+            reqwest::Method::PUT,
+            "/connectors/manual/config",
+            Some(json!({"connector.class": DATAGEN, "kafka.topic": topic, "records.per.second": "1", "tasks.max": "1"})),
+        )
+        .await?;
+    ensure!(code == 201 || code == 200, "{code} {body}");
+    let manual = |adopt: &str| {
+        format!(
+            "apiVersion: tributary.dev/v1alpha1
+kind: Connector
+metadata: {{name: manual}}
+spec:
+  clusterRef: {{name: edge}}
+  class: {DATAGEN}
+  tasksMax: 1
+  config: {{kafka.topic: {topic}, records.per.second: 2}}
+{adopt}"
+        )
+    };
+    apply(stack, &ns, &manual(""))?;
+    let (_, _, msg) = wait_until("AlreadyExists", WAIT, || async {
+        Ok(reason_of("manual")
+            .await?
+            .filter(|r| r.1 == "AlreadyExists"))
+    })
+    .await
+    .with_context(|| log(&operator))?;
+    ensure!(msg.contains("adoptExisting"), "{msg}");
+    let cfg = rest.get("/connectors/manual/config").await?;
+    ensure!(
+        cfg["records.per.second"] == "1",
+        "changed before adoption: {cfg}"
+    );
+    apply(stack, &ns, &manual("  adoptExisting: true\n"))?;
+    wait_until("adopted and Ready with the spec's config", WAIT, || async {
+        let c = conns.get("manual").await?;
+        let cfg = rest.get("/connectors/manual/config").await?;
+        Ok((is_ready(&c) && cfg["records.per.second"] == "2").then_some(()))
+    })
+    .await
+    .with_context(|| log(&operator))?;
+
+    // The cluster deleted first: deleting the Connectors afterwards does not hang.
+    kubectl_ok(
+        stack,
+        &[
+            "delete",
+            "-n",
+            &ns,
+            "kafkaconnect.tributary.dev/edge",
+            "--wait=false",
+        ],
+        None,
+    )?;
+    kubectl_ok(
+        stack,
+        &[
+            "delete",
+            "-n",
+            &ns,
+            "connector.tributary.dev/manual",
+            "connector.tributary.dev/nope",
+            "connector.tributary.dev/no-topic",
+            "--wait=false",
+        ],
+        None,
+    )?;
+    wait_until("every Connector gone", WAIT, || async {
+        Ok(conns
+            .list(&ListParams::default())
+            .await?
+            .items
+            .is_empty()
+            .then_some(()))
+    })
+    .await
+    .with_context(|| log(&operator))?;
+    ensure!(operator.poll_exit().is_none(), "{}", log(&operator));
+    operator.request_stop();
+    Ok(())
+}
