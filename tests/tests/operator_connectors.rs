@@ -513,3 +513,141 @@ spec:
     operator.request_stop();
     Ok(())
 }
+
+#[tokio::test]
+async fn config_from_secrets_reach_the_worker_and_git_stays_the_source_of_truth() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    let (ns, mut operator) = operator_in_namespace(stack, "connsec", dir.path()).await?;
+    let client = stack.kube_client().await?;
+    let cluster = cluster_yaml(stack, "sec", 1)?;
+    ready_cluster(stack, &client, &ns, "sec", 1, &operator).await?;
+    // ready_cluster applied its own copy; apply the one kept here so Git's is what is live.
+    apply(stack, &ns, &cluster)?;
+    let conns: Api<Connector> = Api::namespaced(client.clone(), &ns);
+    let log = |op: &Managed| format!("operator log:\n{}", tail(&op.log, 40));
+
+    // The topic name is a secret: it reaches the worker as a mounted file, never as text in
+    // the connector's config, the REST API or the resource.
+    let secret_topic = unique_name("hidden-topic");
+    kubectl_ok(
+        stack,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "-n",
+            &ns,
+            "gen-secret",
+            &format!("--from-literal=topic={secret_topic}"),
+        ],
+        None,
+    )?;
+    let connector = format!(
+        "apiVersion: tributary.dev/v1alpha1
+kind: Connector
+metadata: {{name: fromsecret}}
+spec:
+  clusterRef: {{name: sec}}
+  class: {DATAGEN}
+  tasksMax: 1
+  config: {{records.per.second: 20}}
+  configFrom:
+    - key: kafka.topic
+      secretKeyRef: {{name: gen-secret, key: topic}}
+"
+    );
+    apply(stack, &ns, &connector)?;
+    wait_until("fromsecret Ready", WAIT, || async {
+        Ok(is_ready(&conns.get("fromsecret").await?).then_some(()))
+    })
+    .await
+    .with_context(|| log(&operator))?;
+    let rest = Rest::new(&client, &ns, "sec").await?;
+    let config = rest.get("/connectors/fromsecret/config").await?;
+    ensure!(
+        config["kafka.topic"]
+            == "${tributarydir:/opt/tributary/secrets/connectors/gen-secret:topic}",
+        "{config}"
+    );
+    // The worker resolved it: records go to the secret's topic.
+    wait_until("records in the secret's topic", WAIT, || async {
+        let t = rest.get("/connectors/fromsecret/topics").await?;
+        let topics = t["fromsecret"]["topics"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        Ok(topics
+            .iter()
+            .any(|x| x == secret_topic.as_str())
+            .then_some(()))
+    })
+    .await?;
+    let c = conns.get("fromsecret").await?;
+    let status = serde_json::to_string(&c.status)?;
+    let spec = serde_json::to_string(&c.spec)?;
+    // The status lists topics, so only look for the value where it must never be.
+    ensure!(!spec.contains(&secret_topic), "secret in the spec: {spec}");
+    ensure!(
+        !status.contains(&secret_topic)
+            || c.status
+                .as_ref()
+                .and_then(|s| s.topics.as_ref())
+                .is_some_and(|t| t.contains(&secret_topic)),
+        "secret in the status outside topics: {status}"
+    );
+
+    // GitOps: Git's manifests show no difference from what is live, and the operator's field
+    // manager owns nothing but status.
+    for manifest in [&connector, &cluster] {
+        let mut cmd = std::process::Command::new(stack.var("TRIBUTARY_KUBECTL")?);
+        cmd.env("KUBECONFIG", stack.var("KUBECONFIG")?)
+            .args(["diff", "-n", &ns, "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn()?;
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .context("stdin")?
+            .write_all(manifest.as_bytes())?;
+        let out = child.wait_with_output()?;
+        ensure!(
+            out.status.code() == Some(0),
+            "live differs from Git:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let kcs: Api<KafkaConnect> = Api::namespaced(client.clone(), &ns);
+    let managed = [
+        serde_json::to_value(conns.get("fromsecret").await?.metadata.managed_fields)?,
+        serde_json::to_value(kcs.get("sec").await?.metadata.managed_fields)?,
+    ];
+    for fields in managed {
+        let mine = fields
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["manager"] == "tributary-operator")
+            .count();
+        ensure!(mine >= 1, "the operator wrote no status: {fields}");
+        for entry in fields.as_array().into_iter().flatten() {
+            if entry["manager"] == "tributary-operator" {
+                let keys: Vec<&String> = entry["fieldsV1"]
+                    .as_object()
+                    .map(|o| o.keys().collect())
+                    .unwrap_or_default();
+                ensure!(
+                    entry["subresource"] == "status" && keys.iter().all(|k| *k == "f:status"),
+                    "the operator's field manager owns more than status: {entry}"
+                );
+            }
+        }
+    }
+    ensure!(operator.poll_exit().is_none(), "{}", log(&operator));
+    operator.request_stop();
+    Ok(())
+}
