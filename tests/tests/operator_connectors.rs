@@ -651,3 +651,79 @@ spec:
     operator.request_stop();
     Ok(())
 }
+
+/// `count` datagen Connectors named `<prefix>-<i>` on `cluster`, as one multi-document manifest.
+fn datagen_connectors(cluster: &str, prefix: &str, count: usize) -> String {
+    (0..count)
+        .map(|i| {
+            format!(
+                "apiVersion: tributary.dev/v1alpha1
+kind: Connector
+metadata: {{name: {prefix}-{i}}}
+spec:
+  clusterRef: {{name: {cluster}}}
+  class: {DATAGEN}
+  tasksMax: 1
+  config: {{kafka.topic: {prefix}-{i}, records.per.second: 1}}
+"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+#[tokio::test]
+async fn fifty_connectors_become_ready_while_another_clusters_rest_api_hangs() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    let (ns, mut operator) = operator_in_namespace(stack, "connhang", dir.path()).await?;
+    let client = stack.kube_client().await?;
+    let log = |op: &Managed| format!("operator log:\n{}", tail(&op.log, 40));
+    // Cluster A: workers ready, REST port accepting and never answering.
+    let hang = cluster_yaml(stack, "hang", 2)?.replace(
+        "  replicas: 2\n",
+        "  replicas: 2\n  image: tributary.dev/test/rest-black-hole:latest\n",
+    );
+    apply(stack, &ns, &hang)?;
+    let kcs: Api<KafkaConnect> = Api::namespaced(client.clone(), &ns);
+    wait_until("hang's workers ready", WAIT, || async {
+        let kc = kcs.get("hang").await?;
+        Ok((kc.status.and_then(|s| s.ready_replicas) == Some(2)).then_some(()))
+    })
+    .await
+    .with_context(|| log(&operator))?;
+    apply(stack, &ns, &datagen_connectors("hang", "stuck", 10))?;
+    ready_cluster(stack, &client, &ns, "busy", 2, &operator).await?;
+
+    let conns: Api<Connector> = Api::namespaced(client.clone(), &ns);
+    let started = std::time::Instant::now();
+    apply(stack, &ns, &datagen_connectors("busy", "gen", 50))?;
+    wait_until("50 Connectors Ready", WAIT, || async {
+        let list = conns.list(&ListParams::default()).await?.items;
+        let ready = list
+            .iter()
+            .filter(|c| c.spec.cluster_ref.name == "busy" && is_ready(c))
+            .count();
+        Ok((ready == 50).then_some(()))
+    })
+    .await
+    .with_context(|| log(&operator))?;
+    let took = started.elapsed();
+    eprintln!("50 Connectors Ready in {took:?} beside a hanging cluster");
+    // The hanging cluster's Connectors say why they wait.
+    wait_until("the stuck Connectors Unreachable", WAIT, || async {
+        let list = conns.list(&ListParams::default()).await?.items;
+        let all = list
+            .iter()
+            .filter(|c| c.spec.cluster_ref.name == "hang")
+            .all(|c| condition(c, "Ready").is_some_and(|r| r.0 == "False" && r.1 == "Unreachable"));
+        Ok(all.then_some(()))
+    })
+    .await
+    .with_context(|| log(&operator))?;
+    let rest = Rest::new(&client, &ns, "busy").await?;
+    ensure!(rest.names().await?.len() == 50);
+    ensure!(operator.poll_exit().is_none(), "{}", log(&operator));
+    operator.request_stop();
+    Ok(())
+}
