@@ -131,6 +131,7 @@ pub fn start_operator_in_pod_network(
     dir: &Path,
     kubeconfig: &Path,
     extra: &[&str],
+    envs: &[(&str, &str)],
 ) -> Result<crate::stack::process::Managed> {
     let bin = operator_binary()?;
     let mut cmd = Command::new("ip");
@@ -141,7 +142,8 @@ pub fn start_operator_in_pod_network(
         .args(extra)
         .env("KUBECONFIG", kubeconfig)
         .env("POD_NAME", "operator")
-        .env("TRIBUTARY_LOG", "info,tributary_operator=debug");
+        .env("TRIBUTARY_LOG", "info,tributary_operator=debug")
+        .envs(envs.iter().copied());
     crate::stack::process::spawn("operator", &mut cmd, dir, nix::sys::signal::Signal::SIGTERM)
 }
 
@@ -165,7 +167,7 @@ pub async fn operator_in_namespace(
         None,
     )?;
     let kubeconfig = chart_kubeconfig(stack, &ns, dir, true)?;
-    let operator = start_operator_in_pod_network(&ns, dir, &kubeconfig, &[])?;
+    let operator = start_operator_in_pod_network(&ns, dir, &kubeconfig, &[], &[])?;
     Ok((ns, operator))
 }
 
@@ -231,4 +233,39 @@ pub fn pod_env(ns: &str, pod: &str) -> Result<std::collections::BTreeMap<String,
         }
     }
     anyhow::bail!("no process of pod {ns}/{pod} runs on this machine")
+}
+
+/// Every record of single-partition `topic` as (key, JSON value; `Null` for a tombstone), in
+/// order: the internal topics' logs.
+pub fn topic_records(stack: &Devstack, topic: &str) -> Result<Vec<(String, serde_json::Value)>> {
+    use rdkafka::Message;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = stack
+        .kafka_config()?
+        .set("group.id", unique_name("topic-reader"))
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let timeout = std::time::Duration::from_secs(10);
+    let (_, end) = consumer.fetch_watermarks(topic, 0, timeout)?;
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, rdkafka::Offset::Beginning)?;
+    consumer.assign(&tpl)?;
+    let mut out = Vec::new();
+    let mut pos = 0;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while pos < end {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "reading {topic} timed out"
+        );
+        if let Some(m) = consumer.poll(std::time::Duration::from_millis(200)) {
+            let m = m?;
+            pos = m.offset() + 1;
+            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+            let value = serde_json::from_slice(m.payload().unwrap_or_default())
+                .unwrap_or(serde_json::Value::Null);
+            out.push((key, value));
+        }
+    }
+    Ok(out)
 }

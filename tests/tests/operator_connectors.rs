@@ -727,3 +727,158 @@ async fn fifty_connectors_become_ready_while_another_clusters_rest_api_hangs() -
     operator.request_stop();
     Ok(())
 }
+
+/// A small deterministic generator for the crash test's timings (the seed is printed).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % below.max(1)
+    }
+}
+
+#[tokio::test]
+async fn kill_9_of_the_operator_while_connectors_come_and_go_leaves_cluster_and_resources_in_step()
+-> Result<()> {
+    use tributary_tests::operator::{
+        chart_kubeconfig, install_crds, start_operator_in_pod_network, topic_records,
+    };
+    const N: usize = 40;
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    install_crds(stack)?;
+    let ns = stack.namespace("conncrash").await?;
+    let kubeconfig = chart_kubeconfig(stack, &ns, dir.path(), true)?;
+    let start = |abort_after: Option<u64>| {
+        let limit = abort_after.map(|n| n.to_string()).unwrap_or_default();
+        let envs: Vec<(&str, &str)> = if abort_after.is_some() {
+            vec![("TRIBUTARY_FAULT_ABORT_AFTER_CREATES", limit.as_str())]
+        } else {
+            Vec::new()
+        };
+        start_operator_in_pod_network(
+            &ns,
+            dir.path(),
+            &kubeconfig,
+            &["--no-leader-election"],
+            &envs,
+        )
+    };
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_nanos() as u64;
+    eprintln!("crash test seed {seed}");
+    let mut rng = Lcg(seed);
+    let client = stack.kube_client().await?;
+    let mut operator = start(None)?;
+    ready_cluster(stack, &client, &ns, "crash", 2, &operator).await?;
+    let conns: Api<Connector> = Api::namespaced(client.clone(), &ns);
+    let log = |op: &Managed| format!("operator log:\n{}", tail(&op.log, 40));
+
+    // Crash while creating: some runs abort right after a create (before its status), others
+    // are killed at a random moment.
+    apply(stack, &ns, &datagen_connectors("crash", "gen", N))?;
+    let mut crashes = 0;
+    let mut aborted_after_create = 0;
+    for round in 0..6 {
+        let abort_after = (round % 2 == 0).then(|| 1 + rng.next(4));
+        if operator.poll_exit().is_some() {
+            aborted_after_create += 1;
+        }
+        operator.kill_now();
+        operator = start(abort_after)?;
+        // A faulty run waits for its abort (creates are pending at least in round 0); the
+        // others are killed at a random moment.
+        let wait = if abort_after.is_some() {
+            Duration::from_secs(8)
+        } else {
+            Duration::from_millis(300 + rng.next(2500))
+        };
+        let deadline = std::time::Instant::now() + wait;
+        while std::time::Instant::now() < deadline && operator.poll_exit().is_none() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        crashes += 1;
+    }
+    if operator.poll_exit().is_some() {
+        aborted_after_create += 1;
+    }
+    // The window between a create and its status write was hit at least once.
+    ensure!(aborted_after_create >= 1, "no run aborted after a create");
+    operator.kill_now();
+    operator = start(None)?;
+    wait_until("every Connector Ready after the crashes", WAIT, || async {
+        let list = conns.list(&ListParams::default()).await?.items;
+        Ok((list.len() == N && list.iter().all(is_ready)).then_some(()))
+    })
+    .await
+    .with_context(|| log(&operator))?;
+
+    // Crash while deleting half of them.
+    let doomed: Vec<String> = (0..N / 2)
+        .map(|i| format!("connector.tributary.dev/gen-{i}"))
+        .collect();
+    let mut args = vec!["delete", "-n", &ns, "--wait=false"];
+    args.extend(doomed.iter().map(String::as_str));
+    kubectl_ok(stack, &args, None)?;
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(200 + rng.next(1500))).await;
+        operator.kill_now();
+        operator = start(None)?;
+        crashes += 1;
+    }
+    wait_until("the deleted half gone", WAIT, || async {
+        Ok((conns.list(&ListParams::default()).await?.items.len() == N - N / 2).then_some(()))
+    })
+    .await
+    .with_context(|| log(&operator))?;
+    eprintln!("{crashes} operator crashes, {aborted_after_create} right after a create");
+
+    // The cluster runs exactly the live resources' connectors.
+    let rest = Rest::new(&client, &ns, "crash").await?;
+    let mut live: Vec<String> = conns
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    live.sort();
+    let on_cluster = rest.names().await?;
+    ensure!(
+        on_cluster == live,
+        "cluster {on_cluster:?} != resources {live:?}"
+    );
+
+    // The config topic never shows a connector deleted and created again.
+    let kcs: Api<KafkaConnect> = Api::namespaced(client.clone(), &ns);
+    let topic = kcs.get("crash").await?.spec.config_storage_topic;
+    let records = topic_records(stack, &topic)?;
+    let mut deleted = std::collections::BTreeSet::new();
+    for (key, value) in &records {
+        let Some(name) = key.strip_prefix("connector-") else {
+            continue;
+        };
+        if value.is_null() {
+            deleted.insert(name.to_string());
+        } else {
+            ensure!(
+                !deleted.contains(name),
+                "connector {name} was deleted and created again"
+            );
+        }
+    }
+    for name in &live {
+        ensure!(
+            !deleted.contains(name),
+            "live connector {name} was deleted once"
+        );
+    }
+    ensure!(deleted.len() == N / 2, "deleted {deleted:?}");
+    operator.request_stop();
+    Ok(())
+}

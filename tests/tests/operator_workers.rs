@@ -407,37 +407,8 @@ async fn watch_roll(
     Ok(samples)
 }
 
-/// The status topic's records (key, value) in order (its one partition).
 fn status_log(stack: &Devstack, topic: &str) -> Result<Vec<(String, Value)>> {
-    use rdkafka::Message;
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let consumer: BaseConsumer = stack
-        .kafka_config()?
-        .set("group.id", unique_name("status-reader"))
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let (_, end) = consumer.fetch_watermarks(topic, 0, Duration::from_secs(10))?;
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, rdkafka::Offset::Beginning)?;
-    consumer.assign(&tpl)?;
-    let mut out = Vec::new();
-    let mut pos = 0;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while pos < end {
-        ensure!(
-            std::time::Instant::now() < deadline,
-            "reading {topic} timed out"
-        );
-        if let Some(m) = consumer.poll(Duration::from_millis(200)) {
-            let m = m?;
-            pos = m.offset() + 1;
-            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
-            let value =
-                serde_json::from_slice(m.payload().unwrap_or_default()).unwrap_or(Value::Null);
-            out.push((key, value));
-        }
-    }
-    Ok(out)
+    tributary_tests::operator::topic_records(stack, topic)
 }
 
 /// From the status log: a worker stopping writes UNASSIGNED for its connectors and tasks; if

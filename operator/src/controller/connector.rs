@@ -339,6 +339,27 @@ async fn write_status(ctx: &Context, conn: &Connector, draft: StatusDraft) -> Re
     Ok(())
 }
 
+/// Fault injection for the crash tests: with `TRIBUTARY_FAULT_ABORT_AFTER_CREATES=N` the process
+/// aborts right after its Nth connector create, before anything records it — the window a
+/// crash-consistent controller must survive. Unset in every real deployment.
+fn abort_after_create_if_asked() {
+    static CREATES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let Some(limit) = std::env::var("TRIBUTARY_FAULT_ABORT_AFTER_CREATES")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    else {
+        return;
+    };
+    let n = CREATES.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    if n >= limit {
+        tracing::warn!(
+            creates = n,
+            "fault injection: aborting after a connector create"
+        );
+        std::process::abort();
+    }
+}
+
 /// An action as an Event reason (one per kind, so repeats are counted on one Event) and note.
 fn describe(a: &Call) -> (&'static str, String) {
     match a {
@@ -603,6 +624,9 @@ async fn apply(conn: Arc<Connector>, ctx: Arc<Context>) -> Result<Action, Error>
             let again = if e.code() == Some(409) { 2 } else { 10 };
             write_status(&ctx, &conn, draft.not_ready("RequestFailed", msg)).await?;
             return Ok(Action::requeue(Duration::from_secs(again)));
+        }
+        if matches!(a, Call::Create(_)) {
+            abort_after_create_if_asked();
         }
         let (reason, note) = describe(a);
         ctx.event(&*conn, false, reason, note.clone()).await;
