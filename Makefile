@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all install build test test-long demo bench bench-group bench-distributed lint fmt generate clean-cache
+.PHONY: all install build test test-long demo bench bench-group bench-distributed bench-operator lint fmt generate clean-cache
 
 all: build
 
@@ -49,6 +49,13 @@ bench-distributed: install
 	$(CARGO) build --release --locked -p tributary-worker -p tributary-tests --bin tributary-worker --bin devstack --bin distributed-bench
 	TRIBUTARY_DEVSTACK_BIN=$(CURDIR)/target/release/devstack TRIBUTARY_WORKER_BIN=$(CURDIR)/target/release/tributary-worker \
 	  target/release/distributed-bench $(BENCH_ARGS)
+
+## bench-operator: kubectl apply → Ready for 1, 10 and 100 datagen Connectors (p50/p99), and the operator's
+## peak RSS with 1000 Connectors (`BENCH_ARGS=--many 200` for a smaller run); release builds; prints tables
+bench-operator: install
+	$(CARGO) build --release --locked -p tributary-worker -p tributary-operator -p tributary-tests --bin tributary-worker --bin tributary-operator --bin devstack --bin connector-bench
+	TRIBUTARY_DEVSTACK_BIN=$(CURDIR)/target/release/devstack TRIBUTARY_WORKER_BIN=$(CURDIR)/target/release/tributary-worker \
+	  target/release/connector-bench $(BENCH_ARGS)
 
 ## lint: formatting and clippy with warnings as errors
 lint:

@@ -1,0 +1,259 @@
+//! `make bench-operator`: how fast the operator turns `kubectl apply` of Connector resources
+//! into RUNNING connectors with `Ready=True`, and how much memory it needs for many of them.
+//!
+//! On a devstack with Kubernetes and the pod runner (attached through `TRIBUTARY_DEVSTACK_ENV`,
+//! else started), the operator (the chart's RBAC, leader election on) and a 3-worker
+//! KafkaConnect:
+//!
+//! - **apply → Ready**: 1, 10 and 100 datagen Connectors applied in one `kubectl apply`; the time
+//!   from each resource's creation (the first list showing it: kubectl creates them one at a
+//!   time, ~0.1 s each) until it shows `Ready=True` for its generation (Connectors listed every
+//!   50 ms), p50 and p99; and from just before the apply until the last is Ready; then deleted;
+//! - **memory**: `--many` Connectors (default 1000), created `state: stopped` on the cluster
+//!   (the full path: REST create, polling, status; no tasks, which 2 cores could not run);
+//!   the operator's peak RSS (`VmHWM`) once all are Ready, and its RSS then.
+//!
+//! Prints Markdown tables; docs/benchmarks.md keeps a run.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use kube::Api;
+use kube::api::ListParams;
+use tributary_operator::crd::{Connector, KafkaConnect};
+use tributary_tests::operator::{
+    chart_kubeconfig, install_crds, kubectl_ok, start_operator_in_pod_network,
+};
+use tributary_tests::{Devstack, unique_name};
+
+const DATAGEN: &str = "dev.tributary.connect.datagen.DatagenConnector";
+
+fn progress(msg: &str) {
+    eprintln!("[bench-operator] {msg}");
+}
+
+fn ready(c: &Connector) -> bool {
+    let st = c.status.as_ref();
+    st.and_then(|s| s.observed_generation) == c.metadata.generation
+        && st
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn connectors(prefix: &str, n: usize, state: &str) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "apiVersion: tributary.dev/v1alpha1
+kind: Connector
+metadata: {{name: {prefix}-{i}}}
+spec:
+  clusterRef: {{name: bench}}
+  class: {DATAGEN}
+  tasksMax: 1
+  state: {state}
+  config: {{kafka.topic: {prefix}-{i}, records.per.second: 1}}
+"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+fn apply(stack: &Devstack, ns: &str, yaml: &str) -> Result<()> {
+    kubectl_ok(stack, &["apply", "-n", ns, "-f", "-"], Some(yaml)).map(|_| ())
+}
+
+/// (VmRSS, VmHWM) of `pid`, in MiB.
+fn rss(pid: u32) -> Result<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(0.0)
+    };
+    Ok((field("VmRSS:"), field("VmHWM:")))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[i.clamp(1, sorted.len()) - 1]
+}
+
+/// Waits until `n` Connectors named `<prefix>-*` are Ready. For each: seconds from `t0` (just
+/// before `kubectl apply`) to Ready, and from the first list showing it (created in the
+/// apiserver; kubectl creates objects one at a time) to Ready — the operator's own share.
+async fn ready_times(
+    api: &Api<Connector>,
+    prefix: &str,
+    n: usize,
+    t0: Instant,
+    limit: Duration,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let mut first_seen = std::collections::BTreeMap::new();
+    let mut ready_at = std::collections::BTreeMap::new();
+    let p = format!("{prefix}-");
+    while ready_at.len() < n {
+        if t0.elapsed() > limit {
+            bail!(
+                "only {} of {n} Connectors Ready after {limit:?}",
+                ready_at.len()
+            );
+        }
+        let now = t0.elapsed().as_secs_f64();
+        for c in api.list(&ListParams::default()).await?.items {
+            let name = c.metadata.name.clone().unwrap_or_default();
+            if !name.starts_with(&p) {
+                continue;
+            }
+            first_seen.entry(name.clone()).or_insert(now);
+            if ready(&c) {
+                ready_at.entry(name).or_insert(now);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut total: Vec<f64> = ready_at.values().copied().collect();
+    let mut own: Vec<f64> = ready_at
+        .iter()
+        .map(|(k, r)| r - first_seen.get(k).copied().unwrap_or(0.0))
+        .collect();
+    total.sort_by(f64::total_cmp);
+    own.sort_by(f64::total_cmp);
+    Ok((total, own))
+}
+
+async fn delete_all(stack: &Devstack, api: &Api<Connector>, ns: &str) -> Result<()> {
+    kubectl_ok(
+        stack,
+        &[
+            "delete",
+            "-n",
+            ns,
+            "connectors.tributary.dev",
+            "--all",
+            "--wait=false",
+        ],
+        None,
+    )?;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while !api.list(&ListParams::default()).await?.items.is_empty() {
+        if Instant::now() > deadline {
+            bail!("Connectors not gone after 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<()> {
+    let mut many = 1000usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--many" => many = args.next().context("--many N")?.parse()?,
+            other => bail!("unknown argument {other}; use --many N"),
+        }
+    }
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    install_crds(stack)?;
+    let ns = stack.namespace("bench").await?;
+    let kubeconfig = chart_kubeconfig(stack, &ns, dir.path(), true)?;
+    let mut operator = start_operator_in_pod_network(&ns, dir.path(), &kubeconfig, &[], &[])?;
+    let client = stack.kube_client().await?;
+    let bootstrap = stack.var("TRIBUTARY_KAFKA_POD_BOOTSTRAP")?;
+    let group = unique_name("bench");
+    apply(
+        stack,
+        &ns,
+        &format!(
+            "apiVersion: tributary.dev/v1alpha1
+kind: KafkaConnect
+metadata: {{name: bench}}
+spec:
+  replicas: 3
+  bootstrapServers: {bootstrap}
+  groupId: {group}
+  configStorageTopic: {group}-configs
+  offsetStorageTopic: {group}-offsets
+  statusStorageTopic: {group}-status
+"
+        ),
+    )?;
+    progress("waiting for 3 workers");
+    let kcs: Api<KafkaConnect> = Api::namespaced(client.clone(), &ns);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let kc = kcs.get("bench").await?;
+        let ok = kc
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        if ok {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the KafkaConnect is not Ready after 5 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let api: Api<Connector> = Api::namespaced(client.clone(), &ns);
+
+    let mut rows = Vec::new();
+    for n in [1usize, 10, 100] {
+        let prefix = format!("lat{n}");
+        progress(&format!("{n} Connectors: apply → Ready"));
+        let yaml = connectors(&prefix, n, "running");
+        let t0 = Instant::now();
+        apply(stack, &ns, &yaml)?;
+        let applied = t0.elapsed().as_secs_f64();
+        let (total, own) = ready_times(&api, &prefix, n, t0, Duration::from_secs(300)).await?;
+        rows.push((
+            n,
+            applied,
+            percentile(&own, 50.0),
+            percentile(&own, 99.0),
+            total.last().copied().unwrap_or(0.0),
+        ));
+        delete_all(stack, &api, &ns).await?;
+    }
+
+    progress(&format!(
+        "{many} Connectors created stopped: operator memory"
+    ));
+    let (rss_before, _) = rss(operator.pid())?;
+    let t0 = Instant::now();
+    apply(stack, &ns, &connectors("many", many, "stopped"))?;
+    let (times, _) = ready_times(&api, "many", many, t0, Duration::from_secs(1800)).await?;
+    let (rss_after, hwm) = rss(operator.pid())?;
+    let all_ready = times.last().copied().unwrap_or(0.0);
+
+    println!("\n### Connector apply → Ready (3 Tributary workers, datagen, 1 task each)\n");
+    println!(
+        "| Connectors | kubectl apply took (s) | p50 created → Ready (s) | p99 created → Ready (s) | apply start → all Ready (s) |"
+    );
+    println!("|---:|---:|---:|---:|---:|");
+    for (n, applied, p50, p99, max) in rows {
+        println!("| {n} | {applied:.2} | {p50:.2} | {p99:.2} | {max:.2} |");
+    }
+    println!(
+        "\n### Operator memory with {many} Connectors (created `state: stopped`: on the cluster, no tasks)\n"
+    );
+    println!("| RSS before (MiB) | RSS after (MiB) | peak RSS (MiB) | all Ready after (s) |");
+    println!("|---:|---:|---:|---:|");
+    println!("| {rss_before:.1} | {rss_after:.1} | {hwm:.1} | {all_ready:.1} |");
+    delete_all(stack, &api, &ns).await?;
+    operator.request_stop();
+    Ok(())
+}
