@@ -52,6 +52,7 @@ bench-distributed: install
 
 ## bench-operator: kubectl apply → Ready for 1, 10 and 100 datagen Connectors (p50/p99), and the operator's
 ## peak RSS with 1000 Connectors (`BENCH_ARGS=--many 200` for a smaller run); release builds; prints tables
+bench-operator: BENCH_ARGS :=
 bench-operator: install
 	$(CARGO) build --release --locked -p tributary-worker -p tributary-operator -p tributary-tests --bin tributary-worker --bin tributary-operator --bin devstack --bin connector-bench
 	TRIBUTARY_DEVSTACK_BIN=$(CURDIR)/target/release/devstack TRIBUTARY_WORKER_BIN=$(CURDIR)/target/release/tributary-worker \

@@ -50,18 +50,8 @@ impl std::fmt::Debug for ConnectClient {
     }
 }
 
-/// Percent-encodes a path segment (connector names may hold anything but `/`-free text).
 fn segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    tributary_connect_client::encode_component(s)
 }
 
 impl ConnectClient {
@@ -269,15 +259,4 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn connector_names_are_escaped_in_paths() {
-        assert_eq!(segment("Orders.Source-1"), "Orders.Source-1");
-        assert_eq!(segment("a b/c?d"), "a%20b%2Fc%3Fd");
-    }
 }

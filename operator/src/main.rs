@@ -85,7 +85,15 @@ fn main() -> ExitCode {
         } => {
             let lease = (!no_leader_election).then_some((lease_namespace, lease_name));
             init_logging();
-            let runtime = match tokio::runtime::Runtime::new() {
+            // Few threads: the work is I/O. Blocking threads run DNS lookups (getaddrinfo) for
+            // worker REST calls; capped, so a burst of reconciles cannot grow hundreds of
+            // threads (and their malloc arenas).
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .max_blocking_threads(8)
+                .enable_all()
+                .build()
+            {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("error: cannot start the async runtime: {e}");

@@ -269,3 +269,50 @@ pub fn topic_records(stack: &Devstack, topic: &str) -> Result<Vec<(String, serde
     }
     Ok(out)
 }
+
+/// A KafkaConnect named `name` of `replicas` workers on the devstack broker's pod listener,
+/// with a group and internal topics of its own.
+pub fn kafka_connect_manifest(stack: &Devstack, name: &str, replicas: i32) -> Result<String> {
+    let bootstrap = stack
+        .var("TRIBUTARY_KAFKA_POD_BOOTSTRAP")
+        .context("this devstack has no pod network")?;
+    let group = unique_name(name);
+    Ok(format!(
+        "apiVersion: tributary.dev/v1alpha1
+kind: KafkaConnect
+metadata: {{name: {name}}}
+spec:
+  replicas: {replicas}
+  bootstrapServers: {bootstrap}
+  groupId: {group}
+  configStorageTopic: {group}-configs
+  offsetStorageTopic: {group}-offsets
+  statusStorageTopic: {group}-status
+"
+    ))
+}
+
+/// The built-in datagen source's class.
+pub const DATAGEN: &str = "dev.tributary.connect.datagen.DatagenConnector";
+
+/// `count` datagen Connectors `<prefix>-<i>` on `cluster` in `state`, one record a second each
+/// to a topic of their own, as one multi-document manifest.
+pub fn datagen_connectors(cluster: &str, prefix: &str, count: usize, state: &str) -> String {
+    (0..count)
+        .map(|i| {
+            format!(
+                "apiVersion: tributary.dev/v1alpha1
+kind: Connector
+metadata: {{name: {prefix}-{i}}}
+spec:
+  clusterRef: {{name: {cluster}}}
+  class: {DATAGEN}
+  tasksMax: 1
+  state: {state}
+  config: {{kafka.topic: {prefix}-{i}, records.per.second: 1}}
+"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("---\n")
+}

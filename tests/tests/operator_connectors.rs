@@ -20,7 +20,7 @@ use tributary_tests::{Devstack, unique_name, wait_until};
 /// Workers start and connectors converge well within this (generous: 2 busy cores).
 const WAIT: Duration = Duration::from_secs(180);
 
-const DATAGEN: &str = "dev.tributary.connect.datagen.DatagenConnector";
+use tributary_tests::operator::DATAGEN;
 
 fn apply(stack: &Devstack, ns: &str, yaml: &str) -> Result<String> {
     kubectl_ok(stack, &["apply", "-n", ns, "-f", "-"], Some(yaml))
@@ -41,25 +41,8 @@ fn is_ready(c: &Connector) -> bool {
         && c.status.as_ref().and_then(|s| s.observed_generation) == c.metadata.generation
 }
 
-/// A KafkaConnect of `replicas` workers on the devstack broker.
 fn cluster_yaml(stack: &Devstack, name: &str, replicas: i32) -> Result<String> {
-    let bootstrap = stack
-        .var("TRIBUTARY_KAFKA_POD_BOOTSTRAP")
-        .context("this devstack has no pod network")?;
-    let group = unique_name(name);
-    Ok(format!(
-        "apiVersion: tributary.dev/v1alpha1
-kind: KafkaConnect
-metadata: {{name: {name}}}
-spec:
-  replicas: {replicas}
-  bootstrapServers: {bootstrap}
-  groupId: {group}
-  configStorageTopic: {group}-configs
-  offsetStorageTopic: {group}-offsets
-  statusStorageTopic: {group}-status
-"
-    ))
+    tributary_tests::operator::kafka_connect_manifest(stack, name, replicas)
 }
 
 /// The workers' REST API, as a user of the cluster calls it.
@@ -652,24 +635,8 @@ spec:
     Ok(())
 }
 
-/// `count` datagen Connectors named `<prefix>-<i>` on `cluster`, as one multi-document manifest.
 fn datagen_connectors(cluster: &str, prefix: &str, count: usize) -> String {
-    (0..count)
-        .map(|i| {
-            format!(
-                "apiVersion: tributary.dev/v1alpha1
-kind: Connector
-metadata: {{name: {prefix}-{i}}}
-spec:
-  clusterRef: {{name: {cluster}}}
-  class: {DATAGEN}
-  tasksMax: 1
-  config: {{kafka.topic: {prefix}-{i}, records.per.second: 1}}
-"
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("---\n")
+    tributary_tests::operator::datagen_connectors(cluster, prefix, count, "running")
 }
 
 #[tokio::test]

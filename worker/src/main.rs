@@ -122,16 +122,9 @@ fn main() -> ExitCode {
         eprintln!("error: {reason}");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime(tokio::runtime::Builder::new_multi_thread().worker_threads(2))
+    else {
+        return ExitCode::FAILURE;
     };
     let run = async {
         match mode {
@@ -177,15 +170,8 @@ fn init_logging() {
 /// `tributary-worker leave`: POSTs `/leave` and reports the answer; no timeout of its own, as
 /// the kubelet bounds the hook by the pod's grace period.
 fn leave(health_url: &str) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime(&mut tokio::runtime::Builder::new_current_thread()) else {
+        return ExitCode::FAILURE;
     };
     let url = format!("{}/leave", health_url.trim_end_matches('/'));
     let outcome = runtime.block_on(async {
@@ -205,6 +191,17 @@ fn leave(health_url: &str) -> ExitCode {
         Err(e) => {
             eprintln!("error: POST {url}: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// The runtime `builder` makes, or `None` after saying why not.
+fn runtime(builder: &mut tokio::runtime::Builder) -> Option<tokio::runtime::Runtime> {
+    match builder.enable_all().build() {
+        Ok(r) => Some(r),
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            None
         }
     }
 }

@@ -18,10 +18,10 @@ use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 
-use super::{Context, MANAGER};
+use super::Context;
 use crate::Error;
 use crate::build::{self, REST_PORT, annotations};
 use crate::cluster_poller::{ClusterKey, Snapshot};
@@ -34,6 +34,9 @@ use crate::status::{conditions, decided};
 
 /// Held while the operator may still have to delete the connector from its cluster.
 pub const FINALIZER: &str = "tributary.dev/connector";
+
+/// Connector reconciles in flight at once.
+const CONCURRENCY: u16 = 32;
 
 /// How long a reconcile waits for the cluster's first view.
 const FIRST_VIEW: Duration = Duration::from_secs(12);
@@ -324,19 +327,7 @@ async fn write_status(ctx: &Context, conn: &Connector, draft: StatusDraft) -> Re
         ctx.event(conn, warning, reason, draft.message.clone())
             .await;
     }
-    let patch = serde_json::json!({
-        "apiVersion": "tributary.dev/v1alpha1",
-        "kind": "Connector",
-        "status": status,
-    });
-    api.patch_status(
-        &conn.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(|e| Error::Kube(format!("writing the status of {}: {e}", conn.name_any())))?;
-    Ok(())
+    super::apply_status(&api, &conn.name_any(), &status).await
 }
 
 /// Fault injection for the crash tests: with `TRIBUTARY_FAULT_ABORT_AFTER_CREATES=N` the process
@@ -796,8 +787,18 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
         None => (Api::all(client.clone()), Api::all(client.clone())),
     };
     let wc = watcher::Config::default();
-    let controller = Controller::new(connectors, wc.clone());
-    let store = controller.store();
+    // The cache keeps every Connector: without managedFields, which the controller never
+    // reads and which are a good part of each object.
+    let (store, writer) = kube::runtime::reflector::store();
+    let stream = watcher(connectors, wc.clone())
+        .default_backoff()
+        .modify(|c: &mut Connector| c.managed_fields_mut().clear())
+        .reflect(writer)
+        .touched_objects();
+    let controller = Controller::for_stream(stream, store.clone())
+        // Bounded: each reconcile in flight holds its objects and HTTP buffers. A hanging
+        // cluster holds a slot for seconds at most (request timeouts, then its breaker).
+        .with_config(kube::runtime::controller::Config::default().concurrency(CONCURRENCY));
     let by_cluster = {
         let store = store.clone();
         move |ns: Option<String>, cluster: String, name: Option<String>| {

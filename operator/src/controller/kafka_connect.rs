@@ -375,19 +375,7 @@ async fn write_status(
             }
         }
     }
-    let patch = serde_json::json!({
-        "apiVersion": "tributary.dev/v1alpha1",
-        "kind": "KafkaConnect",
-        "status": status,
-    });
-    api.patch_status(
-        &kc.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(|e| Error::Kube(format!("writing the status of {}: {e}", kc.name_any())))?;
-    Ok(())
+    super::apply_status(api, &kc.name_any(), &status).await
 }
 
 /// Writes the status of a cluster the operator leaves alone (paused, or invalid) and waits for

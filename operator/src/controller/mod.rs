@@ -128,3 +128,33 @@ impl Context {
         }
     }
 }
+
+/// Writes `status` with server-side apply under [`MANAGER`], so the operator owns only the
+/// status and never a field Git owns.
+pub async fn apply_status<K>(
+    api: &kube::Api<K>,
+    name: &str,
+    status: &impl serde::Serialize,
+) -> Result<(), crate::Error>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let patch = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        name,
+        &kube::api::PatchParams::apply(MANAGER).force(),
+        &kube::api::Patch::Apply(&patch),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| {
+        crate::Error::Kube(format!(
+            "writing the status of {} {name}: {e}",
+            K::kind(&())
+        ))
+    })
+}

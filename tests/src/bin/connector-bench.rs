@@ -6,9 +6,9 @@
 //! KafkaConnect:
 //!
 //! - **apply → Ready**: 1, 10 and 100 datagen Connectors applied in one `kubectl apply`; the time
-//!   from each resource's creation (the first list showing it: kubectl creates them one at a
-//!   time, ~0.1 s each) until it shows `Ready=True` for its generation (Connectors listed every
-//!   50 ms), p50 and p99; and from just before the apply until the last is Ready; then deleted;
+//!   from each resource's creation (its first watch event: kubectl creates them one at a time)
+//!   until it shows `Ready=True` for its generation, p50 and p99; and from just before the apply
+//!   until the last is Ready; then deleted;
 //! - **memory**: `--many` Connectors (default 1000), created `state: stopped` on the cluster
 //!   (the full path: REST create, polling, status; no tasks, which 2 cores could not run);
 //!   the operator's peak RSS (`VmHWM`) once all are Ready, and its RSS then.
@@ -21,12 +21,10 @@ use anyhow::{Context, Result, bail};
 use kube::Api;
 use kube::api::ListParams;
 use tributary_operator::crd::{Connector, KafkaConnect};
+use tributary_tests::Devstack;
 use tributary_tests::operator::{
     chart_kubeconfig, install_crds, kubectl_ok, start_operator_in_pod_network,
 };
-use tributary_tests::{Devstack, unique_name};
-
-const DATAGEN: &str = "dev.tributary.connect.datagen.DatagenConnector";
 
 fn progress(msg: &str) {
     eprintln!("[bench-operator] {msg}");
@@ -41,23 +39,7 @@ fn ready(c: &Connector) -> bool {
 }
 
 fn connectors(prefix: &str, n: usize, state: &str) -> String {
-    (0..n)
-        .map(|i| {
-            format!(
-                "apiVersion: tributary.dev/v1alpha1
-kind: Connector
-metadata: {{name: {prefix}-{i}}}
-spec:
-  clusterRef: {{name: bench}}
-  class: {DATAGEN}
-  tasksMax: 1
-  state: {state}
-  config: {{kafka.topic: {prefix}-{i}, records.per.second: 1}}
-"
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("---\n")
+    tributary_tests::operator::datagen_connectors("bench", prefix, n, state)
 }
 
 fn apply(stack: &Devstack, ns: &str, yaml: &str) -> Result<()> {
@@ -87,9 +69,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.clamp(1, sorted.len()) - 1]
 }
 
-/// Waits until `n` Connectors named `<prefix>-*` are Ready. For each: seconds from `t0` (just
-/// before `kubectl apply`) to Ready, and from the first list showing it (created in the
-/// apiserver; kubectl creates objects one at a time) to Ready — the operator's own share.
+/// Waits until `n` Connectors named `<prefix>-*` are Ready, watching them (events arrive as
+/// the apiserver stores each change). For each: seconds from `t0` (just before `kubectl apply`)
+/// to Ready, and from its creation (its first event; kubectl creates objects one at a time) to
+/// Ready — the operator's own share.
 async fn ready_times(
     api: &Api<Connector>,
     prefix: &str,
@@ -97,28 +80,32 @@ async fn ready_times(
     t0: Instant,
     limit: Duration,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
+    use futures::StreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
     let mut first_seen = std::collections::BTreeMap::new();
     let mut ready_at = std::collections::BTreeMap::new();
     let p = format!("{prefix}-");
+    let mut events =
+        std::pin::pin!(watcher(api.clone(), watcher::Config::default()).touched_objects());
     while ready_at.len() < n {
-        if t0.elapsed() > limit {
+        let remaining = limit.saturating_sub(t0.elapsed());
+        let next = tokio::time::timeout(remaining, events.next()).await;
+        let Ok(Some(event)) = next else {
             bail!(
                 "only {} of {n} Connectors Ready after {limit:?}",
                 ready_at.len()
             );
-        }
+        };
+        let Ok(c) = event else { continue };
         let now = t0.elapsed().as_secs_f64();
-        for c in api.list(&ListParams::default()).await?.items {
-            let name = c.metadata.name.clone().unwrap_or_default();
-            if !name.starts_with(&p) {
-                continue;
-            }
-            first_seen.entry(name.clone()).or_insert(now);
-            if ready(&c) {
-                ready_at.entry(name).or_insert(now);
-            }
+        let name = c.metadata.name.clone().unwrap_or_default();
+        if !name.starts_with(&p) {
+            continue;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        first_seen.entry(name.clone()).or_insert(now);
+        if ready(&c) {
+            ready_at.entry(name).or_insert(now);
+        }
     }
     let mut total: Vec<f64> = ready_at.values().copied().collect();
     let mut own: Vec<f64> = ready_at
@@ -170,24 +157,10 @@ async fn main() -> Result<()> {
     let kubeconfig = chart_kubeconfig(stack, &ns, dir.path(), true)?;
     let mut operator = start_operator_in_pod_network(&ns, dir.path(), &kubeconfig, &[], &[])?;
     let client = stack.kube_client().await?;
-    let bootstrap = stack.var("TRIBUTARY_KAFKA_POD_BOOTSTRAP")?;
-    let group = unique_name("bench");
     apply(
         stack,
         &ns,
-        &format!(
-            "apiVersion: tributary.dev/v1alpha1
-kind: KafkaConnect
-metadata: {{name: bench}}
-spec:
-  replicas: 3
-  bootstrapServers: {bootstrap}
-  groupId: {group}
-  configStorageTopic: {group}-configs
-  offsetStorageTopic: {group}-offsets
-  statusStorageTopic: {group}-status
-"
-        ),
+        &tributary_tests::operator::kafka_connect_manifest(stack, "bench", 3)?,
     )?;
     progress("waiting for 3 workers");
     let kcs: Api<KafkaConnect> = Api::namespaced(client.clone(), &ns);

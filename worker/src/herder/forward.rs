@@ -63,16 +63,7 @@ pub fn forward_url(base: &str, path: &str, query: &[(String, String)], next: boo
 }
 
 fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    tributary_connect_client::encode_component(s)
 }
 
 #[cfg(test)]
