@@ -78,6 +78,18 @@ impl ConnectClient {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, CallError> {
+        let text = self.call_text(method, path, body).await?;
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// [`Self::call`]'s body as text, for callers that parse it straight into their types (a
+    /// 1,000-connector listing as a `Value` tree would cost megabytes per poll).
+    async fn call_text(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<String, CallError> {
         if self.workers.is_empty() {
             return Err(CallError::Unreachable("the cluster has no workers".into()));
         }
@@ -99,10 +111,10 @@ impl ConnectClient {
                     self.preferred.store(w, Ordering::Relaxed);
                     let code = r.status().as_u16();
                     let text = r.text().await.unwrap_or_default();
-                    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
                     if (200..300).contains(&code) {
-                        return Ok(v);
+                        return Ok(text);
                     }
+                    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
                     let message = v["message"]
                         .as_str()
                         .map(str::to_string)
@@ -120,14 +132,14 @@ impl ConnectClient {
 
     /// `GET /connectors?expand=status&expand=info`: every connector with its config and state.
     pub async fn list(&self) -> Result<BTreeMap<String, ConnectorExpansion>, CallError> {
-        let v = self
-            .call(
+        let text = self
+            .call_text(
                 reqwest::Method::GET,
                 "/connectors?expand=status&expand=info",
                 None,
             )
             .await?;
-        serde_json::from_value(v).map_err(|e| CallError::Status {
+        serde_json::from_str(&text).map_err(|e| CallError::Status {
             code: 200,
             message: format!("unexpected GET /connectors body: {e}"),
         })

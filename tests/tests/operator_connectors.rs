@@ -849,3 +849,77 @@ async fn kill_9_of_the_operator_while_connectors_come_and_go_leaves_cluster_and_
     operator.request_stop();
     Ok(())
 }
+
+#[tokio::test]
+async fn failed_tasks_restart_by_themselves_with_backoff_up_to_the_limit() -> Result<()> {
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    let (ns, mut operator) = operator_in_namespace(stack, "connauto", dir.path()).await?;
+    let client = stack.kube_client().await?;
+    let log = |op: &Managed| format!("operator log:\n{}", tail(&op.log, 40));
+    // StringConverter cannot write datagen's structs: every task fails on its first record.
+    let cluster = cluster_yaml(stack, "auto", 1)?
+        + "  config:\n    value.converter: org.apache.kafka.connect.storage.StringConverter\n";
+    apply(stack, &ns, &cluster)?;
+    let kcs: Api<KafkaConnect> = Api::namespaced(client.clone(), &ns);
+    wait_until("auto Ready", WAIT, || async {
+        let kc = kcs.get("auto").await?;
+        let ok = kc
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        Ok(ok.then_some(()))
+    })
+    .await
+    .with_context(|| log(&operator))?;
+    apply(
+        stack,
+        &ns,
+        &format!(
+            "apiVersion: tributary.dev/v1alpha1
+kind: Connector
+metadata: {{name: failing}}
+spec:
+  clusterRef: {{name: auto}}
+  class: {DATAGEN}
+  tasksMax: 1
+  config: {{kafka.topic: {}, records.per.second: 10}}
+  autoRestart: {{enabled: true, maxRestarts: 2, maxBackoffSeconds: 4}}
+",
+            unique_name("failing")
+        ),
+    )?;
+    let conns: Api<Connector> = Api::namespaced(client.clone(), &ns);
+    let c = wait_until("two automatic restarts, then the limit", WAIT, || async {
+        let c = conns.get("failing").await?;
+        let count = c
+            .status
+            .as_ref()
+            .and_then(|s| s.auto_restart.as_ref())
+            .map_or(0, |a| a.count);
+        let limited =
+            condition(&c, "Ready").is_some_and(|r| r.1 == "Failed" && r.2.contains("maxRestarts"));
+        Ok((count == 2 && limited).then_some(c))
+    })
+    .await
+    .with_context(|| log(&operator))?;
+    let view = c
+        .status
+        .and_then(|s| s.connector_status)
+        .context("no connectorStatus")?;
+    let task = &view.tasks.unwrap_or_default()[0];
+    ensure!(task.state == "FAILED", "{task:?}");
+    ensure!(
+        task.trace
+            .as_deref()
+            .is_some_and(|t| t.contains("StringConverter")),
+        "{task:?}"
+    );
+    let restarts = event_count(stack, &ns, "failing", "Restarted")?;
+    ensure!(restarts == 2, "{restarts} restarts");
+    ensure!(operator.poll_exit().is_none(), "{}", log(&operator));
+    operator.request_stop();
+    Ok(())
+}

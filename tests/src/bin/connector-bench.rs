@@ -69,52 +69,74 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.clamp(1, sorted.len()) - 1]
 }
 
-/// Waits until `n` Connectors named `<prefix>-*` are Ready, watching them (events arrive as
-/// the apiserver stores each change). For each: seconds from `t0` (just before `kubectl apply`)
-/// to Ready, and from its creation (its first event; kubectl creates objects one at a time) to
-/// Ready — the operator's own share.
-async fn ready_times(
-    api: &Api<Connector>,
-    prefix: &str,
+/// When each Connector named `<prefix>-*` was first seen (created) and first Ready, from a
+/// watch started before the apply (events arrive as the apiserver stores each change), until
+/// `n` are Ready.
+type Times = std::collections::BTreeMap<String, (Instant, Option<Instant>)>;
+
+async fn watch_ready(
+    api: Api<Connector>,
+    prefix: String,
     n: usize,
-    t0: Instant,
     limit: Duration,
-) -> Result<(Vec<f64>, Vec<f64>)> {
+) -> Result<Times> {
     use futures::StreamExt;
     use kube::runtime::{WatchStreamExt, watcher};
-    let mut first_seen = std::collections::BTreeMap::new();
-    let mut ready_at = std::collections::BTreeMap::new();
+    let started = Instant::now();
+    let mut times = Times::new();
     let p = format!("{prefix}-");
-    let mut events =
-        std::pin::pin!(watcher(api.clone(), watcher::Config::default()).touched_objects());
-    while ready_at.len() < n {
-        let remaining = limit.saturating_sub(t0.elapsed());
-        let next = tokio::time::timeout(remaining, events.next()).await;
-        let Ok(Some(event)) = next else {
+    let mut events = std::pin::pin!(watcher(api, watcher::Config::default()).touched_objects());
+    while times.values().filter(|t| t.1.is_some()).count() < n {
+        let remaining = limit.saturating_sub(started.elapsed());
+        let Ok(Some(event)) = tokio::time::timeout(remaining, events.next()).await else {
             bail!(
                 "only {} of {n} Connectors Ready after {limit:?}",
-                ready_at.len()
+                times.values().filter(|t| t.1.is_some()).count()
             );
         };
         let Ok(c) = event else { continue };
-        let now = t0.elapsed().as_secs_f64();
+        let now = Instant::now();
         let name = c.metadata.name.clone().unwrap_or_default();
         if !name.starts_with(&p) {
             continue;
         }
-        first_seen.entry(name.clone()).or_insert(now);
-        if ready(&c) {
-            ready_at.entry(name).or_insert(now);
+        let entry = times.entry(name).or_insert((now, None));
+        if entry.1.is_none() && ready(&c) {
+            entry.1 = Some(now);
         }
     }
-    let mut total: Vec<f64> = ready_at.values().copied().collect();
-    let mut own: Vec<f64> = ready_at
-        .iter()
-        .map(|(k, r)| r - first_seen.get(k).copied().unwrap_or(0.0))
-        .collect();
+    Ok(times)
+}
+
+/// Applies `yaml` while watching: (seconds from just before the apply to each Ready, seconds
+/// from each creation to its Ready), both sorted, and how long `kubectl apply` took.
+async fn apply_and_time(
+    stack: &Devstack,
+    api: &Api<Connector>,
+    ns: &str,
+    prefix: &str,
+    n: usize,
+    yaml: &str,
+    limit: Duration,
+) -> Result<(Vec<f64>, Vec<f64>, f64)> {
+    let watch = tokio::spawn(watch_ready(api.clone(), prefix.to_string(), n, limit));
+    // Let the watch list what exists before anything is created.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let t0 = Instant::now();
+    apply(stack, ns, yaml)?;
+    let applied = t0.elapsed().as_secs_f64();
+    let times = watch.await??;
+    let mut total = Vec::new();
+    let mut own = Vec::new();
+    for (seen, ready) in times.values() {
+        if let Some(r) = ready {
+            total.push(r.duration_since(t0).as_secs_f64());
+            own.push(r.duration_since(*seen).as_secs_f64());
+        }
+    }
     total.sort_by(f64::total_cmp);
     own.sort_by(f64::total_cmp);
-    Ok((total, own))
+    Ok((total, own, applied))
 }
 
 async fn delete_all(stack: &Devstack, api: &Api<Connector>, ns: &str) -> Result<()> {
@@ -188,10 +210,16 @@ async fn main() -> Result<()> {
         let prefix = format!("lat{n}");
         progress(&format!("{n} Connectors: apply → Ready"));
         let yaml = connectors(&prefix, n, "running");
-        let t0 = Instant::now();
-        apply(stack, &ns, &yaml)?;
-        let applied = t0.elapsed().as_secs_f64();
-        let (total, own) = ready_times(&api, &prefix, n, t0, Duration::from_secs(300)).await?;
+        let (total, own, applied) = apply_and_time(
+            stack,
+            &api,
+            &ns,
+            &prefix,
+            n,
+            &yaml,
+            Duration::from_secs(300),
+        )
+        .await?;
         rows.push((
             n,
             applied,
@@ -206,9 +234,17 @@ async fn main() -> Result<()> {
         "{many} Connectors created stopped: operator memory"
     ));
     let (rss_before, _) = rss(operator.pid())?;
-    let t0 = Instant::now();
-    apply(stack, &ns, &connectors("many", many, "stopped"))?;
-    let (times, _) = ready_times(&api, "many", many, t0, Duration::from_secs(1800)).await?;
+    let yaml = connectors("many", many, "stopped");
+    let (times, _, _) = apply_and_time(
+        stack,
+        &api,
+        &ns,
+        "many",
+        many,
+        &yaml,
+        Duration::from_secs(1800),
+    )
+    .await?;
     let (rss_after, hwm) = rss(operator.pid())?;
     let all_ready = times.last().copied().unwrap_or(0.0);
 
