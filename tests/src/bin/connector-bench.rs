@@ -123,7 +123,7 @@ async fn apply_and_time(
     // Let the watch list what exists before anything is created.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let t0 = Instant::now();
-    apply(stack, ns, yaml)?;
+    tokio::task::block_in_place(|| apply(stack, ns, yaml))?;
     let applied = t0.elapsed().as_secs_f64();
     let times = watch.await??;
     let mut total = Vec::new();
@@ -162,7 +162,8 @@ async fn delete_all(stack: &Devstack, api: &Api<Connector>, ns: &str) -> Result<
     Ok(())
 }
 
-#[tokio::main(flavor = "current_thread")]
+// Two threads: the watch must take each event as it comes while kubectl runs.
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let mut many = 1000usize;
     let mut args = std::env::args().skip(1);
