@@ -316,3 +316,25 @@ spec:
         .collect::<Vec<_>>()
         .join("---\n")
 }
+
+/// Waits up to `timeout` for KafkaConnect `ns/name` to report `Ready=True`.
+pub async fn wait_kafka_connect_ready(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    timeout: std::time::Duration,
+) -> Result<()> {
+    let kcs: kube::Api<tributary_operator::crd::KafkaConnect> =
+        kube::Api::namespaced(client.clone(), ns);
+    crate::wait_until(&format!("KafkaConnect {name} Ready"), timeout, || async {
+        let kc = kcs.get(name).await?;
+        let ready = kc
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        Ok(ready.then_some(()))
+    })
+    .await
+}

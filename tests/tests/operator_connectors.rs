@@ -140,24 +140,14 @@ async fn ready_cluster(
     stack: &Devstack,
     client: &kube::Client,
     ns: &str,
+    manifest: &str,
     name: &str,
-    replicas: i32,
     operator: &Managed,
 ) -> Result<()> {
-    apply(stack, ns, &cluster_yaml(stack, name, replicas)?)?;
-    let kcs: Api<KafkaConnect> = Api::namespaced(client.clone(), ns);
-    wait_until(&format!("KafkaConnect {name} Ready"), WAIT, || async {
-        let kc = kcs.get(name).await?;
-        let ready = kc
-            .status
-            .and_then(|s| s.conditions)
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True");
-        Ok(ready.then_some(()))
-    })
-    .await
-    .with_context(|| tail(&operator.log, 30))
+    apply(stack, ns, manifest)?;
+    tributary_tests::operator::wait_kafka_connect_ready(client, ns, name, WAIT)
+        .await
+        .with_context(|| tail(&operator.log, 30))
 }
 
 #[tokio::test]
@@ -166,7 +156,15 @@ async fn a_connector_follows_its_resource_from_apply_to_delete() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let (ns, mut operator) = operator_in_namespace(stack, "conn", dir.path()).await?;
     let client = stack.kube_client().await?;
-    ready_cluster(stack, &client, &ns, "life", 2, &operator).await?;
+    ready_cluster(
+        stack,
+        &client,
+        &ns,
+        &cluster_yaml(stack, "life", 2)?,
+        "life",
+        &operator,
+    )
+    .await?;
     let conns: Api<Connector> = Api::namespaced(client.clone(), &ns);
     let rest = Rest::new(&client, &ns, "life").await?;
     let log = |op: &Managed| format!("operator log:\n{}", tail(&op.log, 40));
@@ -355,7 +353,15 @@ async fn bad_input_and_foreign_connectors_are_reported_and_a_gone_cluster_frees_
     let dir = tempfile::tempdir()?;
     let (ns, mut operator) = operator_in_namespace(stack, "connbad", dir.path()).await?;
     let client = stack.kube_client().await?;
-    ready_cluster(stack, &client, &ns, "edge", 1, &operator).await?;
+    ready_cluster(
+        stack,
+        &client,
+        &ns,
+        &cluster_yaml(stack, "edge", 1)?,
+        "edge",
+        &operator,
+    )
+    .await?;
     let conns: Api<Connector> = Api::namespaced(client.clone(), &ns);
     let rest = Rest::new(&client, &ns, "edge").await?;
     let log = |op: &Managed| format!("operator log:\n{}", tail(&op.log, 40));
@@ -504,9 +510,7 @@ async fn config_from_secrets_reach_the_worker_and_git_stays_the_source_of_truth(
     let (ns, mut operator) = operator_in_namespace(stack, "connsec", dir.path()).await?;
     let client = stack.kube_client().await?;
     let cluster = cluster_yaml(stack, "sec", 1)?;
-    ready_cluster(stack, &client, &ns, "sec", 1, &operator).await?;
-    // ready_cluster applied its own copy; apply the one kept here so Git's is what is live.
-    apply(stack, &ns, &cluster)?;
+    ready_cluster(stack, &client, &ns, &cluster, "sec", &operator).await?;
     let conns: Api<Connector> = Api::namespaced(client.clone(), &ns);
     let log = |op: &Managed| format!("operator log:\n{}", tail(&op.log, 40));
 
@@ -660,7 +664,15 @@ async fn fifty_connectors_become_ready_while_another_clusters_rest_api_hangs() -
     .await
     .with_context(|| log(&operator))?;
     apply(stack, &ns, &datagen_connectors("hang", "stuck", 10))?;
-    ready_cluster(stack, &client, &ns, "busy", 2, &operator).await?;
+    ready_cluster(
+        stack,
+        &client,
+        &ns,
+        &cluster_yaml(stack, "busy", 2)?,
+        "busy",
+        &operator,
+    )
+    .await?;
 
     let conns: Api<Connector> = Api::namespaced(client.clone(), &ns);
     let started = std::time::Instant::now();
@@ -742,7 +754,15 @@ async fn kill_9_of_the_operator_while_connectors_come_and_go_leaves_cluster_and_
     let mut rng = Lcg(seed);
     let client = stack.kube_client().await?;
     let mut operator = start(None)?;
-    ready_cluster(stack, &client, &ns, "crash", 2, &operator).await?;
+    ready_cluster(
+        stack,
+        &client,
+        &ns,
+        &cluster_yaml(stack, "crash", 2)?,
+        "crash",
+        &operator,
+    )
+    .await?;
     let conns: Api<Connector> = Api::namespaced(client.clone(), &ns);
     let log = |op: &Managed| format!("operator log:\n{}", tail(&op.log, 40));
 
@@ -860,20 +880,7 @@ async fn failed_tasks_restart_by_themselves_with_backoff_up_to_the_limit() -> Re
     // StringConverter cannot write datagen's structs: every task fails on its first record.
     let cluster = cluster_yaml(stack, "auto", 1)?
         + "  config:\n    value.converter: org.apache.kafka.connect.storage.StringConverter\n";
-    apply(stack, &ns, &cluster)?;
-    let kcs: Api<KafkaConnect> = Api::namespaced(client.clone(), &ns);
-    wait_until("auto Ready", WAIT, || async {
-        let kc = kcs.get("auto").await?;
-        let ok = kc
-            .status
-            .and_then(|s| s.conditions)
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True");
-        Ok(ok.then_some(()))
-    })
-    .await
-    .with_context(|| log(&operator))?;
+    ready_cluster(stack, &client, &ns, &cluster, "auto", &operator).await?;
     apply(
         stack,
         &ns,

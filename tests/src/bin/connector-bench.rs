@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use kube::Api;
 use kube::api::ListParams;
-use tributary_operator::crd::{Connector, KafkaConnect};
+use tributary_operator::crd::Connector;
 use tributary_tests::Devstack;
 use tributary_tests::operator::{
     chart_kubeconfig, install_crds, kubectl_ok, start_operator_in_pod_network,
@@ -186,24 +186,13 @@ async fn main() -> Result<()> {
         &tributary_tests::operator::kafka_connect_manifest(stack, "bench", 3)?,
     )?;
     progress("waiting for 3 workers");
-    let kcs: Api<KafkaConnect> = Api::namespaced(client.clone(), &ns);
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let kc = kcs.get("bench").await?;
-        let ok = kc
-            .status
-            .and_then(|s| s.conditions)
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True");
-        if ok {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("the KafkaConnect is not Ready after 5 minutes");
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    tributary_tests::operator::wait_kafka_connect_ready(
+        &client,
+        &ns,
+        "bench",
+        Duration::from_secs(300),
+    )
+    .await?;
     let api: Api<Connector> = Api::namespaced(client.clone(), &ns);
 
     let mut rows = Vec::new();
