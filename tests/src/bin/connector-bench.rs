@@ -166,11 +166,21 @@ async fn delete_all(stack: &Devstack, api: &Api<Connector>, ns: &str) -> Result<
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let mut many = 1000usize;
+    let mut latency = true;
+    let mut operator_env: Vec<(String, String)> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--many" => many = args.next().context("--many N")?.parse()?,
-            other => bail!("unknown argument {other}; use --many N"),
+            "--memory-only" => latency = false,
+            "--operator-env" => {
+                let kv = args.next().context("--operator-env KEY=VALUE")?;
+                let (k, v) = kv.split_once('=').context("--operator-env KEY=VALUE")?;
+                operator_env.push((k.to_string(), v.to_string()));
+            }
+            other => bail!(
+                "unknown argument {other}; use --many N, --memory-only, --operator-env KEY=VALUE"
+            ),
         }
     }
     let stack = Devstack::shared()?;
@@ -178,7 +188,11 @@ async fn main() -> Result<()> {
     install_crds(stack)?;
     let ns = stack.namespace("bench").await?;
     let kubeconfig = chart_kubeconfig(stack, &ns, dir.path(), true)?;
-    let mut operator = start_operator_in_pod_network(&ns, dir.path(), &kubeconfig, &[], &[])?;
+    let envs: Vec<(&str, &str)> = operator_env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let mut operator = start_operator_in_pod_network(&ns, dir.path(), &kubeconfig, &[], &envs)?;
     let client = stack.kube_client().await?;
     apply(
         stack,
@@ -196,7 +210,8 @@ async fn main() -> Result<()> {
     let api: Api<Connector> = Api::namespaced(client.clone(), &ns);
 
     let mut rows = Vec::new();
-    for n in [1usize, 10, 100] {
+    let sizes: &[usize] = if latency { &[1, 10, 100] } else { &[] };
+    for &n in sizes {
         let prefix = format!("lat{n}");
         progress(&format!("{n} Connectors: apply → Ready"));
         let yaml = connectors(&prefix, n, "running");
