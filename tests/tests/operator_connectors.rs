@@ -185,8 +185,22 @@ spec:
         )
     };
 
-    // Apply: RUNNING with both tasks, Ready, the finalizer held, the claim recorded.
+    // Apply: RUNNING with both tasks, Ready, the finalizer held, the claim recorded; what
+    // GitOps tools and scripts wait on works.
     apply(stack, &ns, &connector(&topic, "  restart: {id: r1}\n"))?;
+    kubectl_ok(
+        stack,
+        &[
+            "wait",
+            "-n",
+            &ns,
+            "--for=condition=Ready",
+            "connector.tributary.dev/gen",
+            "--timeout=180s",
+        ],
+        None,
+    )
+    .with_context(|| log(&operator))?;
     let c = wait_until("gen Ready", WAIT, || async {
         let c = conns.get("gen").await?;
         Ok(is_ready(&c).then_some(c))
