@@ -130,6 +130,21 @@ impl ConnectClient {
         Err(CallError::Unreachable(last_error))
     }
 
+    /// `GET path`, as JSON.
+    pub async fn get(&self, path: &str) -> Result<Value, CallError> {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    /// `PUT /admin/loggers/{name}?scope=cluster`: the level on every worker, also those started
+    /// later (kept in the config topic).
+    pub async fn set_logger(&self, name: &str, level: &Value) -> Result<(), CallError> {
+        let path = format!("/admin/loggers/{}?scope=cluster", segment(name));
+        let body = json!({ "level": level });
+        self.call(reqwest::Method::PUT, &path, Some(&body))
+            .await
+            .map(|_| ())
+    }
+
     /// `GET /connectors?expand=status&expand=info`: every connector with its config and state.
     pub async fn list(&self) -> Result<BTreeMap<String, ConnectorExpansion>, CallError> {
         let text = self

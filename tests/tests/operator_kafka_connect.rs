@@ -507,6 +507,11 @@ async fn children_the_cluster_no_longer_needs_are_deleted_and_nothing_else() -> 
     );
     kubectl(stack, &["apply", "-n", &ns, "-f", "-"], Some(&stale))?;
     kubectl(stack, &["apply", "-n", &ns, "-f", "-"], Some(&users))?;
+    // Orphans are looked for when the spec changes and when an operator (a new version)
+    // starts: restart it.
+    operator.request_stop();
+    operator.wait_stopped(std::time::Instant::now() + Duration::from_secs(30));
+    let mut operator = start_operator(&ns, dir.path(), &kubeconfig, "op-next", "lease", &[])?;
     wait_until("the stale ConfigMap deleted", WAIT, || async {
         Ok(cms
             .get_opt("pipe-connect-legacy")

@@ -26,6 +26,13 @@ fn kubectl(stack: &Devstack, args: &[&str], stdin: Option<&str>) -> Result<Strin
     kubectl_ok(stack, args, stdin)
 }
 
+/// `kubectl scale` through the KafkaConnect's scale subresource.
+fn scale(stack: &Devstack, ns: &str, cluster: &str, replicas: i32) -> Result<String> {
+    let target = format!("kafkaconnect.tributary.dev/{cluster}");
+    let replicas = format!("--replicas={replicas}");
+    kubectl(stack, &["scale", "-n", ns, &target, &replicas], None)
+}
+
 fn ready(kc: &KafkaConnect) -> bool {
     kc.status
         .as_ref()
@@ -191,17 +198,7 @@ spec:
     }
 
     // Scale through the scale subresource: 5 ready workers.
-    kubectl(
-        stack,
-        &[
-            "scale",
-            "-n",
-            &ns,
-            "kafkaconnect.tributary.dev/pipe",
-            "--replicas=5",
-        ],
-        None,
-    )?;
+    scale(stack, &ns, "pipe", 5)?;
     wait_until("5 ready workers", START, || async {
         let kc = kcs.get("pipe").await?;
         let n = kc.status.as_ref().and_then(|s| s.ready_replicas);
@@ -211,17 +208,7 @@ spec:
     .with_context(|| diagnose(&operator))?;
 
     // replicas: 0 stops every worker and is a settled, Ready state.
-    kubectl(
-        stack,
-        &[
-            "scale",
-            "-n",
-            &ns,
-            "kafkaconnect.tributary.dev/pipe",
-            "--replicas=0",
-        ],
-        None,
-    )?;
+    scale(stack, &ns, "pipe", 0)?;
     wait_until("no workers, Ready", START, || async {
         let kc = kcs.get("pipe").await?;
         let left = pods
@@ -883,17 +870,7 @@ spec:
     let became_ready = started.elapsed();
     // A change is picked up at once too.
     let started = std::time::Instant::now();
-    kubectl(
-        stack,
-        &[
-            "scale",
-            "-n",
-            &ns,
-            "kafkaconnect.tributary.dev/quick",
-            "--replicas=3",
-        ],
-        None,
-    )?;
+    scale(stack, &ns, "quick", 3)?;
     wait_until("quick scaled", START, || async {
         let sts = stss.get("quick-connect").await?;
         Ok((sts.spec.replicas == Some(3)).then_some(()))

@@ -153,6 +153,12 @@ impl Cluster<'_> {
         }
     }
 
+    /// The REST API of worker pod `pod`, by its DNS name through the headless Service (what
+    /// the worker advertises).
+    pub fn worker_url(&self, pod: &str) -> String {
+        worker_url(self.rest_tls().is_some(), self.name, self.namespace, pod)
+    }
+
     /// The in-cluster URL of the REST API.
     pub fn url(&self) -> String {
         format!(
@@ -162,6 +168,13 @@ impl Cluster<'_> {
             self.namespace
         )
     }
+}
+
+/// The REST API of pod `pod` of KafkaConnect `cluster` in `ns`: `scheme://host:8083`, the host
+/// being the pod's DNS name through the headless Service.
+pub fn worker_url(tls: bool, cluster: &str, ns: &str, pod: &str) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{pod}.{cluster}-connect.{ns}.svc:{REST_PORT}")
 }
 
 /// A short, stable hash of some bytes (hex SHA-256, first 16 characters).

@@ -23,7 +23,7 @@ use kube::{Api, Resource, ResourceExt};
 
 use super::Context;
 use crate::Error;
-use crate::build::{self, REST_PORT, annotations};
+use crate::build::{self, annotations};
 use crate::cluster_poller::{ClusterKey, Snapshot};
 use crate::connect_client::{CallError, ConnectClient};
 use crate::connector_plan::{self as planner, Action as Call, Plan};
@@ -122,10 +122,9 @@ async fn access(ctx: &Context, ns: &str, cluster: &str) -> Result<Access, Error>
     let roots: Vec<&[u8]> = roots.iter().map(Vec::as_slice).collect();
     let http = ctx.rest_client(&roots)?;
     let tls = kc.spec.rest.as_ref().and_then(|r| r.tls.as_ref()).is_some();
-    let scheme = if tls { "https" } else { "http" };
     let n = kc.spec.replicas.max(ready);
     let workers = (0..n)
-        .map(|i| format!("{scheme}://{cluster}-connect-{i}.{cluster}-connect.{ns}.svc:{REST_PORT}"))
+        .map(|i| build::worker_url(tls, cluster, ns, &format!("{cluster}-connect-{i}")))
         .collect();
     let client = ConnectClient::new(http, workers, build::secret::REST_USER, &password);
     Ok(Access::Ready {
@@ -135,34 +134,23 @@ async fn access(ctx: &Context, ns: &str, cluster: &str) -> Result<Access, Error>
     })
 }
 
-/// The values of the Secret keys `configFrom` names, to redact from traces.
-async fn secret_values(ctx: &Context, conn: &Connector, ns: &str) -> Vec<String> {
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-    let mut out = Vec::new();
-    for from in conn.spec.config_from.iter().flatten() {
-        let r = &from.secret_key_ref;
-        if let Ok(Some(s)) = secrets.get_opt(&r.name).await
-            && let Some(v) = s.data.and_then(|d| d.get(&r.key).cloned())
-        {
-            out.push(String::from_utf8_lossy(&v.0).into_owned());
-        }
-    }
-    out
-}
+/// Why a Connector waits: reason, message, and whether only a change can help (Stalled).
+type Waiting = (&'static str, String, bool);
 
-/// Whether the `configFrom` Secrets exist and every worker mounts them; if not, why (reason,
-/// message, stalled until a change).
+/// Whether the `configFrom` Secrets exist and every worker mounts them: their values (to redact
+/// from traces and messages; the operator never writes them anywhere), or why not.
 async fn config_from_ready(
     ctx: &Context,
     conn: &Connector,
     ns: &str,
-) -> Result<Option<(&'static str, String, bool)>, Error> {
+) -> Result<Result<Vec<String>, Waiting>, Error> {
     let froms = conn.spec.config_from.as_deref().unwrap_or_default();
     if froms.is_empty() {
-        return Ok(None);
+        return Ok(Ok(Vec::new()));
     }
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     let mut problems = Vec::new();
+    let mut values = Vec::new();
     for (i, f) in froms.iter().enumerate() {
         let r = &f.secret_key_ref;
         match secrets
@@ -174,17 +162,17 @@ async fn config_from_ready(
                 "spec.configFrom[{i}].secretKeyRef: Secret {} does not exist in this namespace",
                 r.name
             )),
-            Some(s) if !s.data.as_ref().is_some_and(|d| d.contains_key(&r.key)) => {
-                problems.push(format!(
+            Some(s) => match s.data.and_then(|mut d| d.remove(&r.key)) {
+                Some(v) => values.push(String::from_utf8_lossy(&v.0).into_owned()),
+                None => problems.push(format!(
                     "spec.configFrom[{i}].secretKeyRef: Secret {} has no key {}",
                     r.name, r.key
-                ))
-            }
-            Some(_) => {}
+                )),
+            },
         }
     }
     if !problems.is_empty() {
-        return Ok(Some(("InvalidSpec", problems.join("; "), true)));
+        return Ok(Err(("InvalidSpec", problems.join("; "), true)));
     }
     // The KafkaConnect controller mounts them; the workers roll to get the new volume.
     let cluster = &conn.spec.cluster_ref.name;
@@ -196,7 +184,7 @@ async fn config_from_ready(
         .await
         .map_err(|e| Error::Kube(format!("reading StatefulSet {sts_name}: {e}")))?
     else {
-        return Ok(Some((
+        return Ok(Err((
             "ClusterNotReady",
             format!("the workers of KafkaConnect {cluster} do not exist yet"),
             false,
@@ -222,7 +210,7 @@ async fn config_from_ready(
     let rolled = st.observed_generation == sts.metadata.generation
         && st.updated_replicas.unwrap_or(0) == st.replicas;
     if !missing.is_empty() || !rolled {
-        return Ok(Some((
+        return Ok(Err((
             "WaitingForSecrets",
             format!(
                 "the workers of KafkaConnect {cluster} are being given Secrets {} (the pods roll one at a time)",
@@ -235,7 +223,7 @@ async fn config_from_ready(
             false,
         )));
     }
-    Ok(None)
+    Ok(Ok(values))
 }
 
 /// The status to write, built from the previous one.
@@ -472,19 +460,18 @@ async fn apply(conn: Arc<Connector>, ctx: Arc<Context>) -> Result<Action, Error>
             return Ok(Action::await_change());
         }
     };
-    if let Some((reason, msg, stalled)) = config_from_ready(&ctx, &conn, &ns).await? {
-        let d = if stalled {
-            draft.stalled(reason, msg)
-        } else {
-            draft.not_ready(reason, msg)
-        };
-        write_status(&ctx, &conn, d).await?;
-        return Ok(if stalled {
-            Action::requeue(Duration::from_secs(60))
-        } else {
-            Action::requeue(Duration::from_secs(5))
-        });
-    }
+    let secrets = match config_from_ready(&ctx, &conn, &ns).await? {
+        Ok(values) => values,
+        Err((reason, msg, stalled)) => {
+            let (d, again) = if stalled {
+                (draft.stalled(reason, msg), 60)
+            } else {
+                (draft.not_ready(reason, msg), 5)
+            };
+            write_status(&ctx, &conn, d).await?;
+            return Ok(Action::requeue(Duration::from_secs(again)));
+        }
+    };
     let cluster = &conn.spec.cluster_ref.name;
     let (key, client, kc) = match access(&ctx, &ns, cluster).await? {
         Access::Ready { key, client, kc } => (key, client, kc),
@@ -551,12 +538,10 @@ async fn apply(conn: Arc<Connector>, ctx: Arc<Context>) -> Result<Action, Error>
         }
     }
 
-    let mut secrets: Option<Vec<String>> = None;
     if plan.validate {
         match client.validate(&conn.spec.class, &desired).await {
             Ok(infos) if infos.error_count > 0 => {
-                let s = secret_values(&ctx, &conn, &ns).await;
-                let msg = validation_errors(&infos, &s);
+                let msg = validation_errors(&infos, &secrets);
                 write_status(&ctx, &conn, draft.stalled("InvalidConfig", msg)).await?;
                 return Ok(Action::requeue(Duration::from_secs(300)));
             }
@@ -605,11 +590,7 @@ async fn apply(conn: Arc<Connector>, ctx: Arc<Context>) -> Result<Action, Error>
             if !done.is_empty() {
                 ctx.pollers.kick(&key);
             }
-            let s = match &secrets {
-                Some(s) => s.clone(),
-                None => secret_values(&ctx, &conn, &ns).await,
-            };
-            let msg = planner::redact_trace(&format!("{} failed: {e}", describe(a).1), &s);
+            let msg = planner::redact_trace(&format!("{} failed: {e}", describe(a).1), &secrets);
             tracing::info!(connector = %name, namespace = %ns, error = %msg, "request failed");
             // 409: a rebalance is under way, over in a moment.
             let again = if e.code() == Some(409) { 2 } else { 10 };
@@ -658,13 +639,7 @@ async fn apply(conn: Arc<Connector>, ctx: Arc<Context>) -> Result<Action, Error>
     });
     st.selector = Some(format!("tributary.dev/cluster={cluster}"));
     if let Some(l) = live {
-        let has_trace = l.status.as_ref().is_some_and(|s| {
-            s.connector.trace.is_some() || s.tasks.iter().any(|t| t.trace.is_some())
-        });
-        if has_trace && secrets.is_none() {
-            secrets = Some(secret_values(&ctx, &conn, &ns).await);
-        }
-        st.connector_status = planner::status_view(l, secrets.as_deref().unwrap_or(&[]));
+        st.connector_status = planner::status_view(l, &secrets);
     } else {
         st.connector_status = None;
     }

@@ -19,7 +19,8 @@ use serde::de::DeserializeOwned;
 
 use super::{Context, MANAGER};
 use crate::Error;
-use crate::build::{self, REST_PORT, annotations};
+use crate::build::{self, annotations};
+use crate::connect_client::ConnectClient;
 use crate::crd::KafkaConnect;
 use crate::crd::kafka_connect::ConnectorPlugin;
 use crate::metrics::Metrics;
@@ -135,62 +136,28 @@ async fn rest_password(api: &Api<Secret>, name: &str) -> Result<String, Error> {
     new_password()
 }
 
-/// How this reconcile reaches the workers' REST API: a client trusting the cluster's REST CAs,
-/// and the generated credentials.
-struct Rest {
+/// The cluster's REST API through its ready workers (`None` when none is ready).
+fn ready_workers(
     http: reqwest::Client,
-    password: String,
-}
-
-/// The pod's DNS name through the headless Service, as its worker advertises itself.
-fn pod_host(pod: &Pod, c: &build::Cluster<'_>) -> String {
-    format!(
-        "{}.{}.{}.svc",
-        pod.name_any(),
-        c.workers_name(),
-        c.namespace
-    )
-}
-
-/// `GET path` on the REST API of the first ready worker that answers.
-async fn worker_get(
-    rest: &Rest,
     pods: &[Pod],
     c: &build::Cluster<'_>,
-    path: &str,
-) -> Option<serde_json::Value> {
-    for pod in pods.iter().filter(|p| is_ready(p)) {
-        let url = format!(
-            "{}://{}:{REST_PORT}{path}",
-            c.rest_scheme(),
-            pod_host(pod, c)
-        );
-        let r = rest
-            .http
-            .get(&url)
-            .basic_auth(build::secret::REST_USER, Some(rest.password.as_str()))
-            .send()
-            .await;
-        match r {
-            Ok(r) if r.status().is_success() => {
-                if let Ok(v) = r.json::<serde_json::Value>().await {
-                    return Some(v);
-                }
-            }
-            Ok(r) => tracing::debug!(%url, status = %r.status(), "worker refused"),
-            Err(e) => tracing::debug!(%url, error = %e, "worker unreachable"),
-        }
-    }
-    None
+    password: &str,
+) -> Option<ConnectClient> {
+    let urls: Vec<String> = pods
+        .iter()
+        .filter(|p| is_ready(p))
+        .map(|p| c.worker_url(&p.name_any()))
+        .collect();
+    (!urls.is_empty()).then(|| ConnectClient::new(http, urls, build::secret::REST_USER, password))
 }
 
-/// The connector plugins of the cluster, from one ready worker (`None` if none answers).
-async fn plugins(
-    pods: &[Pod],
-    c: &build::Cluster<'_>,
-    rest: &Rest,
-) -> Option<Vec<ConnectorPlugin>> {
-    let v = worker_get(rest, pods, c, "/connector-plugins").await?;
+/// The connector plugins of the cluster (`None` if no worker answers).
+async fn plugins(rest: &ConnectClient) -> Option<Vec<ConnectorPlugin>> {
+    let v = rest
+        .get("/connector-plugins")
+        .await
+        .inspect_err(|e| tracing::debug!(error = %e, "no plugin list"))
+        .ok()?;
     let list: Vec<tributary_connect_client::PluginInfo> = serde_json::from_value(v).ok()?;
     Some(
         list.into_iter()
@@ -204,12 +171,11 @@ async fn plugins(
 }
 
 /// `spec.logging`, applied live: each logger whose level the workers do not show yet is set
-/// with `PUT /admin/loggers/{name}?scope=cluster` (the workers share it through the config topic,
-/// so pods started later get it too). Loggers removed from the spec keep their level.
-async fn apply_logging(pods: &[Pod], c: &build::Cluster<'_>, rest: &Rest) -> Option<()> {
+/// cluster-wide (so pods started later get it too). Loggers removed from the spec keep their
+/// level.
+async fn apply_logging(c: &build::Cluster<'_>, rest: &ConnectClient) -> Option<()> {
     let wanted = c.spec.logging.as_ref()?;
-    let current = worker_get(rest, pods, c, "/admin/loggers").await?;
-    let pod = pods.iter().find(|p| is_ready(p))?;
+    let current = rest.get("/admin/loggers").await.ok()?;
     for (name, level) in &wanted.loggers {
         let level = serde_json::to_value(level).ok()?;
         let shown = current[name.as_str()]["level"]
@@ -218,24 +184,11 @@ async fn apply_logging(pods: &[Pod], c: &build::Cluster<'_>, rest: &Rest) -> Opt
         if shown.as_deref() == level.as_str() {
             continue;
         }
-        let url = format!(
-            "{}://{}:{REST_PORT}/admin/loggers/{name}?scope=cluster",
-            c.rest_scheme(),
-            pod_host(pod, c)
-        );
-        let r = rest
-            .http
-            .put(&url)
-            .basic_auth(build::secret::REST_USER, Some(rest.password.as_str()))
-            .json(&serde_json::json!({ "level": level }))
-            .send()
-            .await;
-        match r {
-            Ok(r) if r.status().is_success() => {
-                tracing::info!(logger = %name, level = %level, cluster = %c.name, "log level set");
+        match rest.set_logger(name, &level).await {
+            Ok(()) => {
+                tracing::info!(logger = %name, level = %level, cluster = %c.name, "log level set")
             }
-            Ok(r) => tracing::warn!(logger = %name, status = %r.status(), "log level refused"),
-            Err(e) => tracing::debug!(logger = %name, error = %e, "log level not set"),
+            Err(e) => tracing::warn!(logger = %name, error = %e, "log level not set"),
         }
     }
     Some(())
@@ -248,7 +201,7 @@ async fn roll(
     pods_api: &Api<Pod>,
     pods: &[Pod],
     c: &build::Cluster<'_>,
-    rest: &Rest,
+    rest: Option<&ConnectClient>,
     update_revision: Option<&str>,
 ) -> Result<Option<String>, Error> {
     let Some(update_revision) = update_revision else {
@@ -273,20 +226,25 @@ async fn roll(
     let outdated_ready = view
         .iter()
         .any(|p| p.ready && p.revision.as_deref() != Some(update_revision));
-    let group = if outdated_ready {
-        match worker_get(rest, pods, c, "/connectors?expand=status").await {
-            None => roller::Group::Unknown,
-            Some(v) => {
-                let workers = pods
-                    .iter()
-                    .filter(|p| is_ready(p))
-                    .map(|p| format!("{}:{REST_PORT}", pod_host(p, c)))
-                    .collect();
-                roller::judge(&v, &workers)
-            }
+    let answer = match rest {
+        Some(rest) if outdated_ready => rest.get("/connectors?expand=status").await.ok(),
+        _ => None,
+    };
+    let group = match answer {
+        None => roller::Group::Unknown,
+        Some(v) => {
+            // Worker ids as the workers advertise them: host:port.
+            let workers = pods
+                .iter()
+                .filter(|p| is_ready(p))
+                .map(|p| {
+                    let url = c.worker_url(&p.name_any());
+                    url.split_once("://")
+                        .map_or(url.clone(), |(_, h)| h.to_string())
+                })
+                .collect();
+            roller::judge(&v, &workers)
         }
-    } else {
-        roller::Group::Unknown
     };
     match roller::next(&view, update_revision, &group) {
         roller::Step::Done => Ok(None),
@@ -471,10 +429,7 @@ pub async fn reconcile(kc: Arc<KafkaConnect>, ctx: Arc<Context>) -> Result<Actio
         .filter_map(|(secret, key)| found.get(secret).and_then(|d| d.get(key)))
         .map(|v| v.0.as_slice())
         .collect();
-    let rest = Rest {
-        http: ctx.rest_client(&roots)?,
-        password,
-    };
+    let http = ctx.rest_client(&roots)?;
     let children = build::children(&c)?;
     apply(
         &Api::<ServiceAccount>::namespaced(client.clone(), &ns),
@@ -506,8 +461,14 @@ pub async fn reconcile(kc: Arc<KafkaConnect>, ctx: Arc<Context>) -> Result<Actio
         &children.stateful_set,
     )
     .await?;
-    let desired = children.desired(&c, ctx.network_policies);
-    prune_orphans(&ctx, &kc, &c, &desired).await?;
+    let uid = kc.uid().unwrap_or_default();
+    if ctx.prune_due(&uid, generation) {
+        let desired = children.desired(&c, ctx.network_policies);
+        if let Err(e) = prune_orphans(&ctx, &kc, &c, &desired).await {
+            ctx.prune_failed(&uid);
+            return Err(e);
+        }
+    }
 
     // Observe.
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
@@ -525,13 +486,11 @@ pub async fn reconcile(kc: Arc<KafkaConnect>, ctx: Arc<Context>) -> Result<Actio
         0
     };
     let ready = st.ready_replicas.unwrap_or(0);
-    let plugins = if ready > 0 {
-        plugins(&pod_list, &c, &rest).await
-    } else {
-        None
-    };
-    if ready > 0 {
-        apply_logging(&pod_list, &c, &rest).await;
+    let rest = ready_workers(http, &pod_list, &c, &password);
+    let mut plugins_seen = None;
+    if let Some(rest) = &rest {
+        plugins_seen = plugins(rest).await;
+        apply_logging(&c, rest).await;
     }
     let rolling = roll(
         &ctx,
@@ -539,7 +498,7 @@ pub async fn reconcile(kc: Arc<KafkaConnect>, ctx: Arc<Context>) -> Result<Actio
         &pods,
         &pod_list,
         &c,
-        &rest,
+        rest.as_ref(),
         st.update_revision.as_deref(),
     )
     .await?;
@@ -549,7 +508,7 @@ pub async fn reconcile(kc: Arc<KafkaConnect>, ctx: Arc<Context>) -> Result<Actio
         replicas,
         ready,
         outdated,
-        plugins,
+        plugins: plugins_seen,
         selector: c.selector_string(),
         url: c.url(),
         paused: false,

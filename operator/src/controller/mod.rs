@@ -30,6 +30,10 @@ pub struct Context {
     pub network_policies: bool,
     /// One poller per Connect cluster, shared by the Connectors on it.
     pub pollers: std::sync::Arc<crate::cluster_poller::Pollers>,
+    /// The generation of each KafkaConnect (by uid) whose orphans this process last removed:
+    /// orphans appear only when the spec changes or a new operator version builds other
+    /// children, so listing every child kind on each reconcile would be wasted.
+    pruned: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Option<i64>>>>,
     /// Clients for HTTPS REST APIs, by the hash of the CA certificates they trust.
     tls_clients:
         std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, reqwest::Client>>>,
@@ -66,7 +70,25 @@ impl Context {
             metrics,
             network_policies: true,
             tls_clients: std::sync::Arc::default(),
+            pruned: std::sync::Arc::default(),
             pollers: std::sync::Arc::default(),
+        }
+    }
+
+    /// Whether orphans of resource `uid` at `generation` still need looking for; marks them
+    /// looked for (a failed prune is retried through the reconcile's error).
+    pub fn prune_due(&self, uid: &str, generation: Option<i64>) -> bool {
+        let mut done = match self.pruned.lock() {
+            Ok(d) => d,
+            Err(p) => p.into_inner(),
+        };
+        done.insert(uid.to_string(), generation) != Some(generation)
+    }
+
+    /// Forgets a prune, so the next reconcile tries again.
+    pub fn prune_failed(&self, uid: &str) {
+        if let Ok(mut d) = self.pruned.lock() {
+            d.remove(uid);
         }
     }
 
