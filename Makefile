@@ -51,12 +51,14 @@ bench-distributed: install
 	  target/release/distributed-bench $(BENCH_ARGS)
 
 ## bench-operator: kubectl apply → Ready for 1, 10 and 100 datagen Connectors (p50/p99), and the operator's
-## peak RSS with 1000 Connectors (`BENCH_ARGS=--many 200` for a smaller run); release builds; prints tables
+## peak RSS with 1000 Connectors (`BENCH_ARGS=--many 200` for a smaller run); release builds (the operator's
+## shipped `operator` profile); prints tables
 bench-operator: BENCH_ARGS :=
 bench-operator: install
-	$(CARGO) build --release --locked -p tributary-worker -p tributary-operator -p tributary-tests --bin tributary-worker --bin tributary-operator --bin devstack --bin connector-bench
+	$(CARGO) build --release --locked -p tributary-worker -p tributary-tests --bin tributary-worker --bin devstack --bin connector-bench
+	$(CARGO) build --profile operator --locked -p tributary-operator --bin tributary-operator
 	TRIBUTARY_DEVSTACK_BIN=$(CURDIR)/target/release/devstack TRIBUTARY_WORKER_BIN=$(CURDIR)/target/release/tributary-worker \
-	  target/release/connector-bench $(BENCH_ARGS)
+	  TRIBUTARY_OPERATOR_BIN=$(CURDIR)/target/operator/tributary-operator target/release/connector-bench $(BENCH_ARGS)
 
 ## lint: formatting and clippy with warnings as errors
 lint:

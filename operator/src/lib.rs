@@ -3,10 +3,12 @@
 
 pub mod build;
 pub mod cluster_poller;
+pub mod config_from_index;
 pub mod connect_client;
 pub mod connector_plan;
 pub mod controller;
 pub mod crd;
+pub mod events;
 pub mod metrics;
 pub mod roller;
 pub mod status;

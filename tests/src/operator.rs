@@ -120,6 +120,9 @@ pub fn chart_kubeconfig(
 
 /// `tributary-operator`, next to the test binary's folder (cargo builds it with the workspace).
 pub fn operator_binary() -> Result<PathBuf> {
+    if let Some(bin) = std::env::var_os("TRIBUTARY_OPERATOR_BIN") {
+        return Ok(PathBuf::from(bin));
+    }
     crate::worker::sibling_binary("tributary-operator", "cargo build --workspace")
 }
 

@@ -433,17 +433,6 @@ fn now_secs() -> i64 {
 async fn apply(conn: Arc<Connector>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = conn.namespace().unwrap_or_default();
     let resource = conn.name_any();
-    // The cache can lag behind this controller's own status writes; what was already done
-    // (a restart id, an offsets id, the claim) is read from the apiserver.
-    let api: Api<Connector> = Api::namespaced(ctx.client.clone(), &ns);
-    let Some(conn) = api
-        .get_opt(&resource)
-        .await
-        .map_err(|e| Error::Kube(format!("reading Connector {resource}: {e}")))?
-    else {
-        return Ok(Action::await_change());
-    };
-    let conn = Arc::new(conn);
     let name = planner::connector_name(&conn.spec, &resource).to_string();
     let draft = StatusDraft::from(&conn);
 
@@ -715,6 +704,19 @@ pub async fn reconcile(conn: Arc<Connector>, ctx: Arc<Context>) -> Result<Action
     let ns = conn
         .namespace()
         .ok_or_else(|| Error::Kube("a Connector without a namespace".into()))?;
+    // The cache keeps only what routing needs (see `run`) and can lag behind this
+    // controller's own status writes; what was already done (a restart id, an offsets id, the
+    // claim) is read from the apiserver.
+    let api: Api<Connector> = Api::namespaced(ctx.client.clone(), &ns);
+    let resource = conn.name_any();
+    let Some(conn) = api
+        .get_opt(&resource)
+        .await
+        .map_err(|e| Error::Kube(format!("reading Connector {resource}: {e}")))?
+    else {
+        return Ok(Action::await_change());
+    };
+    let conn = Arc::new(conn);
     if conn
         .annotations()
         .get(annotations::PAUSE_RECONCILIATION)
@@ -727,7 +729,6 @@ pub async fn reconcile(conn: Arc<Connector>, ctx: Arc<Context>) -> Result<Action
         write_status(&ctx, &conn, draft).await?;
         return Ok(Action::await_change());
     }
-    let api: Api<Connector> = Api::namespaced(ctx.client.clone(), &ns);
     finalizer(&api, FINALIZER, conn, |event| async {
         match event {
             Finalizer::Apply(c) => apply(c, ctx.clone()).await,
@@ -751,6 +752,9 @@ pub fn error_policy(conn: Arc<Connector>, error: &Error, ctx: Arc<Context>) -> A
     Action::requeue(Duration::from_secs(2))
 }
 
+/// kubectl's copy of what it last applied: the whole spec again.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 /// Runs the controller over Connectors (one namespace or all) until a signal.
 pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
     let client = ctx.client.clone();
@@ -762,12 +766,18 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
         None => (Api::all(client.clone()), Api::all(client.clone())),
     };
     let wc = watcher::Config::default();
-    // The cache keeps every Connector: without managedFields, which the controller never
-    // reads and which are a good part of each object.
+    // The cache keeps every Connector, but only for routing (name, cluster, connector name,
+    // finalizers): each reconcile reads its resource afresh. Without managedFields, kubectl's
+    // last-applied copy of the spec and the status, a cached Connector is a fraction of
+    // the object (with a thousand of them that is megabytes).
     let (store, writer) = kube::runtime::reflector::store();
     let stream = watcher(connectors, wc.clone())
         .default_backoff()
-        .modify(|c: &mut Connector| c.managed_fields_mut().clear())
+        .modify(|c: &mut Connector| {
+            c.managed_fields_mut().clear();
+            c.annotations_mut().remove(LAST_APPLIED);
+            c.status = None;
+        })
         .reflect(writer)
         .touched_objects();
     let controller = Controller::for_stream(stream, store.clone())

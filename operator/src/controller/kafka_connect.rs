@@ -90,28 +90,6 @@ async fn prune_orphans(
     prune::<StatefulSet>(ctx, kc, c, desired).await
 }
 
-/// The Secrets the cluster's Connectors name in `configFrom`, sorted, once each.
-async fn connector_secrets(
-    client: &kube::Client,
-    ns: &str,
-    cluster: &str,
-) -> Result<Vec<String>, Error> {
-    let api: Api<crate::crd::Connector> = Api::namespaced(client.clone(), ns);
-    let list = api
-        .list(&ListParams::default().fields(&format!("spec.clusterRef.name={cluster}")))
-        .await
-        .map_err(|e| Error::Kube(format!("listing the Connectors of {cluster}: {e}")))?;
-    let mut out: Vec<String> = list
-        .items
-        .iter()
-        .flat_map(|c| c.spec.config_from.iter().flatten())
-        .map(|f| f.secret_key_ref.name.clone())
-        .collect();
-    out.sort();
-    out.dedup();
-    Ok(out)
-}
-
 /// A random password for the REST API (hex of 24 random bytes).
 fn new_password() -> Result<String, Error> {
     let mut b = [0u8; 24];
@@ -418,7 +396,7 @@ pub async fn reconcile(kc: Arc<KafkaConnect>, ctx: Arc<Context>) -> Result<Actio
         }
     };
 
-    c.connector_secrets = connector_secrets(&client, &ns, &kc.name_any()).await?;
+    c.connector_secrets = ctx.config_from.secrets(&ns, &kc.name_any()).await?;
 
     // Build and apply.
     let password = rest_password(&secrets, &c.rest_secret_name()).await?;
@@ -545,6 +523,29 @@ pub fn error_policy(kc: Arc<KafkaConnect>, error: &Error, ctx: Arc<Context>) -> 
 }
 
 /// Runs the controller over `kcs` (one namespace or all) until a signal.
+/// Feeds the configFrom index from a Connector watch; yields the clusters whose mounted
+/// Secrets may have changed.
+fn config_from_changes(
+    events: impl futures::Stream<Item = Result<watcher::Event<crate::crd::Connector>, watcher::Error>>
+    + Send
+    + 'static,
+    index: std::sync::Arc<crate::config_from_index::ConfigFromIndex>,
+) -> impl futures::Stream<Item = ObjectRef<KafkaConnect>> + Send + 'static {
+    events.flat_map(move |event| {
+        let refs = match event {
+            Ok(event) => index.observe(event),
+            Err(e) => {
+                tracing::debug!(error = %e, "watching Connectors for configFrom");
+                Vec::new()
+            }
+        };
+        futures::stream::iter(
+            refs.into_iter()
+                .map(|(ns, cluster)| ObjectRef::new(&cluster).within(&ns)),
+        )
+    })
+}
+
 pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
     let client = ctx.client.clone();
     fn api<K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>>(
@@ -563,21 +564,12 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
         .owns(api::<StatefulSet>(&client, namespace), wc.clone())
         .owns(api::<ConfigMap>(&client, namespace), wc.clone())
         .owns(api::<Service>(&client, namespace), wc.clone())
-        // A Connector's configFrom Secrets are mounted into its cluster's workers: a change of
-        // a Connector's spec (not of its status) reconciles its cluster.
-        .watches_stream(
-            watcher(api::<crate::crd::Connector>(&client, namespace), wc.clone())
-                .default_backoff()
-                .touched_objects()
-                .predicate_filter(
-                    kube::runtime::predicates::generation,
-                    kube::runtime::PredicateConfig::default(),
-                ),
-            |conn: crate::crd::Connector| {
-                let ns = conn.namespace().unwrap_or_default();
-                Some(ObjectRef::<KafkaConnect>::new(&conn.spec.cluster_ref.name).within(&ns))
-            },
-        )
+        // A Connector's configFrom Secrets are mounted into its cluster's workers: the index
+        // says which clusters a Connector change concerns (most concern none).
+        .reconcile_on(config_from_changes(
+            watcher(api::<crate::crd::Connector>(&client, namespace), wc.clone()).default_backoff(),
+            ctx.config_from.clone(),
+        ))
         .watches(
             api::<Secret>(&client, namespace),
             wc.clone(),

@@ -22,12 +22,14 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct Context {
     pub client: Client,
     /// Kubernetes Events on the resources (`kubectl describe` shows them).
-    pub recorder: kube::runtime::events::Recorder,
+    pub recorder: std::sync::Arc<crate::events::Recorder>,
     /// For the workers' REST API (plugins, logger levels).
     pub http: reqwest::Client,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// Whether clusters get a NetworkPolicy (`--network-policies`).
     pub network_policies: bool,
+    /// Which Secrets each cluster's Connectors name in `configFrom` (fed by a watch).
+    pub config_from: std::sync::Arc<crate::config_from_index::ConfigFromIndex>,
     /// One poller per Connect cluster, shared by the Connectors on it.
     pub pollers: std::sync::Arc<crate::cluster_poller::Pollers>,
     /// The generation of each KafkaConnect (by uid) whose orphans this process last removed:
@@ -56,13 +58,11 @@ impl Context {
             .connect_timeout(CONNECT_TIMEOUT)
             .build()
             .unwrap_or_default();
-        let recorder = kube::runtime::events::Recorder::new(
+        let recorder = std::sync::Arc::new(crate::events::Recorder::new(
             client.clone(),
-            kube::runtime::events::Reporter {
-                controller: MANAGER.into(),
-                instance,
-            },
-        );
+            MANAGER,
+            instance,
+        ));
         Self {
             client,
             recorder,
@@ -72,6 +72,7 @@ impl Context {
             tls_clients: std::sync::Arc::default(),
             pruned: std::sync::Arc::default(),
             pollers: std::sync::Arc::default(),
+            config_from: std::sync::Arc::default(),
         }
     }
 
@@ -133,19 +134,12 @@ impl Context {
         reason: &str,
         note: String,
     ) {
-        use kube::runtime::events::{Event, EventType};
-        let ev = Event {
-            type_: if warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: reason.into(),
-            note: Some(note.chars().take(1000).collect()),
-            action: "Reconcile".into(),
-            secondary: None,
-        };
-        if let Err(e) = self.recorder.publish(&ev, &obj.object_ref(&())).await {
+        let note: String = note.chars().take(1000).collect();
+        if let Err(e) = self
+            .recorder
+            .publish(&obj.object_ref(&()), warning, reason, "Reconcile", &note)
+            .await
+        {
             tracing::debug!(error = %e, reason, "cannot record an event");
         }
     }

@@ -46,8 +46,9 @@ fn apply(stack: &Devstack, ns: &str, yaml: &str) -> Result<()> {
     kubectl_ok(stack, &["apply", "-n", ns, "-f", "-"], Some(yaml)).map(|_| ())
 }
 
-/// (VmRSS, VmHWM) of `pid`, in MiB.
-fn rss(pid: u32) -> Result<(f64, f64)> {
+/// (VmRSS, VmHWM, RssAnon, RssFile) of `pid`, in MiB: anonymous memory is what the operator
+/// allocated, file memory the pages of its binary and libraries it touched.
+fn rss(pid: u32) -> Result<(f64, f64, f64, f64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let field = |name: &str| {
         status
@@ -58,7 +59,12 @@ fn rss(pid: u32) -> Result<(f64, f64)> {
             .map(|kb| kb / 1024.0)
             .unwrap_or(0.0)
     };
-    Ok((field("VmRSS:"), field("VmHWM:")))
+    Ok((
+        field("VmRSS:"),
+        field("VmHWM:"),
+        field("RssAnon:"),
+        field("RssFile:"),
+    ))
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -167,7 +173,8 @@ async fn delete_all(stack: &Devstack, api: &Api<Connector>, ns: &str) -> Result<
 async fn main() -> Result<()> {
     let mut many = 1000usize;
     let mut latency = true;
-    let mut operator_env: Vec<(String, String)> = Vec::new();
+    // What the chart's Deployment sets; `--operator-env` adds or overrides.
+    let mut operator_env: Vec<(String, String)> = vec![("MALLOC_ARENA_MAX".into(), "2".into())];
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -176,6 +183,7 @@ async fn main() -> Result<()> {
             "--operator-env" => {
                 let kv = args.next().context("--operator-env KEY=VALUE")?;
                 let (k, v) = kv.split_once('=').context("--operator-env KEY=VALUE")?;
+                operator_env.retain(|(key, _)| key != k);
                 operator_env.push((k.to_string(), v.to_string()));
             }
             other => bail!(
@@ -238,7 +246,7 @@ async fn main() -> Result<()> {
     progress(&format!(
         "{many} Connectors created stopped: operator memory"
     ));
-    let (rss_before, _) = rss(operator.pid())?;
+    let (rss_before, _, _, _) = rss(operator.pid())?;
     let yaml = connectors("many", many, "stopped");
     let (times, _, _) = apply_and_time(
         stack,
@@ -250,7 +258,7 @@ async fn main() -> Result<()> {
         Duration::from_secs(1800),
     )
     .await?;
-    let (rss_after, hwm) = rss(operator.pid())?;
+    let (rss_after, hwm, anon, file) = rss(operator.pid())?;
     let all_ready = times.last().copied().unwrap_or(0.0);
 
     println!("\n### Connector apply → Ready (3 Tributary workers, datagen, 1 task each)\n");
@@ -264,9 +272,13 @@ async fn main() -> Result<()> {
     println!(
         "\n### Operator memory with {many} Connectors (created `state: stopped`: on the cluster, no tasks)\n"
     );
-    println!("| RSS before (MiB) | RSS after (MiB) | peak RSS (MiB) | all Ready after (s) |");
-    println!("|---:|---:|---:|---:|");
-    println!("| {rss_before:.1} | {rss_after:.1} | {hwm:.1} | {all_ready:.1} |");
+    println!(
+        "| RSS before (MiB) | RSS after (MiB) | of which anonymous / file (MiB) | peak RSS (MiB) | all Ready after (s) |"
+    );
+    println!("|---:|---:|---:|---:|---:|");
+    println!(
+        "| {rss_before:.1} | {rss_after:.1} | {anon:.1} / {file:.1} | {hwm:.1} | {all_ready:.1} |"
+    );
     delete_all(stack, &api, &ns).await?;
     operator.request_stop();
     Ok(())
