@@ -27,7 +27,7 @@ use crate::build::{self, annotations};
 use crate::cluster_poller::{ClusterKey, Snapshot};
 use crate::connect_client::{CallError, ConnectClient};
 use crate::connector_plan::{self as planner, Action as Call, Plan};
-use crate::crd::connector::{Connector, ConnectorStatus, DeletionPolicy};
+use crate::crd::connector::{Connector, ConnectorState, ConnectorStatus, DeletionPolicy};
 use crate::crd::{KafkaConnect, KafkaConnectStatus};
 use crate::metrics::Metrics;
 use crate::status::{conditions, decided};
@@ -637,16 +637,24 @@ async fn apply(conn: Arc<Connector>, ctx: Arc<Context>) -> Result<Action, Error>
     } else {
         (false, "Applying", done.join(", "))
     };
-    if ready && st.topics.is_none() {
-        st.topics = client.topics(&name).await.ok();
+    // Topics (KIP-558) appear with the first records, after the connector is RUNNING: fetched
+    // while none are known, and again for a new generation (a config edit can name others).
+    let new_generation = st.observed_generation != conn.metadata.generation;
+    if ready
+        && (new_generation || st.topics.as_ref().is_none_or(Vec::is_empty))
+        && let Ok(t) = client.topics(&name).await
+    {
+        st.topics = Some(t);
     }
+    let running = planner::state_of(&conn.spec) == ConnectorState::Running;
+    let awaiting_topics = running && st.topics.as_ref().is_none_or(Vec::is_empty);
     let mut draft = draft.not_ready(reason, message);
     draft.ready = ready;
     write_status(&ctx, &conn, draft).await?;
-    Ok(if ready {
-        Action::requeue(Duration::from_secs(300))
-    } else {
-        Action::requeue(Duration::from_secs(15))
+    Ok(match (ready, awaiting_topics) {
+        (true, false) => Action::requeue(Duration::from_secs(300)),
+        (true, true) => Action::requeue(Duration::from_secs(TOPICS_RECHECK_SECONDS)),
+        (false, _) => Action::requeue(Duration::from_secs(15)),
     })
 }
 
@@ -751,6 +759,10 @@ pub fn error_policy(conn: Arc<Connector>, error: &Error, ctx: Arc<Context>) -> A
     tracing::info!(connector = %conn.name_any(), namespace = ?conn.namespace(), error = %error, "reconcile failed; retrying");
     Action::requeue(Duration::from_secs(2))
 }
+
+/// How soon a RUNNING connector with no topics yet is looked at again (an idle source keeps
+/// being asked at this pace; cheap next to the cluster poll).
+const TOPICS_RECHECK_SECONDS: u64 = 30;
 
 /// kubectl's copy of what it last applied: the whole spec again.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
