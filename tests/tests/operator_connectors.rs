@@ -51,6 +51,41 @@ fn log(op: &Managed) -> String {
     format!("operator log:\n{}", tail(&op.log, 40))
 }
 
+/// When Connector `name` had an Event of `reason`, each occurrence (an Event's first time and,
+/// for a series, its last), sorted.
+fn event_times(
+    stack: &Devstack,
+    ns: &str,
+    name: &str,
+    reason: &str,
+) -> Result<Vec<k8s_openapi::jiff::Timestamp>> {
+    let out = kubectl_ok(
+        stack,
+        &[
+            "get",
+            "events.events.k8s.io",
+            "-n",
+            ns,
+            "--field-selector",
+            &format!("regarding.name={name},regarding.kind=Connector,reason={reason}"),
+            "-o",
+            "json",
+        ],
+        None,
+    )?;
+    let list: Value = serde_json::from_str(&out)?;
+    let mut times = Vec::new();
+    for e in list["items"].as_array().into_iter().flatten() {
+        for t in [&e["eventTime"], &e["series"]["lastObservedTime"]] {
+            if let Some(t) = t.as_str() {
+                times.push(t.parse::<k8s_openapi::jiff::Timestamp>()?);
+            }
+        }
+    }
+    times.sort();
+    Ok(times)
+}
+
 /// How many requests to workers the operator logged as failed so far.
 fn failed_requests(op: &Managed) -> usize {
     std::fs::read_to_string(&op.log)
@@ -1045,6 +1080,16 @@ spec:
     );
     let restarts = event_count(stack, &ns, "failing", "Restarted")?;
     ensure!(restarts == 2, "{restarts} restarts");
+    // The backoff doubles from 2 s to the 4 s cap: the second restart came at least 4 s after
+    // the first (the task failed again at once), and not much later.
+    let times = event_times(stack, &ns, "failing", "Restarted")?;
+    ensure!(times.len() == 2, "restart times {times:?}");
+    let gap = times[1].duration_since(times[0]);
+    ensure!(
+        gap >= k8s_openapi::jiff::SignedDuration::from_millis(3900)
+            && gap <= k8s_openapi::jiff::SignedDuration::from_secs(30),
+        "{gap:?} between the automatic restarts (backoff 4 s)"
+    );
     ensure!(operator.poll_exit().is_none(), "{}", log(&operator));
     operator.request_stop();
     Ok(())
