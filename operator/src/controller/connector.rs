@@ -778,10 +778,10 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
         None => (Api::all(client.clone()), Api::all(client.clone())),
     };
     let wc = watcher::Config::default();
-    // The cache keeps every Connector, but only for routing (name, cluster, connector name,
-    // finalizers): each reconcile reads its resource afresh. Without managedFields, kubectl's
-    // last-applied copy of the spec and the status, a cached Connector is a fraction of
-    // the object (with a thousand of them that is megabytes).
+    // The cache keeps every Connector, but only for routing (name, cluster, connector name):
+    // each reconcile reads its resource afresh. Without managedFields, kubectl's last-applied
+    // copy of the spec, the status and the spec's bulk (config, configFrom, offsets), a cached
+    // Connector is a fraction of the object (with a thousand of them that is megabytes).
     let (store, writer) = kube::runtime::reflector::store();
     let stream = watcher(connectors, wc.clone())
         .default_backoff()
@@ -789,6 +789,9 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
             c.managed_fields_mut().clear();
             c.annotations_mut().remove(LAST_APPLIED);
             c.status = None;
+            c.spec.config = None;
+            c.spec.config_from = None;
+            c.spec.offsets = None;
         })
         .reflect(writer)
         .touched_objects();
