@@ -87,6 +87,15 @@ impl Memory {
     }
 }
 
+/// What an Event says.
+#[derive(Debug, Clone, Copy)]
+pub struct Notice<'a> {
+    pub warning: bool,
+    pub reason: &'a str,
+    pub action: &'a str,
+    pub note: &'a str,
+}
+
 /// Publishes Events as `controller` (and `instance`, the pod).
 pub struct Recorder {
     client: kube::Client,
@@ -117,16 +126,9 @@ impl Recorder {
 
     /// Two events are the same when type, reason, action, note and the object they concern
     /// (by uid too: a re-created object gets new Events) are.
-    fn key(
-        &self,
-        warning: bool,
-        reason: &str,
-        action: &str,
-        note: &str,
-        on: &ObjectReference,
-    ) -> u64 {
+    fn key(&self, n: &Notice<'_>, on: &ObjectReference) -> u64 {
         let mut h = self.hasher.build_hasher();
-        (warning, reason, action, note).hash(&mut h);
+        (n.warning, n.reason, n.action, n.note).hash(&mut h);
         (&on.api_version, &on.kind, &on.namespace, &on.name, &on.uid).hash(&mut h);
         h.finish()
     }
@@ -139,16 +141,9 @@ impl Recorder {
     }
 
     /// Publishes an event on `on`: a new Event, or the earlier one's series extended.
-    pub async fn publish(
-        &self,
-        on: &ObjectReference,
-        warning: bool,
-        reason: &str,
-        action: &str,
-        note: &str,
-    ) -> Result<(), kube::Error> {
+    pub async fn publish(&self, on: &ObjectReference, n: &Notice<'_>) -> Result<(), kube::Error> {
         let now = Timestamp::now();
-        let key = self.key(warning, reason, action, note, on);
+        let key = self.key(n, on);
         let step = self.memory().step(key, now);
         if let Step::Repeat {
             name,
@@ -182,7 +177,7 @@ impl Recorder {
             }
         }
         let namespace = on.namespace.clone().unwrap_or_else(|| "default".into());
-        let event = self.event(on, warning, reason, action, note, now, &namespace);
+        let event = self.event(on, n, now, &namespace);
         let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
         let created = api.create(&PostParams::default(), &event).await?;
         self.memory().remember(
@@ -197,14 +192,10 @@ impl Recorder {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn event(
         &self,
         on: &ObjectReference,
-        warning: bool,
-        reason: &str,
-        action: &str,
-        note: &str,
+        n: &Notice<'_>,
         now: Timestamp,
         namespace: &str,
     ) -> Event {
@@ -216,10 +207,10 @@ impl Recorder {
                 ..ObjectMeta::default()
             },
             event_time: Some(MicroTime(now)),
-            type_: Some(if warning { "Warning" } else { "Normal" }.into()),
-            reason: Some(reason.into()),
-            action: Some(action.into()),
-            note: Some(note.into()),
+            type_: Some(if n.warning { "Warning" } else { "Normal" }.into()),
+            reason: Some(n.reason.into()),
+            action: Some(n.action.into()),
+            note: Some(n.note.into()),
             regarding: Some(on.clone()),
             reporting_controller: Some(self.controller.clone()),
             reporting_instance: Some(self.instance.clone()),

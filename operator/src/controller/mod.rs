@@ -137,7 +137,15 @@ impl Context {
         let note: String = note.chars().take(1000).collect();
         if let Err(e) = self
             .recorder
-            .publish(&obj.object_ref(&()), warning, reason, "Reconcile", &note)
+            .publish(
+                &obj.object_ref(&()),
+                &crate::events::Notice {
+                    warning,
+                    reason,
+                    action: "Reconcile",
+                    note: &note,
+                },
+            )
             .await
         {
             tracing::debug!(error = %e, reason, "cannot record an event");
