@@ -52,8 +52,9 @@ enum Command {
     /// Print the CustomResourceDefinitions and admission policies as YAML (what `make generate`
     /// writes to crds/ and the chart).
     Crd {
-        /// `crds` or `policies` only.
-        #[arg(long, value_parser = ["crds", "policies"])]
+        /// `crds`, `policies`, or `chart-crds` (the CRDs as the Helm chart's template carries
+        /// them) only.
+        #[arg(long, value_parser = ["crds", "policies", "chart-crds"])]
         only: Option<String>,
     },
 }
@@ -63,6 +64,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Crd { only } => match tributary_operator::crd::yaml(match only.as_deref() {
             Some("crds") => tributary_operator::crd::Documents::Crds,
+            Some("chart-crds") => tributary_operator::crd::Documents::ChartCrds,
             Some(_) => tributary_operator::crd::Documents::Policies,
             None => tributary_operator::crd::Documents::All,
         }) {

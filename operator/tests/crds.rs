@@ -29,9 +29,16 @@ fn the_committed_crds_are_fresh() {
         ))
         .expect("the chart's generated files are committed")
     };
+    let crds = yaml(Documents::ChartCrds).expect("serializes");
     assert!(
-        chart("crds/tributary.dev.yaml") == yaml(Documents::Crds).expect("serializes"),
-        "charts/tributary/crds/tributary.dev.yaml is stale: run `make generate`"
+        chart("templates/crds.yaml")
+            == format!("{{{{- if .Values.crds.install }}}}\n{crds}{{{{- end }}}}\n"),
+        "charts/tributary/templates/crds.yaml is stale: run `make generate`"
+    );
+    assert_eq!(
+        crds.matches("helm.sh/resource-policy: keep").count(),
+        2,
+        "both chart CRDs are kept on uninstall"
     );
     let policies = yaml(Documents::Policies).expect("serializes");
     assert!(
