@@ -68,9 +68,10 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## generate: regenerate generated files (the JsonConverter fixtures, the CRDs and the chart's copies)
+## generate: regenerate generated files (the JsonConverter fixtures, the CRDs, the chart's copies, manifests/install)
 generate:
 	tests/fixtures/json-converter/generate.sh
 	$(CARGO) run -q -p tributary-operator -- crd > crds/tributary.dev.yaml
 	{ echo '{{- if .Values.crds.install }}'; $(CARGO) run -q -p tributary-operator -- crd --only chart-crds; echo '{{- end }}'; } > charts/tributary/templates/crds.yaml
 	{ echo '{{- if .Values.admissionPolicies }}'; $(CARGO) run -q -p tributary-operator -- crd --only policies; echo '{{- end }}'; } > charts/tributary/templates/admission-policies.yaml
+	tests/infra/render-install.sh > manifests/install/tributary.yaml

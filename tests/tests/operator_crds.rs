@@ -72,8 +72,18 @@ async fn invalid_resources_are_refused_at_apply_time_naming_the_field() -> Resul
     let ns = stack.namespace("crds").await?;
 
     // The examples are admitted (once the CRDs are served and the policies are active).
-    for example in ["kafka-connect.yaml", "connector-file-source.yaml"] {
-        let path = repo().join("manifests/examples").join(example);
+    let mut examples: Vec<_> = std::fs::read_dir(repo().join("manifests/examples"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    examples.sort();
+    ensure!(examples.len() >= 4, "examples: {examples:?}");
+    for path in examples {
+        let example = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
         let file = path.display().to_string();
         wait_until(
             &format!("{example} admitted"),
