@@ -68,7 +68,8 @@ as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
 # --- Debian packages: PostgreSQL server, and what the Rust crates need to build ---------------
 SYSTEM_PACKAGES=(postgresql-"$POSTGRES_MAJOR" postgresql-client-"$POSTGRES_MAJOR" cmake pkg-config
-  libssl-dev zlib1g-dev libcurl4-openssl-dev openssl iproute2 curl unzip make maven openjdk-17-jdk-headless)
+  libssl-dev zlib1g-dev libcurl4-openssl-dev openssl iproute2 curl unzip make maven openjdk-17-jdk-headless
+  lua5.4)
 
 missing_system_packages() {
   local p

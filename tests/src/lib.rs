@@ -10,6 +10,7 @@
 //! Nothing here skips or fakes: a component that is not installed is an error that names the
 //! install command.
 
+pub mod argocd;
 pub mod env_file;
 pub mod installed;
 pub mod operator;

@@ -213,3 +213,23 @@ fn the_install_bundle_is_the_rendered_chart_and_applies_with_kustomize() -> Resu
     );
     Ok(())
 }
+
+#[test]
+fn the_argo_cd_config_map_carries_the_health_script_for_both_kinds() -> Result<()> {
+    let script = std::fs::read_to_string(repo().join("manifests/argocd/health.lua"))?;
+    let cm = std::fs::read_to_string(repo().join("manifests/argocd/argocd-cm.yaml"))?;
+    let doc: serde_json::Value = yaml_serde::from_str(&cm)?;
+    for kind in ["KafkaConnect", "Connector"] {
+        let key = format!("resource.customizations.health.tributary.dev_{kind}");
+        ensure!(
+            doc["data"][&key].as_str() == Some(script.as_str()),
+            "manifests/argocd/argocd-cm.yaml: {key} differs from health.lua"
+        );
+    }
+    // Resources without a status yet wait for the operator.
+    let (status, _) = tributary_tests::argocd::health(&serde_json::json!({
+        "metadata": {"name": "x", "generation": 1}
+    }))?;
+    ensure!(status == "Progressing", "{status}");
+    Ok(())
+}

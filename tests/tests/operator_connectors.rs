@@ -248,6 +248,26 @@ spec:
     })
     .await
     .with_context(|| log(&operator))?;
+    // Argo CD (manifests/argocd/health.lua) on the live objects: Healthy; a generation the
+    // operator has not acted on yet is Progressing.
+    let kcs: Api<KafkaConnect> = Api::namespaced(client.clone(), &ns);
+    let argo = tributary_tests::argocd::health_of(&c)?;
+    ensure!(
+        argo.0 == "Healthy",
+        "Argo CD health of a Ready Connector: {argo:?}"
+    );
+    let argo = tributary_tests::argocd::health_of(&kcs.get("life").await?)?;
+    ensure!(
+        argo.0 == "Healthy",
+        "Argo CD health of a Ready KafkaConnect: {argo:?}"
+    );
+    let mut stale = serde_json::to_value(&c)?;
+    stale["metadata"]["generation"] = json!(c.metadata.generation.unwrap_or(1) + 1);
+    let argo = tributary_tests::argocd::health(&stale)?;
+    ensure!(
+        argo.0 == "Progressing",
+        "a stale observedGeneration: {argo:?}"
+    );
     let st = c.status.clone().unwrap_or_default();
     let view = st.connector_status.clone().context("no connectorStatus")?;
     ensure!(view.connector.state == "RUNNING", "{view:?}");
@@ -470,6 +490,11 @@ spec:
     .with_context(|| log(&operator))?;
     ensure!(msg.contains("kafka.topic"), "{msg}");
     ensure!(!rest.names().await?.contains(&"no-topic".to_string()));
+    let argo = tributary_tests::argocd::health_of(&conns.get("no-topic").await?)?;
+    ensure!(
+        argo.0 == "Degraded" && argo.1.contains("kafka.topic"),
+        "Argo CD health of an invalid Connector: {argo:?}"
+    );
 
     // An unknown class: PluginNotFound listing the plugins.
     apply(
@@ -1066,6 +1091,11 @@ spec:
     })
     .await
     .with_context(|| log(&operator))?;
+    let argo = tributary_tests::argocd::health_of(&c)?;
+    ensure!(
+        argo.0 == "Degraded",
+        "Argo CD health of a failed task: {argo:?}"
+    );
     let view = c
         .status
         .and_then(|s| s.connector_status)
