@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result, bail, ensure};
 use serde_json::json;
 
 use crate::{Devstack, unique_name};
@@ -74,16 +74,27 @@ pub fn chart_kubeconfig(
         &["apply", "-n", ns, "-f", "-"],
         Some(&String::from_utf8(out.stdout)?),
     )?;
+    service_account_kubeconfig(
+        stack,
+        ns,
+        &format!("{release}-tributary-operator"),
+        dir,
+        pod_network,
+    )
+}
+
+/// A kubeconfig with a token of ServiceAccount `sa` in `ns` (the apiserver through the pod
+/// bridge with `pod_network`).
+pub fn service_account_kubeconfig(
+    stack: &Devstack,
+    ns: &str,
+    sa: &str,
+    dir: &Path,
+    pod_network: bool,
+) -> Result<PathBuf> {
     let token = kubectl_ok(
         stack,
-        &[
-            "create",
-            "token",
-            &format!("{release}-tributary-operator"),
-            "-n",
-            ns,
-            "--duration=2h",
-        ],
+        &["create", "token", sa, "-n", ns, "--duration=2h"],
         None,
     )?;
     let admin: serde_json::Value = serde_json::from_str(&kubectl_ok(
@@ -113,7 +124,7 @@ pub fn chart_kubeconfig(
         "contexts": [{"name": "operator", "context": {"cluster": "devstack", "user": "operator", "namespace": ns}}],
         "current-context": "operator",
     });
-    let path = dir.join(format!("operator-{release}.kubeconfig"));
+    let path = dir.join(format!("{ns}-{sa}.kubeconfig"));
     std::fs::write(&path, config.to_string())?;
     Ok(path)
 }
@@ -147,6 +158,49 @@ pub fn start_operator_in_pod_network(
         .env("POD_NAME", "operator")
         .env("TRIBUTARY_LOG", "info,tributary_operator=debug")
         .envs(envs.iter().copied());
+    crate::stack::process::spawn("operator", &mut cmd, dir, nix::sys::signal::Signal::SIGTERM)
+}
+
+/// Starts the operator as the chart's Deployment `deployment` runs it — its container's args and
+/// environment (downward-API fields resolved for a pod `<deployment>-0`), with `kubeconfig`
+/// standing in for the ServiceAccount token mount — in the pod network. Only the metrics
+/// address is moved to a free loopback port: every test operator shares one network namespace.
+pub fn start_operator_as_deployed(
+    deployment: &k8s_openapi::api::apps::v1::Deployment,
+    dir: &Path,
+    kubeconfig: &Path,
+) -> Result<crate::stack::process::Managed> {
+    use kube::ResourceExt;
+    let ns = deployment.namespace().unwrap_or_default();
+    let pod = format!("{}-0", deployment.name_any());
+    let container = deployment
+        .spec
+        .template
+        .spec
+        .as_ref()
+        .and_then(|s| s.containers.first())
+        .context("the Deployment has no container")?;
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", "trib-operator"])
+        .arg(operator_binary()?)
+        .args(container.args.iter().flatten())
+        .env("KUBECONFIG", kubeconfig)
+        .env("TRIBUTARY_LOG", "info,tributary_operator=debug");
+    for e in container.env.iter().flatten() {
+        let field = e
+            .value_from
+            .as_ref()
+            .and_then(|v| v.field_ref.as_ref())
+            .map(|f| f.field_path.as_str());
+        let value = match field {
+            Some("metadata.name") => pod.clone(),
+            Some("metadata.namespace") => ns.clone(),
+            Some(other) => bail!("the operator's env {} needs {other}", e.name),
+            None => e.value.clone().unwrap_or_default(),
+        };
+        cmd.env(&e.name, value);
+    }
+    cmd.env("TRIBUTARY_OPERATOR_METRICS_ADDR", "127.0.0.1:0");
     crate::stack::process::spawn("operator", &mut cmd, dir, nix::sys::signal::Signal::SIGTERM)
 }
 

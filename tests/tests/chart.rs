@@ -4,7 +4,7 @@
 
 use std::process::{Command, Output};
 
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 use tributary_tests::Devstack;
 use tributary_tests::operator::repo;
 
@@ -53,7 +53,7 @@ fn the_chart_lints_clean_and_refuses_wrong_values_naming_the_key() -> Result<()>
 
     for (set, says) in [
         ("replicas=two", "/replicas"),
-        ("replicas=0", "/replicas"),
+        ("replicas=-1", "/replicas"),
         ("watchNamespaces={Not_A_Namespace}", "/watchNamespaces/0"),
         ("networkPolicy=false", "'networkPolicy' not allowed"),
         ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
@@ -231,5 +231,231 @@ fn the_argo_cd_config_map_carries_the_health_script_for_both_kinds() -> Result<(
         "metadata": {"name": "x", "generation": 1}
     }))?;
     ensure!(status == "Progressing", "{status}");
+    Ok(())
+}
+
+/// Helm adopts cluster-wide objects only when they carry its ownership marks; the CRDs and
+/// policies on the shared devstack were applied by other tests (or an earlier release).
+fn adopt_cluster_objects(stack: &Devstack, release: &str, ns: &str) -> Result<()> {
+    for object in [
+        "crd/kafkaconnects.tributary.dev",
+        "crd/connectors.tributary.dev",
+        "validatingadmissionpolicy/kafkaconnects.tributary.dev-config",
+        "validatingadmissionpolicy/connectors.tributary.dev-config",
+        "validatingadmissionpolicybinding/kafkaconnects.tributary.dev-config",
+        "validatingadmissionpolicybinding/connectors.tributary.dev-config",
+    ] {
+        for args in [
+            vec![
+                "annotate".to_string(),
+                "--overwrite".into(),
+                object.into(),
+                format!("meta.helm.sh/release-name={release}"),
+                format!("meta.helm.sh/release-namespace={ns}"),
+            ],
+            vec![
+                "label".to_string(),
+                "--overwrite".into(),
+                object.into(),
+                "app.kubernetes.io/managed-by=Helm".into(),
+            ],
+        ] {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = stack.kubectl(&args, None)?;
+            ensure!(out.status.success(), "{args:?}: {}", text(&out));
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn helm_install_reconciles_an_example_upgrade_updates_crds_and_values_uninstall_keeps_crds()
+-> Result<()> {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::networking::v1::NetworkPolicy;
+    use kube::Api;
+    use tributary_operator::crd::{Connector, KafkaConnect};
+    use tributary_tests::operator::{
+        install_crds, kafka_connect_manifest, service_account_kubeconfig,
+        start_operator_as_deployed,
+    };
+    use tributary_tests::wait_until;
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(180);
+
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    install_crds(stack)?;
+    let ns = stack.namespace("helm").await?;
+    let out = stack.kubectl(
+        &[
+            "label",
+            "namespace",
+            &ns,
+            "pod-security.kubernetes.io/enforce=restricted",
+        ],
+        None,
+    )?;
+    ensure!(out.status.success(), "{}", text(&out));
+    let release = tributary_tests::unique_name("rel");
+    adopt_cluster_objects(stack, &release, &ns)?;
+    let kubeconfig = stack.var("TRIBUTARY_KUBECONFIG")?.to_string();
+    let helm_in = |args: &[&str]| -> Result<String> {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["-n", &ns, "--kubeconfig", &kubeconfig]);
+        let out = helm(stack, &all)?;
+        ensure!(out.status.success(), "helm {args:?}: {}", text(&out));
+        Ok(text(&out))
+    };
+    // The Deployment at 0: the pod runner plays the kubelet for workers only; the operator
+    // runs here as a process, as the Deployment would run it.
+    let watch = format!("watchNamespaces={{{ns}}}");
+    let said = helm_in(&[
+        "install",
+        &release,
+        &chart(),
+        "--set",
+        &watch,
+        "--set",
+        "replicas=0",
+    ])?;
+    ensure!(
+        said.contains("kubectl wait"),
+        "NOTES.txt says what to do next: {said}"
+    );
+    // Every object of the release exists.
+    let manifest = helm_in(&["get", "manifest", &release])?;
+    let out = stack.kubectl(&["get", "-f", "-", "-o", "name"], Some(&manifest))?;
+    ensure!(
+        out.status.success(),
+        "objects of the release: {}",
+        text(&out)
+    );
+    let listed = String::from_utf8_lossy(&out.stdout).lines().count();
+    ensure!(
+        listed == manifest.matches("\nkind: ").count() && listed >= 12,
+        "{listed} objects: {}",
+        text(&out)
+    );
+
+    let client = stack.kube_client().await?;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let name = format!("{release}-tributary-operator");
+    let sa_kubeconfig = service_account_kubeconfig(stack, &ns, &name, dir.path(), true)?;
+    let mut operator =
+        start_operator_as_deployed(&deployments.get(&name).await?, dir.path(), &sa_kubeconfig)?;
+
+    // An example Connector, unchanged, on a cluster named as the examples expect.
+    let cluster = kafka_connect_manifest(stack, "my-connect", 1)?;
+    let out = stack.kubectl(&["apply", "-n", &ns, "-f", "-"], Some(&cluster))?;
+    ensure!(out.status.success(), "{}", text(&out));
+    let example = repo().join("manifests/examples/connector-datagen.yaml");
+    let out = stack.kubectl(
+        &["apply", "-n", &ns, "-f", &example.display().to_string()],
+        None,
+    )?;
+    ensure!(out.status.success(), "{}", text(&out));
+    let conns: Api<Connector> = Api::namespaced(client.clone(), &ns);
+    let log = |op: &tributary_tests::stack::process::Managed| {
+        tributary_tests::stack::process::tail(&op.log, 40)
+    };
+    wait_until("the example Connector Ready", WAIT, || async {
+        let c = conns.get("datagen-users").await?;
+        Ok(tributary_tests::argocd::health_of(&c)?
+            .0
+            .eq("Healthy")
+            .then_some(()))
+    })
+    .await
+    .with_context(|| log(&operator))?;
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
+    ensure!(
+        !policies.list(&Default::default()).await?.items.is_empty(),
+        "networkPolicies: true gives the cluster a NetworkPolicy"
+    );
+
+    // Upgrade with a changed CRD (a printer column renamed) and a changed value.
+    let copy = dir.path().join("chart");
+    let out = Command::new("cp")
+        .arg("-r")
+        .arg(chart())
+        .arg(&copy)
+        .output()?;
+    ensure!(out.status.success(), "copying the chart");
+    let crds = copy.join("templates/crds.yaml");
+    let text_before = std::fs::read_to_string(&crds)?;
+    ensure!(text_before.contains("name: Ready replicas"));
+    std::fs::write(
+        &crds,
+        text_before.replace("name: Ready replicas", "name: Ready workers"),
+    )?;
+    helm_in(&[
+        "upgrade",
+        &release,
+        &copy.display().to_string(),
+        "--set",
+        &watch,
+        "--set",
+        "replicas=0",
+        "--set",
+        "networkPolicies=false",
+    ])?;
+    let out = stack.kubectl(
+        &[
+            "get",
+            "crd",
+            "kafkaconnects.tributary.dev",
+            "-o",
+            "jsonpath={.spec.versions[0].additionalPrinterColumns[*].name}",
+        ],
+        None,
+    )?;
+    ensure!(
+        String::from_utf8_lossy(&out.stdout).contains("Ready workers"),
+        "helm upgrade updates the CRD: {}",
+        text(&out)
+    );
+    operator.request_stop();
+    operator.wait_stopped(std::time::Instant::now() + std::time::Duration::from_secs(30));
+    let mut operator =
+        start_operator_as_deployed(&deployments.get(&name).await?, dir.path(), &sa_kubeconfig)?;
+    wait_until("the NetworkPolicy pruned", WAIT, || async {
+        Ok(policies
+            .list(&Default::default())
+            .await?
+            .items
+            .is_empty()
+            .then_some(()))
+    })
+    .await
+    .with_context(|| log(&operator))?;
+    operator.request_stop();
+
+    // Uninstall: the CRDs and the resources stay.
+    helm_in(&["uninstall", &release])?;
+    let kcs: Api<KafkaConnect> = Api::namespaced(client.clone(), &ns);
+    ensure!(
+        kcs.get_opt("my-connect").await?.is_some(),
+        "the KafkaConnect is kept"
+    );
+    ensure!(
+        conns.get_opt("datagen-users").await?.is_some(),
+        "the Connector is kept"
+    );
+    let out = stack.kubectl(
+        &[
+            "get",
+            "crd",
+            "kafkaconnects.tributary.dev",
+            "connectors.tributary.dev",
+        ],
+        None,
+    )?;
+    ensure!(out.status.success(), "the CRDs are kept: {}", text(&out));
+    ensure!(
+        deployments.get_opt(&name).await?.is_none(),
+        "the operator Deployment is gone"
+    );
+    // Back to the committed CRDs for the other tests.
+    install_crds(stack)?;
     Ok(())
 }
