@@ -23,8 +23,15 @@ test: install
 test-long: test
 	TRIBUTARY_FUZZ_SECONDS=$${TRIBUTARY_FUZZ_SECONDS:-600} $(CARGO) test --locked -p tributary-tests --test fuzz -- --nocapture
 
-## demo: the whole local stack in the foreground; Ctrl-C stops it and cleans up
+## demo: devstack, helm install of the chart, the datagen example pipeline, its resources and record
+## counts live; Ctrl-C tears down (DEMO_DURATION=<seconds> for a timed run that fails without records)
 demo: install
+	$(CARGO) build --locked --workspace --bins
+	target/debug/demo
+
+## stack: the local stack in the foreground (Kafka, Kubernetes with the pod runner, PostgreSQL, Java Kafka
+## Connect) to explore by hand; prints how to reach each component; Ctrl-C stops it
+stack: install
 	$(CARGO) build --locked -p tributary-tests --bin devstack
 	$(CARGO) build --locked -p tributary-worker -p tributary-operator
 	target/debug/devstack up --java-connect

@@ -395,3 +395,46 @@ pub async fn wait_kafka_connect_ready(
     })
     .await
 }
+
+/// Helm adopts cluster-wide objects only when they carry its ownership marks; the CRDs and
+/// policies on a shared devstack were applied by other tests (or an earlier release). Marks
+/// those that exist as release `release`'s in `ns`.
+pub fn adopt_for_helm(stack: &Devstack, release: &str, ns: &str) -> Result<()> {
+    for object in [
+        "crd/kafkaconnects.tributary.dev",
+        "crd/connectors.tributary.dev",
+        "validatingadmissionpolicy/kafkaconnects.tributary.dev-config",
+        "validatingadmissionpolicy/connectors.tributary.dev-config",
+        "validatingadmissionpolicybinding/kafkaconnects.tributary.dev-config",
+        "validatingadmissionpolicybinding/connectors.tributary.dev-config",
+    ] {
+        for args in [
+            vec![
+                "annotate".to_string(),
+                "--overwrite".into(),
+                object.into(),
+                format!("meta.helm.sh/release-name={release}"),
+                format!("meta.helm.sh/release-namespace={ns}"),
+            ],
+            vec![
+                "label".to_string(),
+                "--overwrite".into(),
+                object.into(),
+                "app.kubernetes.io/managed-by=Helm".into(),
+            ],
+        ] {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = stack.kubectl(&args, None)?;
+            if String::from_utf8_lossy(&out.stderr).contains("NotFound") {
+                // Not there yet (a fresh devstack): Helm creates it.
+                continue;
+            }
+            ensure!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    Ok(())
+}

@@ -33,6 +33,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(600);
 #[derive(Debug)]
 pub struct Devstack {
     env: BTreeMap<String, String>,
+    env_path: PathBuf,
     owned: Option<Owned>,
 }
 
@@ -98,7 +99,11 @@ impl Devstack {
                 env_path.display()
             );
         }
-        Ok(Self { env, owned: None })
+        Ok(Self {
+            env,
+            env_path: env_path.to_path_buf(),
+            owned: None,
+        })
     }
 
     /// Starts a private devstack with these `devstack up` arguments (for example
@@ -137,6 +142,7 @@ impl Devstack {
                 let env = env_file::read(&env_path)?;
                 return Ok(Self {
                     env,
+                    env_path: env_path.clone(),
                     owned: Some(Owned {
                         child: Mutex::new(child),
                         control: Mutex::new(control),
@@ -160,6 +166,12 @@ impl Devstack {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// The env file, for a process that should attach to this devstack
+    /// (`TRIBUTARY_DEVSTACK_ENV`).
+    pub fn env_path(&self) -> &Path {
+        &self.env_path
     }
 
     /// A value of the env file, or an error naming the component that provides it.

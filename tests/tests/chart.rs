@@ -234,40 +234,6 @@ fn the_argo_cd_config_map_carries_the_health_script_for_both_kinds() -> Result<(
     Ok(())
 }
 
-/// Helm adopts cluster-wide objects only when they carry its ownership marks; the CRDs and
-/// policies on the shared devstack were applied by other tests (or an earlier release).
-fn adopt_cluster_objects(stack: &Devstack, release: &str, ns: &str) -> Result<()> {
-    for object in [
-        "crd/kafkaconnects.tributary.dev",
-        "crd/connectors.tributary.dev",
-        "validatingadmissionpolicy/kafkaconnects.tributary.dev-config",
-        "validatingadmissionpolicy/connectors.tributary.dev-config",
-        "validatingadmissionpolicybinding/kafkaconnects.tributary.dev-config",
-        "validatingadmissionpolicybinding/connectors.tributary.dev-config",
-    ] {
-        for args in [
-            vec![
-                "annotate".to_string(),
-                "--overwrite".into(),
-                object.into(),
-                format!("meta.helm.sh/release-name={release}"),
-                format!("meta.helm.sh/release-namespace={ns}"),
-            ],
-            vec![
-                "label".to_string(),
-                "--overwrite".into(),
-                object.into(),
-                "app.kubernetes.io/managed-by=Helm".into(),
-            ],
-        ] {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let out = stack.kubectl(&args, None)?;
-            ensure!(out.status.success(), "{args:?}: {}", text(&out));
-        }
-    }
-    Ok(())
-}
-
 #[tokio::test]
 async fn helm_install_reconciles_an_example_upgrade_updates_crds_and_values_uninstall_keeps_crds()
 -> Result<()> {
@@ -297,7 +263,7 @@ async fn helm_install_reconciles_an_example_upgrade_updates_crds_and_values_unin
     )?;
     ensure!(out.status.success(), "{}", text(&out));
     let release = tributary_tests::unique_name("rel");
-    adopt_cluster_objects(stack, &release, &ns)?;
+    tributary_tests::operator::adopt_for_helm(stack, &release, &ns)?;
     let kubeconfig = stack.var("TRIBUTARY_KUBECONFIG")?.to_string();
     let helm_in = |args: &[&str]| -> Result<String> {
         let mut all: Vec<&str> = args.to_vec();
@@ -455,7 +421,22 @@ async fn helm_install_reconciles_an_example_upgrade_updates_crds_and_values_unin
         deployments.get_opt(&name).await?.is_none(),
         "the operator Deployment is gone"
     );
-    // Back to the committed CRDs for the other tests.
+    // Back to the committed CRDs for the other tests; the namespace goes (its workers with it).
     install_crds(stack)?;
+    let out = stack.kubectl(
+        &[
+            "patch",
+            "connector.tributary.dev/datagen-users",
+            "-n",
+            &ns,
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"finalizers":null}}"#,
+        ],
+        None,
+    )?;
+    ensure!(out.status.success(), "{}", text(&out));
+    let out = stack.kubectl(&["delete", "namespace", &ns, "--wait=false"], None)?;
+    ensure!(out.status.success(), "{}", text(&out));
     Ok(())
 }
