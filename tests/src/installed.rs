@@ -29,6 +29,7 @@ pub struct Versions {
     pub postgres_major: String,
     pub cargo_fuzz: String,
     pub hadolint: String,
+    pub helm_docs: String,
 }
 
 impl Versions {
@@ -49,6 +50,7 @@ impl Versions {
             postgres_major: get("POSTGRES_MAJOR"),
             cargo_fuzz: get("CARGO_FUZZ_VERSION"),
             hadolint: get("HADOLINT_VERSION"),
+            helm_docs: get("HELM_DOCS_VERSION"),
         }
     }
 }
@@ -186,6 +188,17 @@ impl Installed {
             "fuzz",
             dir.join(".done"),
             dir.join("bin").join("cargo-fuzz"),
+        )
+    }
+
+    /// helm-docs, which writes the chart README's values table.
+    pub fn helm_docs(&self) -> Result<PathBuf> {
+        let dir = self.cache.join("helm-docs").join(&self.versions.helm_docs);
+        self.require(
+            &format!("helm-docs {}", self.versions.helm_docs),
+            "helm-docs",
+            dir.join(".done"),
+            dir.join("helm-docs"),
         )
     }
 

@@ -440,3 +440,32 @@ async fn helm_install_reconciles_an_example_upgrade_updates_crds_and_values_unin
     ensure!(out.status.success(), "{}", text(&out));
     Ok(())
 }
+
+#[test]
+fn the_chart_readme_is_generated_from_values_and_documents_every_key() -> Result<()> {
+    let helm_docs = tributary_tests::installed::Installed::locate().helm_docs()?;
+    let out = Command::new(helm_docs)
+        .args(["--dry-run", "--chart-search-root"])
+        .arg(chart())
+        .args(["--sort-values-order", "file", "--log-level", "warning"])
+        .output()?;
+    ensure!(out.status.success(), "helm-docs: {}", text(&out));
+    let fresh = String::from_utf8(out.stdout)?;
+    let committed = std::fs::read_to_string(repo().join("charts/tributary/README.md"))?;
+    ensure!(
+        committed.trim_end() == fresh.trim_end(),
+        "charts/tributary/README.md is stale: run `make generate`"
+    );
+    let rows: Vec<&str> = fresh
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| Key"))
+        .collect();
+    ensure!(rows.len() >= 20, "{} values documented", rows.len());
+    for row in rows {
+        ensure!(
+            !row.trim_end().ends_with("|  |"),
+            "a value without a `# --` description: {row}"
+        );
+    }
+    Ok(())
+}
