@@ -333,6 +333,18 @@ async fn helm_install_reconciles_an_example_upgrade_updates_crds_and_values_unin
     })
     .await
     .with_context(|| log(&operator))?;
+    // After reconciling, the live objects are what Git has: kubectl diff finds nothing.
+    for (what, manifest) in [
+        ("the example Connector", std::fs::read_to_string(&example)?),
+        ("the KafkaConnect", cluster.clone()),
+    ] {
+        let out = stack.kubectl(&["diff", "-n", &ns, "-f", "-"], Some(&manifest))?;
+        ensure!(
+            out.status.success(),
+            "{what} differs from its manifest after reconciling: {}",
+            text(&out)
+        );
+    }
     let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
     ensure!(
         !policies.list(&Default::default()).await?.items.is_empty(),
