@@ -204,14 +204,9 @@ pub fn start_operator_as_deployed(
     crate::stack::process::spawn("operator", &mut cmd, dir, nix::sys::signal::Signal::SIGTERM)
 }
 
-/// The CRDs installed, a namespace of its own enforcing the restricted Pod Security Standard,
-/// and the operator watching it (in the pod network, with the chart's RBAC).
-pub async fn operator_in_namespace(
-    stack: &Devstack,
-    prefix: &str,
-    dir: &Path,
-) -> Result<(String, crate::stack::process::Managed)> {
-    install_crds(stack)?;
+/// A new namespace `<prefix>-…` that enforces the restricted Pod Security Standard, as the
+/// operator's and the workers' namespaces should.
+pub async fn restricted_namespace(stack: &Devstack, prefix: &str) -> Result<String> {
     let ns = stack.namespace(prefix).await?;
     kubectl_ok(
         stack,
@@ -223,6 +218,18 @@ pub async fn operator_in_namespace(
         ],
         None,
     )?;
+    Ok(ns)
+}
+
+/// The CRDs installed, a namespace of its own enforcing the restricted Pod Security Standard,
+/// and the operator watching it (in the pod network, with the chart's RBAC).
+pub async fn operator_in_namespace(
+    stack: &Devstack,
+    prefix: &str,
+    dir: &Path,
+) -> Result<(String, crate::stack::process::Managed)> {
+    install_crds(stack)?;
+    let ns = restricted_namespace(stack, prefix).await?;
     let kubeconfig = chart_kubeconfig(stack, &ns, dir, true)?;
     let operator = start_operator_in_pod_network(&ns, dir, &kubeconfig, &[], &[])?;
     Ok((ns, operator))

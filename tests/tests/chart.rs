@@ -251,17 +251,7 @@ async fn helm_install_reconciles_an_example_upgrade_updates_crds_and_values_unin
     let stack = Devstack::shared()?;
     let dir = tempfile::tempdir()?;
     install_crds(stack)?;
-    let ns = stack.namespace("helm").await?;
-    let out = stack.kubectl(
-        &[
-            "label",
-            "namespace",
-            &ns,
-            "pod-security.kubernetes.io/enforce=restricted",
-        ],
-        None,
-    )?;
-    ensure!(out.status.success(), "{}", text(&out));
+    let ns = tributary_tests::operator::restricted_namespace(stack, "helm").await?;
     let release = tributary_tests::unique_name("rel");
     tributary_tests::operator::adopt_for_helm(stack, &release, &ns)?;
     let kubeconfig = stack.var("TRIBUTARY_KUBECONFIG")?.to_string();

@@ -16,8 +16,8 @@ use kube::Api;
 use tributary_operator::crd::{Connector, KafkaConnect};
 use tributary_tests::Devstack;
 use tributary_tests::operator::{
-    adopt_for_helm, kafka_connect_manifest, kubectl_ok, repo, service_account_kubeconfig,
-    start_operator_as_deployed,
+    adopt_for_helm, kafka_connect_manifest, kubectl_ok, repo, restricted_namespace,
+    service_account_kubeconfig, start_operator_as_deployed,
 };
 
 const EXAMPLE: &str = "manifests/examples/connector-datagen.yaml";
@@ -235,17 +235,7 @@ async fn main() -> Result<()> {
     };
     say("starting (or attaching to) the devstack: Kubernetes, the pod runner, Kafka");
     let stack = Devstack::shared()?;
-    let ns = stack.namespace("tributary-demo").await?;
-    kubectl_ok(
-        stack,
-        &[
-            "label",
-            "namespace",
-            &ns,
-            "pod-security.kubernetes.io/enforce=restricted",
-        ],
-        None,
-    )?;
+    let ns = restricted_namespace(stack, "tributary-demo").await?;
     let release = tributary_tests::unique_name("tributary");
     adopt_for_helm(stack, &release, &ns)?;
     let demo = Demo {
