@@ -140,6 +140,24 @@ pub fn backoff_seconds(count: i32, max: i32) -> i64 {
     (2_i64.saturating_mul(1_i64 << exp)).min(i64::from(max.max(1)))
 }
 
+/// How long until a Connector is reconciled again without an event: a Ready one every 5 minutes
+/// (the cluster poll reports its changes at once anyway), one not Ready every 15 s. A RUNNING one
+/// whose topics are not known yet — they appear with its first records — every 30 s during its
+/// first 10 minutes of readiness, then at the Ready pace, so a thousand idle sources do not keep
+/// the apiserver and the workers busy for good.
+pub fn requeue_after(
+    ready: bool,
+    awaiting_topics: bool,
+    ready_for: std::time::Duration,
+) -> std::time::Duration {
+    use std::time::Duration;
+    match (ready, awaiting_topics) {
+        (false, _) => Duration::from_secs(15),
+        (true, true) if ready_for < Duration::from_secs(600) => Duration::from_secs(30),
+        (true, _) => Duration::from_secs(300),
+    }
+}
+
 /// Whether the connector or any task is FAILED.
 fn failed(live: &ConnectorExpansion) -> bool {
     live.status.as_ref().is_some_and(|s| {
@@ -436,6 +454,21 @@ pub fn readiness(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn topics_are_rechecked_often_only_while_the_connector_is_new() {
+        use std::time::Duration;
+        let s = Duration::from_secs;
+        assert_eq!(requeue_after(false, true, s(0)), s(15));
+        assert_eq!(requeue_after(true, true, s(0)), s(30));
+        assert_eq!(requeue_after(true, true, s(599)), s(30));
+        assert_eq!(
+            requeue_after(true, true, s(600)),
+            s(300),
+            "an idle source settles"
+        );
+        assert_eq!(requeue_after(true, false, s(0)), s(300));
+    }
     use tributary_connect_client::{ConnectorInfo, ConnectorStateInfo, ConnectorType};
 
     fn spec(yaml: &str) -> ConnectorSpec {

@@ -648,14 +648,26 @@ async fn apply(conn: Arc<Connector>, ctx: Arc<Context>) -> Result<Action, Error>
     }
     let running = planner::state_of(&conn.spec) == ConnectorState::Running;
     let awaiting_topics = running && st.topics.as_ref().is_none_or(Vec::is_empty);
+    // How long it has been Ready (zero when this reconcile makes it so).
+    let ready_for = conn
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "Ready" && c.status == "True"))
+        .map_or(Duration::ZERO, |c| {
+            Duration::try_from(
+                k8s_openapi::jiff::Timestamp::now().duration_since(c.last_transition_time.0),
+            )
+            .unwrap_or(Duration::ZERO)
+        });
     let mut draft = draft.not_ready(reason, message);
     draft.ready = ready;
     write_status(&ctx, &conn, draft).await?;
-    Ok(match (ready, awaiting_topics) {
-        (true, false) => Action::requeue(Duration::from_secs(300)),
-        (true, true) => Action::requeue(Duration::from_secs(TOPICS_RECHECK_SECONDS)),
-        (false, _) => Action::requeue(Duration::from_secs(15)),
-    })
+    Ok(Action::requeue(planner::requeue_after(
+        ready,
+        awaiting_topics,
+        ready_for,
+    )))
 }
 
 async fn cleanup(conn: Arc<Connector>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -759,10 +771,6 @@ pub fn error_policy(conn: Arc<Connector>, error: &Error, ctx: Arc<Context>) -> A
     tracing::info!(connector = %conn.name_any(), namespace = ?conn.namespace(), error = %error, "reconcile failed; retrying");
     Action::requeue(Duration::from_secs(2))
 }
-
-/// How soon a RUNNING connector with no topics yet is looked at again (an idle source keeps
-/// being asked at this pace; cheap next to the cluster poll).
-const TOPICS_RECHECK_SECONDS: u64 = 30;
 
 /// kubectl's copy of what it last applied: the whole spec again.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
