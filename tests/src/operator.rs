@@ -445,3 +445,46 @@ pub fn adopt_for_helm(stack: &Devstack, release: &str, ns: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// Runs `helm <args>` against the devstack's apiserver in namespace `ns`; its output (helm
+/// prints a release's NOTES.txt), or an error with it.
+pub fn helm_in(stack: &Devstack, ns: &str, args: &[&str]) -> Result<String> {
+    let out = Command::new(stack.var("TRIBUTARY_HELM")?)
+        .args(args)
+        .args(["-n", ns, "--kubeconfig", stack.var("TRIBUTARY_KUBECONFIG")?])
+        .output()?;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ensure!(out.status.success(), "helm {args:?}: {said}");
+    Ok(said)
+}
+
+/// Deletes namespace `ns` once no operator watches it: its Connectors' finalizers are released
+/// first (nobody is left to release them), then the namespace goes, its workers with it.
+pub fn delete_unwatched_namespace(stack: &Devstack, ns: &str) -> Result<()> {
+    let list = kubectl_ok(
+        stack,
+        &["get", "connectors.tributary.dev", "-n", ns, "-o", "name"],
+        None,
+    )?;
+    for c in list.lines().filter(|l| !l.is_empty()) {
+        kubectl_ok(
+            stack,
+            &[
+                "patch",
+                c,
+                "-n",
+                ns,
+                "--type=merge",
+                "-p",
+                r#"{"metadata":{"finalizers":null}}"#,
+            ],
+            None,
+        )?;
+    }
+    kubectl_ok(stack, &["delete", "namespace", ns, "--wait=false"], None)?;
+    Ok(())
+}

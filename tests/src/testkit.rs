@@ -56,19 +56,11 @@ fn devstack_binary() -> Result<PathBuf> {
             return Ok(PathBuf::from(p));
         }
     }
-    // Test binaries live in target/<profile>/deps; the devstack binary one level up.
-    let exe = std::env::current_exe()?;
-    let candidate = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("devstack"));
-    match candidate {
-        Some(c) if c.exists() => Ok(c),
-        _ => bail!(
-            "cannot find the devstack binary next to {}; build it with `cargo build -p tributary-tests --bin devstack` or set TRIBUTARY_DEVSTACK_BIN",
-            exe.display()
-        ),
-    }
+    // Next to this binary (a bin in target/<profile>) or one level up (a test in deps/).
+    crate::worker::sibling_binary(
+        "devstack",
+        "cargo build -p tributary-tests --bin devstack (or set TRIBUTARY_DEVSTACK_BIN)",
+    )
 }
 
 impl Devstack {

@@ -29,7 +29,7 @@ pub fn sibling_binary(name: &str, build: &str) -> Result<PathBuf> {
         .into_iter()
         .flatten()
         .map(|d| d.join(name))
-        .find(|c| c.exists());
+        .find(|c| c.is_file());
     match candidate {
         Some(c) => Ok(c),
         None => bail!(

@@ -254,14 +254,7 @@ async fn helm_install_reconciles_an_example_upgrade_updates_crds_and_values_unin
     let ns = tributary_tests::operator::restricted_namespace(stack, "helm").await?;
     let release = tributary_tests::unique_name("rel");
     tributary_tests::operator::adopt_for_helm(stack, &release, &ns)?;
-    let kubeconfig = stack.var("TRIBUTARY_KUBECONFIG")?.to_string();
-    let helm_in = |args: &[&str]| -> Result<String> {
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["-n", &ns, "--kubeconfig", &kubeconfig]);
-        let out = helm(stack, &all)?;
-        ensure!(out.status.success(), "helm {args:?}: {}", text(&out));
-        Ok(text(&out))
-    };
+    let helm_in = |args: &[&str]| tributary_tests::operator::helm_in(stack, &ns, args);
     // The Deployment at 0: the pod runner plays the kubelet for workers only; the operator
     // runs here as a process, as the Deployment would run it.
     let watch = format!("watchNamespaces={{{ns}}}");
@@ -425,22 +418,7 @@ async fn helm_install_reconciles_an_example_upgrade_updates_crds_and_values_unin
     );
     // Back to the committed CRDs for the other tests; the namespace goes (its workers with it).
     install_crds(stack)?;
-    let out = stack.kubectl(
-        &[
-            "patch",
-            "connector.tributary.dev/datagen-users",
-            "-n",
-            &ns,
-            "--type=merge",
-            "-p",
-            r#"{"metadata":{"finalizers":null}}"#,
-        ],
-        None,
-    )?;
-    ensure!(out.status.success(), "{}", text(&out));
-    let out = stack.kubectl(&["delete", "namespace", &ns, "--wait=false"], None)?;
-    ensure!(out.status.success(), "{}", text(&out));
-    Ok(())
+    tributary_tests::operator::delete_unwatched_namespace(stack, &ns)
 }
 
 #[test]

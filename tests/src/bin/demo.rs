@@ -16,8 +16,8 @@ use kube::Api;
 use tributary_operator::crd::{Connector, KafkaConnect};
 use tributary_tests::Devstack;
 use tributary_tests::operator::{
-    adopt_for_helm, kafka_connect_manifest, kubectl_ok, repo, restricted_namespace,
-    service_account_kubeconfig, start_operator_as_deployed,
+    adopt_for_helm, delete_unwatched_namespace, helm_in, kafka_connect_manifest, kubectl_ok, repo,
+    restricted_namespace, service_account_kubeconfig, start_operator_as_deployed,
 };
 
 const EXAMPLE: &str = "manifests/examples/connector-datagen.yaml";
@@ -59,62 +59,18 @@ struct Demo {
     stack: &'static Devstack,
     ns: String,
     release: String,
-    kubeconfig: String,
 }
 
 impl Demo {
     fn helm(&self, args: &[&str]) -> Result<String> {
-        let out = std::process::Command::new(self.stack.var("TRIBUTARY_HELM")?)
-            .args(args)
-            .args(["-n", &self.ns, "--kubeconfig", &self.kubeconfig])
-            .output()?;
-        let said = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        ensure!(out.status.success(), "helm {args:?}: {said}");
-        Ok(said)
+        helm_in(self.stack, &self.ns, args)
     }
 
-    /// helm uninstall, then the namespace (its Connectors' finalizers released first: the
-    /// operator is gone by then).
+    /// helm uninstall, then the namespace.
     fn tear_down(&self) -> Result<()> {
         say("tearing down: helm uninstall, then the namespace");
         self.helm(&["uninstall", &self.release])?;
-        let list = kubectl_ok(
-            self.stack,
-            &[
-                "get",
-                "connectors.tributary.dev",
-                "-n",
-                &self.ns,
-                "-o",
-                "name",
-            ],
-            None,
-        )?;
-        for c in list.lines().filter(|l| !l.is_empty()) {
-            kubectl_ok(
-                self.stack,
-                &[
-                    "patch",
-                    c,
-                    "-n",
-                    &self.ns,
-                    "--type=merge",
-                    "-p",
-                    r#"{"metadata":{"finalizers":null}}"#,
-                ],
-                None,
-            )?;
-        }
-        kubectl_ok(
-            self.stack,
-            &["delete", "namespace", &self.ns, "--wait=false"],
-            None,
-        )?;
-        Ok(())
+        delete_unwatched_namespace(self.stack, &self.ns)
     }
 }
 
@@ -238,12 +194,7 @@ async fn main() -> Result<()> {
     let ns = restricted_namespace(stack, "tributary-demo").await?;
     let release = tributary_tests::unique_name("tributary");
     adopt_for_helm(stack, &release, &ns)?;
-    let demo = Demo {
-        stack,
-        ns,
-        release,
-        kubeconfig: stack.var("TRIBUTARY_KUBECONFIG")?.to_string(),
-    };
+    let demo = Demo { stack, ns, release };
     let result = run(&demo, duration).await;
     let down = demo.tear_down();
     result?;
