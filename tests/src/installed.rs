@@ -30,6 +30,8 @@ pub struct Versions {
     pub cargo_fuzz: String,
     pub hadolint: String,
     pub helm_docs: String,
+    pub prometheus: String,
+    pub prometheus_operator: String,
 }
 
 impl Versions {
@@ -51,6 +53,8 @@ impl Versions {
             cargo_fuzz: get("CARGO_FUZZ_VERSION"),
             hadolint: get("HADOLINT_VERSION"),
             helm_docs: get("HELM_DOCS_VERSION"),
+            prometheus: get("PROMETHEUS_VERSION"),
+            prometheus_operator: get("PROMETHEUS_OPERATOR_VERSION"),
         }
     }
 }
@@ -199,6 +203,35 @@ impl Installed {
             "helm-docs",
             dir.join(".done"),
             dir.join("helm-docs"),
+        )
+    }
+
+    /// promtool, Prometheus' rule checker and rule unit-test runner.
+    pub fn promtool(&self) -> Result<PathBuf> {
+        let dir = self.cache.join("promtool").join(&self.versions.prometheus);
+        self.require(
+            &format!("promtool {}", self.versions.prometheus),
+            "promtool",
+            dir.join(".done"),
+            dir.join("promtool"),
+        )
+    }
+
+    /// The folder holding the Prometheus Operator's ServiceMonitor, PodMonitor and
+    /// PrometheusRule CRDs.
+    pub fn monitoring_crds(&self) -> Result<PathBuf> {
+        let dir = self
+            .cache
+            .join("prometheus-operator-crds")
+            .join(&self.versions.prometheus_operator);
+        self.require(
+            &format!(
+                "the Prometheus Operator CRDs {}",
+                self.versions.prometheus_operator
+            ),
+            "monitoring-crds",
+            dir.join(".done"),
+            dir.clone(),
         )
     }
 

@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 
 use anyhow::{Context, Result, ensure};
 use tributary_tests::Devstack;
+use tributary_tests::installed::Installed;
 use tributary_tests::operator::repo;
 
 fn helm(stack: &Devstack, args: &[&str]) -> Result<Output> {
@@ -58,6 +59,8 @@ fn the_chart_lints_clean_and_refuses_wrong_values_naming_the_key() -> Result<()>
         ("networkPolicy=false", "'networkPolicy' not allowed"),
         ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
         ("serviceMonitor.interval=often", "/serviceMonitor/interval"),
+        ("prometheusRule.for=soon", "/prometheusRule/for"),
+        ("podMonitor.enable=true", "'enable' not allowed"),
     ] {
         let out = template(stack, "tributary-system", &[set])?;
         ensure!(!out.status.success(), "--set {set} was accepted");
@@ -76,6 +79,36 @@ async fn what_the_chart_renders_is_admitted_under_the_restricted_pod_security_st
     let stack = Devstack::shared()?;
     let ns = stack.namespace("chart").await?;
     let watched = stack.namespace("chartw").await?;
+    // The Prometheus Operator's own CRDs, so its ServiceMonitor, PodMonitor and PrometheusRule
+    // are checked against their real schemas.
+    let crds = Installed::locate().monitoring_crds()?;
+    let out = stack.kubectl(
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            &crds.display().to_string(),
+        ],
+        None,
+    )?;
+    ensure!(out.status.success(), "monitoring CRDs: {}", text(&out));
+    for crd in [
+        "servicemonitors.monitoring.coreos.com",
+        "podmonitors.monitoring.coreos.com",
+        "prometheusrules.monitoring.coreos.com",
+    ] {
+        let out = stack.kubectl(
+            &[
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                &format!("crd/{crd}"),
+            ],
+            None,
+        )?;
+        ensure!(out.status.success(), "{crd}: {}", text(&out));
+    }
     for (k, v) in [
         ("pod-security.kubernetes.io/enforce", "restricted"),
         ("pod-security.kubernetes.io/warn", "restricted"),
@@ -101,6 +134,11 @@ async fn what_the_chart_renders_is_admitted_under_the_restricted_pod_security_st
         vec![
             "crds.install=false".into(),
             "admissionPolicies=false".into(),
+        ],
+        vec![
+            "serviceMonitor.enabled=true".into(),
+            "podMonitor.enabled=true".into(),
+            "prometheusRule.enabled=true".into(),
         ],
     ] {
         let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
@@ -145,6 +183,13 @@ async fn what_the_chart_renders_is_admitted_under_the_restricted_pod_security_st
                 "both CRDs are kept on uninstall"
             );
             ensure!(yaml.contains("kind: ClusterRoleBinding"), "all namespaces");
+        } else if sets[0].starts_with("serviceMonitor") {
+            for kind in ["ServiceMonitor", "PodMonitor", "PrometheusRule"] {
+                ensure!(
+                    yaml.contains(&format!("kind: {kind}")),
+                    "{kind} not rendered"
+                );
+            }
         } else if sets[0].starts_with("watchNamespaces") {
             ensure!(
                 !yaml.contains("kind: ClusterRoleBinding")

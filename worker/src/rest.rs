@@ -752,7 +752,7 @@ async fn ready(State(api): State<Api>) -> Response {
 }
 
 async fn metrics(State(api): State<Api>) -> Response {
-    let text = api.metrics.render(api.herder.as_ref());
+    let text = api.metrics.render();
     (
         [(
             header::CONTENT_TYPE,

@@ -100,7 +100,7 @@ pub async fn run(
     tracing::info!(kafka_cluster_id = %cluster_id, "Kafka reachable");
 
     let status = Arc::new(StatusBoard::new(worker_id(&config, &rest_addr)));
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Metrics::new(status.clone()));
     let worker = WorkerContext::new(
         &config,
         worker_props.clone(),

@@ -15,6 +15,15 @@ pub struct Status {
     pub trace: Option<String>,
 }
 
+/// A connector as this worker runs it: the connector itself when it runs here, and the tasks
+/// that run here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Local {
+    pub name: String,
+    pub connector: Option<State>,
+    pub tasks: Vec<(u32, State)>,
+}
+
 #[derive(Debug, Default)]
 struct Entry {
     type_: Option<ConnectorType>,
@@ -191,8 +200,33 @@ impl StatusBoard {
             .flatten()
     }
 
+    /// The connector no longer runs here (revoked or stopped); its tasks may still.
+    pub fn clear_connector(&self, connector: &str) {
+        self.with(|e| {
+            if let Some(entry) = e.get_mut(connector) {
+                entry.connector = None;
+            }
+        });
+    }
+
     pub fn remove(&self, connector: &str) {
         self.with(|e| e.remove(connector));
+    }
+
+    /// Everything this worker runs, for the metrics of its connectors and tasks (Java reports a
+    /// connector's and a task's state on the worker that runs it, not the cluster's view).
+    pub fn local(&self) -> Vec<Local> {
+        self.with(|e| {
+            e.iter()
+                .filter(|(_, entry)| entry.connector.is_some() || !entry.tasks.is_empty())
+                .map(|(name, entry)| Local {
+                    name: name.clone(),
+                    connector: entry.connector.as_ref().map(|c| c.state),
+                    tasks: entry.tasks.iter().map(|(id, s)| (*id, s.state)).collect(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
     }
 
     pub fn info(&self, name: &str) -> Option<ConnectorStateInfo> {

@@ -171,18 +171,18 @@ pub async fn run(config: WorkerConfig, raw_props: BTreeMap<String, String>) -> R
     let worker_id = worker_id(&config, &rest_addr);
     let settings = settings(&config, &listeners[0], worker_id.clone(), Some(cluster_id));
     let url = settings.url.clone();
-    let metrics = Arc::new(Metrics::new());
     let (events_tx, events_rx) = std::sync::mpsc::channel::<Event>();
     let status = {
         let wake = events_tx.clone();
-        StatusBoard::new(worker_id.clone()).with_on_change(move || {
+        Arc::new(StatusBoard::new(worker_id.clone()).with_on_change(move || {
             let _ = wake.send(Event::Wake);
-        })
+        }))
     };
+    let metrics = Arc::new(Metrics::new(status.clone()));
     let worker = WorkerContext::new(
         &config,
         worker_props.clone(),
-        Arc::new(status),
+        status,
         offsets.clone(),
         metrics.clone(),
     );

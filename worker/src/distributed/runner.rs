@@ -703,6 +703,7 @@ impl Runner {
             tracing::warn!(connector = name, error = %e, "connector stop failed");
         }
         tracing::info!(connector = name, "connector stopped");
+        self.worker.status.clear_connector(name);
         let key = StatusKey::Connector(name.to_string());
         self.written.remove(&key);
         if unassigned {

@@ -445,7 +445,7 @@ mod topic_tracker_tests {
                 )
                 .unwrap_or_else(|e| panic!("{e}")),
             ),
-            metrics: Arc::new(crate::metrics::Metrics::new()),
+            metrics: Arc::new(crate::metrics::Metrics::new(status.clone())),
         };
         let id = TaskId {
             connector: "c".into(),
