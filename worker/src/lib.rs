@@ -21,5 +21,6 @@ pub mod standalone;
 pub mod status;
 pub mod status_store;
 pub mod task;
+pub mod transforms;
 
 pub use error::{Error, Result};

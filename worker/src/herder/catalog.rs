@@ -13,6 +13,7 @@ use super::{HerderError, HerderResult};
 use crate::config::providers::Providers;
 use crate::connectors::{self, ConnectorPlugin};
 use crate::converter::{CONVERTER_CLASSES, SIMPLE_HEADER_CONVERTER};
+use crate::transforms;
 
 #[derive(Debug)]
 pub struct Catalog {
@@ -44,6 +45,17 @@ impl Catalog {
                 type_: "header_converter".into(),
                 version: Some(env!("CARGO_PKG_VERSION").into()),
             });
+            let version = || Some(env!("CARGO_PKG_VERSION").to_string());
+            out.extend(transforms::TRANSFORMS.iter().map(|t| PluginInfo {
+                class_name: t.class.to_string(),
+                type_: "transformation".into(),
+                version: version(),
+            }));
+            out.extend(transforms::PREDICATES.iter().map(|p| PluginInfo {
+                class_name: p.class.to_string(),
+                type_: "predicate".into(),
+                version: version(),
+            }));
         }
         out
     }
@@ -54,6 +66,13 @@ impl Catalog {
     }
 
     pub fn plugin_config(&self, plugin: &str) -> HerderResult<Vec<ConfigKeyInfo>> {
+        // Transformations and predicates describe their own keys (KIP-769).
+        let own_def = transforms::find_transform(plugin)
+            .map(|t| (t.def)())
+            .or_else(|| transforms::find_predicate(plugin).map(|p| (p.def)()));
+        if let Some(def) = own_def {
+            return Ok(def.keys().iter().map(validation::key_info).collect());
+        }
         let p = connectors::find(plugin)
             .ok_or_else(|| HerderError::NotFound(format!("Unknown plugin {plugin}.")))?;
         // Java 4.x lists the plugin's own keys, then the common connector keys.

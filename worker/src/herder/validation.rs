@@ -251,13 +251,16 @@ fn cross_checks(
             "exactly.once.support=required cannot be met: this worker does not support exactly-once source connectors yet".to_string(),
         ));
     }
-    // No single message transforms exist yet: refuse them rather than silently skip them.
-    for k in ["transforms", "predicates"] {
-        if let Some(v) = config.get(k).filter(|v| !v.trim().is_empty()) {
-            errors.push((
-                k,
-                format!("{k}={v}: this worker has no {k} yet; remove the setting"),
-            ));
+    // Every transform and predicate is built, so a wrong class or key is refused now, naming
+    // the full key, rather than failing the tasks later.
+    if let Err(e) = crate::transforms::Chain::from_config(config) {
+        for (key, message) in e.0 {
+            let at = if key.starts_with("predicates") {
+                "predicates"
+            } else {
+                "transforms"
+            };
+            errors.push((at, message));
         }
     }
     if let Err(e) = ErrorPolicy::from_config(config) {

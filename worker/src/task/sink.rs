@@ -25,6 +25,7 @@ use super::{ClientErrors, TaskControl, TaskSpec, WorkerContext, check_reachable}
 use crate::config::client::Role;
 use crate::converter::{Converter, SimpleHeaderConverter, converter_for};
 use crate::error::{Error, Result};
+use crate::transforms::{Chain, Record};
 
 /// Requests a task made through its context, applied by the loop between batches.
 #[derive(Debug, Default)]
@@ -396,6 +397,26 @@ fn sink_record(
     })
 }
 
+/// The record through the connector's transforms (`None`: dropped); a failure names the
+/// transform's class, as the dead letter queue's headers do in Java.
+fn transform(
+    chain: &Chain,
+    record: SinkRecord,
+) -> std::result::Result<Option<SinkRecord>, (Stage, &'static str, Error)> {
+    if chain.is_empty() {
+        return Ok(Some(record));
+    }
+    let (parts, r) = Record::from_sink(record);
+    match chain.apply(r) {
+        Ok(r) => Ok(r.map(|r| r.into_sink(parts))),
+        Err(e) => Err((
+            Stage::Transformation,
+            e.class,
+            Error::Conversion(e.error.to_string()),
+        )),
+    }
+}
+
 fn dlq_for(
     policy: &ErrorPolicy,
     spec: &TaskSpec,
@@ -443,6 +464,8 @@ pub fn run(
 ) -> Result<()> {
     let policy = ErrorPolicy::from_config(&spec.connector_config)?;
     let topics = subscription(&spec.connector_config)?;
+    let chain =
+        Chain::from_config(&spec.connector_config).map_err(|e| Error::Config(e.to_string()))?;
     let converters = Converters {
         key: converter_for(
             "key.converter",
@@ -589,8 +612,10 @@ pub fn run(
                                 polled_next.push((topic.to_string(), partition, msg.offset() + 1))
                             }
                         }
-                        match sink_record(&converters, &msg) {
-                            Ok(r) => batch.push(r),
+                        match sink_record(&converters, &msg).and_then(|r| transform(&chain, r)) {
+                            Ok(Some(r)) => batch.push(r),
+                            // Dropped by a transform: its offset is committed with the batch's.
+                            Ok(None) => {}
                             Err((stage, class, e)) => {
                                 skipped.inc();
                                 let headers = msg.headers().map(|h| h.detach());

@@ -1,4 +1,4 @@
-//! The source task loop: `poll` → converters → idempotent producer (batched and pipelined by
+//! The source task loop: `poll` → transforms → converters → idempotent producer (batched and pipelined by
 //! librdkafka) → acknowledgements → offsets. Offsets are written every `offset.flush.interval.ms`
 //! and only for records acknowledged in order per source partition, so a crash at any point
 //! repeats at most the records since the last flush and never skips one.
@@ -14,7 +14,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header as KafkaHeader, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, Message};
-use tributary_connect_api::{SourceRecord, SourceTask, SourceTaskContext};
+use tributary_connect_api::{OffsetMap, SourceRecord, SourceTask, SourceTaskContext};
 use tributary_connect_client::State;
 
 use super::errors::{ErrorPolicy, Stage};
@@ -25,6 +25,7 @@ use crate::config::client::Role;
 use crate::converter::{Converter, SimpleHeaderConverter, converter_for};
 use crate::error::{Error, Result};
 use crate::offset_store::{ConnectorOffsetReader, offset_key, offset_value};
+use crate::transforms::{Chain, Record, StepError};
 
 /// Delivery results reach the loop through each record's ack flag; failures are kept here.
 #[derive(Debug, Clone)]
@@ -155,6 +156,25 @@ fn convert(c: &Converters, r: &SourceRecord) -> std::result::Result<Converted, (
     })
 }
 
+/// The record through the connector's transforms: `Ok(Ok(record))` to send, `Ok(Err(offset))`
+/// when a transform dropped it, `Err((offset, error))` when one failed on it. An empty chain
+/// hands the record straight back.
+#[allow(clippy::type_complexity)]
+fn transform(
+    chain: &Chain,
+    record: SourceRecord,
+) -> std::result::Result<std::result::Result<SourceRecord, OffsetMap>, (OffsetMap, StepError)> {
+    if chain.is_empty() {
+        return Ok(Ok(record));
+    }
+    let (parts, r) = Record::from_source(record);
+    match chain.apply(r) {
+        Ok(Some(r)) => Ok(Ok(r.into_source(parts))),
+        Ok(None) => Ok(Err(parts.source_offset)),
+        Err(e) => Err((parts.source_offset, e)),
+    }
+}
+
 /// Creates `topic` when it does not exist, with the settings its topic creation group gives.
 fn ensure_topic(
     admin: &AdminClient<ClientErrors>,
@@ -250,6 +270,8 @@ pub fn run(
 ) -> Result<()> {
     let policy = ErrorPolicy::from_config(&spec.connector_config)?;
     let converters = converters(spec, worker)?;
+    let chain =
+        Chain::from_config(&spec.connector_config).map_err(|e| Error::Config(e.to_string()))?;
     let creation =
         TopicCreation::from_config(worker.topic_creation_enable, &spec.connector_config)?;
     let (producer_cfg, admin_cfg) = producer_config(spec, worker)?;
@@ -326,9 +348,48 @@ pub fn run(
             let batch_len = records.len() as u64;
             topics.begin_batch(status);
             for record in records {
+                if !last_partition.as_ref().is_some_and(|p| {
+                    Arc::ptr_eq(p, &record.source_partition) || **p == *record.source_partition
+                }) {
+                    last_key = offset_key(&spec.id.connector, &record.source_partition);
+                    last_partition = Some(record.source_partition.clone());
+                }
+                // A record the transforms drop, or that fails and is tolerated, is done with:
+                // its offset is acknowledged at once, as Java's recordDropped does.
+                let record = match transform(&chain, record) {
+                    Ok(r) => r,
+                    Err((offset, e)) if policy.tolerate_all => {
+                        l.submitted
+                            .submit(&last_key, offset)
+                            .store(true, Ordering::Release);
+                        skipped.inc();
+                        if policy.log_enable {
+                            tracing::warn!(task = %spec.id, stage = Stage::Transformation.name(), error = %e, "record skipped");
+                        }
+                        continue;
+                    }
+                    Err((_, e)) => {
+                        return Err(Error::Conversion(format!(
+                            "{} failed for a record: {e}",
+                            Stage::Transformation.name()
+                        )));
+                    }
+                };
+                let record = match record {
+                    Ok(r) => r,
+                    Err(offset) => {
+                        l.submitted
+                            .submit(&last_key, offset)
+                            .store(true, Ordering::Release);
+                        continue;
+                    }
+                };
                 let converted = match convert(&converters, &record) {
                     Ok(c) => c,
                     Err((stage, e)) if policy.tolerate_all => {
+                        l.submitted
+                            .submit(&last_key, record.source_offset)
+                            .store(true, Ordering::Release);
                         skipped.inc();
                         if policy.log_enable {
                             tracing::warn!(task = %spec.id, stage = stage.name(), error = %e, "record skipped");
@@ -349,12 +410,6 @@ pub fn run(
                 {
                     ensure_topic(admin, &l.producer, creation, &record.topic)?;
                     known_topics.insert(record.topic.clone());
-                }
-                if !last_partition.as_ref().is_some_and(|p| {
-                    Arc::ptr_eq(p, &record.source_partition) || **p == *record.source_partition
-                }) {
-                    last_key = offset_key(&spec.id.connector, &record.source_partition);
-                    last_partition = Some(record.source_partition.clone());
                 }
                 let ack = l.submitted.submit(&last_key, record.source_offset);
                 let mut out: BaseRecord<'_, [u8], [u8], Arc<AtomicBool>> =

@@ -1,0 +1,145 @@
+//! What the transforms share: Java's `Requirements` checks with their messages, schema copying
+//! (`SchemaUtil.copySchemaBasics`) and typed access to parsed settings.
+
+use tributary_connect_api::{ConfigValue, Schema, SchemaBuilder, Struct, Type, Value};
+
+use super::{Settings, TransformError, TransformResult};
+
+/// The Java class a Connect value has, as `Requirements` names it in errors.
+pub fn java_class(value: Option<&Value>) -> &'static str {
+    match value {
+        None => "null",
+        Some(Value::Int8(_)) => "java.lang.Byte",
+        Some(Value::Int16(_)) => "java.lang.Short",
+        Some(Value::Int32(_)) => "java.lang.Integer",
+        Some(Value::Int64(_)) => "java.lang.Long",
+        Some(Value::Float32(_)) => "java.lang.Float",
+        Some(Value::Float64(_)) => "java.lang.Double",
+        Some(Value::Boolean(_)) => "java.lang.Boolean",
+        Some(Value::String(_)) => "java.lang.String",
+        Some(Value::Bytes(_)) => "[B",
+        Some(Value::Array(_)) => "java.util.ArrayList",
+        Some(Value::Map(_)) => "java.util.HashMap",
+        Some(Value::Struct(_)) => "org.apache.kafka.connect.data.Struct",
+        Some(Value::Decimal(_)) => "java.math.BigDecimal",
+        Some(Value::Date(_) | Value::Time(_) | Value::Timestamp(_)) => "java.util.Date",
+    }
+}
+
+/// A map entry list, for schemaless records.
+pub type MapEntries = Vec<(Option<Value>, Option<Value>)>;
+
+pub fn require_map(value: Option<Value>, purpose: &str) -> TransformResult<MapEntries> {
+    match value {
+        Some(Value::Map(m)) => Ok(m),
+        other => Err(TransformError(format!(
+            "Only Map objects supported in absence of schema for [{purpose}], found: {}",
+            java_class(other.as_ref())
+        ))),
+    }
+}
+
+pub fn require_struct(value: Option<Value>, purpose: &str) -> TransformResult<Struct> {
+    match value {
+        Some(Value::Struct(s)) => Ok(s),
+        other => Err(TransformError(format!(
+            "Only Struct objects supported for [{purpose}], found: {}",
+            java_class(other.as_ref())
+        ))),
+    }
+}
+
+pub fn require_schema<'a>(
+    schema: Option<&'a Schema>,
+    purpose: &str,
+) -> TransformResult<&'a Schema> {
+    schema.ok_or_else(|| TransformError(format!("Schema required for [{purpose}]")))
+}
+
+/// The value under a string key of a schemaless map.
+pub fn map_get<'a>(map: &'a MapEntries, key: &str) -> Option<&'a Value> {
+    map.iter()
+        .find(|(k, _)| matches!(k, Some(Value::String(s)) if s == key))
+        .and_then(|(_, v)| v.as_ref())
+}
+
+/// Sets a string key of a schemaless map, replacing an existing entry in place (a Java
+/// `HashMap.put`).
+pub fn map_put(map: &mut MapEntries, key: &str, value: Option<Value>) {
+    match map
+        .iter_mut()
+        .find(|(k, _)| matches!(k, Some(Value::String(s)) if s == key))
+    {
+        Some(entry) => entry.1 = value,
+        None => map.push((Some(Value::String(key.to_string())), value)),
+    }
+}
+
+/// A new struct schema with `source`'s name, version, doc and parameters (not its
+/// optionality), as `SchemaUtil.copySchemaBasics(source, SchemaBuilder.struct())`.
+pub fn struct_basics(source: &Schema) -> SchemaBuilder {
+    let mut b = SchemaBuilder::new(Type::Struct);
+    if let Some(n) = source.name() {
+        b = b.name(n);
+    }
+    if let Some(v) = source.version() {
+        b = b.version(v);
+    }
+    if let Some(d) = source.doc() {
+        b = b.doc(d);
+    }
+    for (k, v) in source.parameters() {
+        b = b.parameter(k.clone(), v.clone());
+    }
+    b
+}
+
+pub fn build(b: SchemaBuilder) -> TransformResult<Schema> {
+    b.build().map_err(|e| TransformError(e.to_string()))
+}
+
+pub fn put(s: &mut Struct, field: &str, value: Option<Value>) -> TransformResult<()> {
+    s.put(field, value)
+        .map(drop)
+        .map_err(|e| TransformError(e.to_string()))
+}
+
+/// A field's value, with or without its schema default (`replace.null.with.default`).
+pub fn get(s: &Struct, field: &str, with_default: bool) -> TransformResult<Option<Value>> {
+    let v = if with_default {
+        s.get(field)
+    } else {
+        s.get_without_default(field)
+    };
+    v.map(|v| v.cloned())
+        .map_err(|e| TransformError(e.to_string()))
+}
+
+pub fn string(s: &Settings, key: &str) -> Option<String> {
+    match s.get(key) {
+        Some(ConfigValue::String(v) | ConfigValue::Class(v)) => Some(v.clone()),
+        Some(other) => Some(other.to_string()),
+        None => None,
+    }
+}
+
+pub fn list(s: &Settings, key: &str) -> Vec<String> {
+    match s.get(key) {
+        Some(ConfigValue::List(v)) => v.clone(),
+        _ => Vec::new(),
+    }
+}
+
+pub fn boolean(s: &Settings, key: &str, default: bool) -> bool {
+    match s.get(key) {
+        Some(ConfigValue::Boolean(b)) => *b,
+        _ => default,
+    }
+}
+
+pub fn int(s: &Settings, key: &str) -> Option<i32> {
+    match s.get(key) {
+        Some(ConfigValue::Int(n)) => Some(*n),
+        _ => None,
+    }
+}
