@@ -717,3 +717,164 @@ fn tributarys_transforms_do_what_javas_do_case_by_case() -> Result<()> {
     );
     Ok(())
 }
+
+/// Records of `topic` from the beginning: (value text, headers), `n` of them.
+fn read_topic(
+    stack: &tributary_tests::Devstack,
+    topic: &str,
+    n: usize,
+) -> Result<Vec<(String, Vec<(String, String)>)>> {
+    use rdkafka::Message;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Headers as _;
+    let mut cfg = stack.kafka_config()?;
+    cfg.set("group.id", tributary_tests::unique_name("reader"))
+        .set("auto.offset.reset", "earliest");
+    let consumer: BaseConsumer = cfg.create()?;
+    consumer.subscribe(&[topic])?;
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while out.len() < n && std::time::Instant::now() < deadline {
+        if let Some(m) = consumer.poll(std::time::Duration::from_millis(500)) {
+            let m = m?;
+            let headers = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| {
+                            (
+                                h.key.to_string(),
+                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push((
+                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+                headers,
+            ));
+        }
+    }
+    ensure!(out.len() == n, "{} of {n} records in {topic}", out.len());
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_applies_connector_transforms_end_to_end_and_refuses_bad_ones() -> Result<()> {
+    use std::time::Duration;
+    use tributary_tests::worker::StandaloneWorker;
+    use tributary_tests::{Devstack, unique_name, wait_until};
+
+    let stack = Devstack::shared()?;
+    let dir = tempfile::tempdir()?;
+    let topic = unique_name("smt");
+    let input = dir.path().join("in.txt");
+    let lines: String = (0..100).map(|i| format!("line-{i}\n")).collect();
+    std::fs::write(&input, &lines)?;
+    let props = format!(
+        "bootstrap.servers={}
+key.converter=org.apache.kafka.connect.storage.StringConverter
+value.converter=org.apache.kafka.connect.json.JsonConverter
+value.converter.schemas.enable=true
+offset.flush.interval.ms=1000
+",
+        stack.kafka_bootstrap()?
+    );
+    let mut worker = StandaloneWorker::start(dir.path(), "smt", &props, &[])?;
+    worker.wait_healthy(Duration::from_secs(90)).await?;
+    let http = reqwest::Client::new();
+    let create = |body: Json| {
+        let http = http.clone();
+        let url = format!("{}/connectors", worker.rest_url);
+        async move { http.post(url).json(&body).send().await }
+    };
+
+    // A bad transform is refused at creation, naming the key to fix.
+    let r = create(json!({"name": unique_name("bad"), "config": {
+        "connector.class": "FileStreamSource", "file": input.display().to_string(), "topic": topic,
+        "transforms": "x", "transforms.x.type": "org.apache.kafka.connect.transforms.NoSuch"}}))
+    .await?;
+    let status = r.status().as_u16();
+    let body: Json = r.json().await?;
+    ensure!(status == 400, "a bad transform was accepted: {status} {body}");
+    ensure!(body["error_code"] == 400, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    ensure!(
+        message.contains("transforms.x.type") && message.contains("could not be found"),
+        "{message}"
+    );
+
+    // Source: each line hoisted into a struct, tagged, routed to <topic>-routed, with a header.
+    let r = create(json!({"name": unique_name("src"), "config": {
+        "connector.class": "FileStreamSource", "file": input.display().to_string(), "topic": topic,
+        "topic.creation.default.replication.factor": "1", "topic.creation.default.partitions": "1",
+        "transforms": "hoist,tag,route,hdr",
+        "transforms.hoist.type": "org.apache.kafka.connect.transforms.HoistField$Value",
+        "transforms.hoist.field": "line",
+        "transforms.tag.type": "org.apache.kafka.connect.transforms.InsertField$Value",
+        "transforms.tag.static.field": "origin", "transforms.tag.static.value": "in.txt",
+        "transforms.route.type": "org.apache.kafka.connect.transforms.RegexRouter",
+        "transforms.route.regex": "(.*)", "transforms.route.replacement": "$1-routed",
+        "transforms.hdr.type": "org.apache.kafka.connect.transforms.InsertHeader",
+        "transforms.hdr.header": "pipeline", "transforms.hdr.value.literal": "demo"}}))
+    .await?;
+    ensure!(r.status().as_u16() == 201, "create source: {}", r.text().await?);
+    let routed = format!("{topic}-routed");
+    let records = read_topic(stack, &routed, 100).with_context(|| worker.log())?;
+    for (i, (value, headers)) in records.iter().enumerate() {
+        let v: Json = serde_json::from_str(value)?;
+        ensure!(
+            v["payload"] == json!({"line": format!("line-{i}"), "origin": "in.txt"}),
+            "record {i}: {v}"
+        );
+        ensure!(v["schema"]["type"] == "struct", "record {i}: {v}");
+        ensure!(
+            headers.contains(&("pipeline".to_string(), "demo".to_string())),
+            "record {i}: {headers:?}"
+        );
+    }
+
+    // Sink: the line extracted back into a file; a second sink whose transform fails on every
+    // record sends them all to its dead letter queue, naming the transform.
+    let output = dir.path().join("out.txt");
+    let r = create(json!({"name": unique_name("sink"), "config": {
+        "connector.class": "FileStreamSink", "file": output.display().to_string(), "topics": routed,
+        "transforms": "line",
+        "transforms.line.type": "org.apache.kafka.connect.transforms.ExtractField$Value",
+        "transforms.line.field": "line"}}))
+    .await?;
+    ensure!(r.status().as_u16() == 201, "create sink: {}", r.text().await?);
+    let dlq = unique_name("smt-dlq");
+    let r = create(json!({"name": unique_name("failing"), "config": {
+        "connector.class": "FileStreamSink", "file": dir.path().join("never.txt").display().to_string(),
+        "topics": routed, "errors.tolerance": "all",
+        "errors.deadletterqueue.topic.name": dlq, "errors.deadletterqueue.topic.replication.factor": "1",
+        "errors.deadletterqueue.context.headers.enable": "true",
+        "transforms": "x",
+        "transforms.x.type": "org.apache.kafka.connect.transforms.ExtractField$Value",
+        "transforms.x.field": "nope"}}))
+    .await?;
+    ensure!(r.status().as_u16() == 201, "create failing sink: {}", r.text().await?);
+    wait_until("100 lines in the sink's file", Duration::from_secs(120), || async {
+        Ok((std::fs::read_to_string(&output).unwrap_or_default() == lines).then_some(()))
+    })
+    .await
+    .with_context(|| worker.log())?;
+    let dead = read_topic(stack, &dlq, 100).with_context(|| worker.log())?;
+    for (_, headers) in &dead {
+        let h = |k: &str| headers.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        ensure!(h("__connect.errors.stage") == Some("TRANSFORMATION"), "{headers:?}");
+        ensure!(
+            h("__connect.errors.class.name") == Some("org.apache.kafka.connect.transforms.ExtractField$Value"),
+            "{headers:?}"
+        );
+    }
+    ensure!(
+        !dir.path().join("never.txt").exists()
+            || std::fs::read_to_string(dir.path().join("never.txt"))?.is_empty(),
+        "the failing sink wrote records"
+    );
+    worker.stop();
+    Ok(())
+}
