@@ -8,8 +8,10 @@
 //! `predicates` list. Configuration is checked when a connector is validated, so a typo is an
 //! HTTP 400 naming the key rather than a task that fails later. Applying a chain is pure.
 
+mod cast;
 mod chain;
 mod fields;
+mod flatten;
 mod headers;
 mod predicates;
 pub mod record;
@@ -70,10 +72,14 @@ const PKG: &str = "org.apache.kafka.connect.transforms.";
 
 /// Every transformation, `$Key` before `$Value` as Java's plugin scan lists them.
 pub static TRANSFORMS: &[TransformPlugin] = &[
+    cast::CAST_KEY,
+    cast::CAST_VALUE,
     headers::DROP_HEADERS,
     fields::EXTRACT_FIELD_KEY,
     fields::EXTRACT_FIELD_VALUE,
     fields::FILTER,
+    flatten::FLATTEN_KEY,
+    flatten::FLATTEN_VALUE,
     headers::HEADER_FROM_KEY,
     headers::HEADER_FROM_VALUE,
     fields::HOIST_FIELD_KEY,

@@ -78,7 +78,11 @@ pub fn map_put(map: &mut MapEntries, key: &str, value: Option<Value>) {
 /// A new struct schema with `source`'s name, version, doc and parameters (not its
 /// optionality), as `SchemaUtil.copySchemaBasics(source, SchemaBuilder.struct())`.
 pub fn struct_basics(source: &Schema) -> SchemaBuilder {
-    let mut b = SchemaBuilder::new(Type::Struct);
+    basics(source, SchemaBuilder::new(Type::Struct))
+}
+
+/// `b` with `source`'s name, version, doc and parameters.
+pub fn basics(source: &Schema, mut b: SchemaBuilder) -> SchemaBuilder {
     if let Some(n) = source.name() {
         b = b.name(n);
     }
@@ -92,6 +96,41 @@ pub fn struct_basics(source: &Schema) -> SchemaBuilder {
         b = b.parameter(k.clone(), v.clone());
     }
     b
+}
+
+/// A builder of the same type with `source`'s basics, element, key and value schemas and
+/// fields (`SchemaUtil.copySchemaBasics(source)`), neither optional nor defaulted.
+pub fn copy_schema(source: &Schema) -> TransformResult<SchemaBuilder> {
+    let missing = || {
+        TransformError(format!(
+            "{} schema without its element schemas",
+            source.type_()
+        ))
+    };
+    let mut b = match source.type_() {
+        Type::Array => SchemaBuilder::array(source.value_schema().cloned().ok_or_else(missing)?),
+        Type::Map => SchemaBuilder::map(
+            source.key_schema().cloned().ok_or_else(missing)?,
+            source.value_schema().cloned().ok_or_else(missing)?,
+        ),
+        t => SchemaBuilder::new(t),
+    };
+    if let Some(n) = source.name() {
+        b = b.name(n);
+    }
+    if let Some(v) = source.version() {
+        b = b.version(v);
+    }
+    if let Some(d) = source.doc() {
+        b = b.doc(d);
+    }
+    for (k, v) in source.parameters() {
+        b = b.parameter(k.clone(), v.clone());
+    }
+    for f in source.fields() {
+        b = b.field(f.name.clone(), f.schema.clone());
+    }
+    Ok(b)
 }
 
 pub fn build(b: SchemaBuilder) -> TransformResult<Schema> {
