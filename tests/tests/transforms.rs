@@ -615,6 +615,109 @@ fn cases() -> Vec<Json> {
             ),
             vec![rec("t", None, Some(NESTED))],
         ),
+        schemad(
+            "TimestampConverter$Value field to string",
+            one(
+                "org.apache.kafka.connect.transforms.TimestampConverter$Value",
+                &[
+                    ("field", "at"),
+                    ("target.type", "string"),
+                    ("format", "yyyy-MM-dd'T'HH:mm:ss.SSS"),
+                ],
+            ),
+            vec![rec("t", None, Some(TYPED))],
+        ),
+        schemad(
+            "TimestampConverter$Value date field to unix seconds",
+            one(
+                "org.apache.kafka.connect.transforms.TimestampConverter$Value",
+                &[
+                    ("field", "day"),
+                    ("target.type", "unix"),
+                    ("unix.precision", "seconds"),
+                ],
+            ),
+            vec![rec("t", None, Some(TYPED))],
+        ),
+        schemad(
+            "TimestampConverter$Value timestamp to Date and Time",
+            config(&[
+                ("transforms", "d,t"),
+                (
+                    "transforms.d.type",
+                    "org.apache.kafka.connect.transforms.TimestampConverter$Value",
+                ),
+                ("transforms.d.field", "at"),
+                ("transforms.d.target.type", "Time"),
+                (
+                    "transforms.t.type",
+                    "org.apache.kafka.connect.transforms.TimestampConverter$Value",
+                ),
+                ("transforms.t.field", "day"),
+                ("transforms.t.target.type", "Timestamp"),
+            ]),
+            vec![rec("t", None, Some(TYPED))],
+        ),
+        schemaless(
+            "TimestampConverter$Value schemaless strings",
+            one(
+                "org.apache.kafka.connect.transforms.TimestampConverter$Value",
+                &[
+                    ("field", "when"),
+                    ("target.type", "unix"),
+                    ("format", "yyyy-MM-dd HH:mm"),
+                ],
+            ),
+            vec![
+                rec("t", None, Some(r#"{"when":"2024-02-29 13:45","x":1}"#)),
+                rec("t", None, Some(r#"{"when":"yesterday"}"#)),
+                rec("t", None, Some(r#"{"x":1}"#)),
+                rec("t", None, Some(r#"{"when":1.5}"#)),
+            ],
+        ),
+        schemaless(
+            "TimestampConverter$Value whole unix micros to string",
+            one(
+                "org.apache.kafka.connect.transforms.TimestampConverter$Value",
+                &[
+                    ("target.type", "string"),
+                    ("format", "yyyyMMdd HH:mm:ss"),
+                    ("unix.precision", "microseconds"),
+                ],
+            ),
+            vec![
+                rec("t", None, Some("1700000000123456")),
+                rec("t", None, None),
+            ],
+        ),
+        schemad(
+            "TimestampConverter$Value string schema to Timestamp",
+            one(
+                "org.apache.kafka.connect.transforms.TimestampConverter$Value",
+                &[("target.type", "Timestamp"), ("format", "dd/MM/yyyy")],
+            ),
+            vec![rec(
+                "t",
+                None,
+                Some(r#"{"schema":{"type":"string","optional":false},"payload":"31/12/1999"}"#),
+            )],
+        ),
+        schemad(
+            "TimestampConverter$Value of a non-timestamp field",
+            one(
+                "org.apache.kafka.connect.transforms.TimestampConverter$Value",
+                &[("field", "flag"), ("target.type", "unix")],
+            ),
+            vec![rec("t", None, Some(TYPED))],
+        ),
+        schemaless(
+            "TimestampConverter string without format",
+            one(
+                "org.apache.kafka.connect.transforms.TimestampConverter$Value",
+                &[("target.type", "string")],
+            ),
+            vec![rec("t", None, Some("1"))],
+        ),
     ]
 }
 

@@ -76,7 +76,7 @@ const JAVA_TYPES: [(Type, &str); 12] = [
     (Type::Struct, "STRUCT"),
 ];
 
-fn java_name(t: Type) -> &'static str {
+pub fn java_name(t: Type) -> &'static str {
     JAVA_TYPES
         .iter()
         .find(|(x, _)| *x == t)

@@ -16,6 +16,7 @@ mod headers;
 mod predicates;
 pub mod record;
 mod routers;
+mod timestamp_converter;
 mod util;
 
 #[cfg(test)]
@@ -94,6 +95,8 @@ pub static TRANSFORMS: &[TransformPlugin] = &[
     fields::REPLACE_FIELD_VALUE,
     fields::SET_SCHEMA_METADATA_KEY,
     fields::SET_SCHEMA_METADATA_VALUE,
+    timestamp_converter::TIMESTAMP_CONVERTER_KEY,
+    timestamp_converter::TIMESTAMP_CONVERTER_VALUE,
     routers::TIMESTAMP_ROUTER,
     fields::VALUE_TO_KEY,
 ];

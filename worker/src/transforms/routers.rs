@@ -299,6 +299,95 @@ impl DatePattern {
     }
 }
 
+impl DatePattern {
+    /// Parses `text` as `SimpleDateFormat.parse` does with this pattern in UTC: leniently
+    /// (a 13th month rolls into the next year), numbers of adjacent fields by their letter
+    /// count, text after the pattern ignored. `None` when it does not match.
+    pub fn parse_millis(&self, text: &str) -> Option<i64> {
+        let chars: Vec<char> = text.chars().collect();
+        let mut pos = 0;
+        let (mut y, mut mo, mut d, mut h, mut mi, mut s, mut ms) =
+            (1970i64, 1i64, 1i64, 0i64, 0i64, 0i64, 0i64);
+        let (mut h12, mut pm) = (None, None);
+        for (i, (c, n)) in self.0.iter().enumerate() {
+            let literal: Vec<char> = self.1[i].chars().collect();
+            if chars.get(pos..pos + literal.len())? != literal.as_slice() {
+                return None;
+            }
+            pos += literal.len();
+            if *c == 'a' {
+                let rest: String = chars[pos..]
+                    .iter()
+                    .take(2)
+                    .collect::<String>()
+                    .to_ascii_uppercase();
+                pm = Some(match rest.as_str() {
+                    "AM" => false,
+                    "PM" => true,
+                    _ => return None,
+                });
+                pos += 2;
+                continue;
+            }
+            // A number abutting the next field takes exactly its letter count of digits.
+            let abutting =
+                self.1[i + 1].is_empty() && self.0.get(i + 1).is_some_and(|(c, _)| *c != 'a');
+            let start = pos;
+            if chars.get(pos) == Some(&'-') {
+                pos += 1;
+            }
+            while pos < chars.len()
+                && chars[pos].is_ascii_digit()
+                && (!abutting || pos - start < *n)
+            {
+                pos += 1;
+            }
+            let v: i64 = chars[start..pos].iter().collect::<String>().parse().ok()?;
+            match c {
+                'y' => {
+                    y = if *n <= 2 && pos - start == 2 {
+                        2000 + v
+                    } else {
+                        v
+                    }
+                }
+                'M' => mo = v,
+                'd' => d = v,
+                'H' => h = v,
+                'h' => h12 = Some(v),
+                'm' => mi = v,
+                's' => s = v,
+                _ => ms = v,
+            }
+        }
+        let trailing: Vec<char> = self.1.last()?.chars().collect();
+        if chars.get(pos..pos + trailing.len())? != trailing.as_slice() {
+            return None;
+        }
+        if let Some(hh) = h12 {
+            h = hh % 12 + if pm == Some(true) { 12 } else { 0 };
+        } else if pm == Some(true) && h < 12 {
+            h += 12;
+        }
+        // Lenient months: 13 is January of the next year, 0 December of the last.
+        let months = y * 12 + (mo - 1);
+        let (y, mo) = (months.div_euclid(12), months.rem_euclid(12) + 1);
+        let days = days_from_civil(y, mo, 1) + (d - 1);
+        Some(((days * 24 + h) * 60 + mi) * 60_000 + s * 1000 + ms)
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Year, month and day of a day count since 1970-01-01 (proleptic Gregorian).
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
