@@ -38,10 +38,8 @@ fn def() -> ConfigDef {
             I::High,
             "field:type pairs, or one type for the whole key or value; types: int8, int16, int32, int64, float32, float64, boolean, string.",
         ))
-        .define(
-            ConfigKey::new("replace.null.with.default", T::Boolean, I::Medium, "Whether a null field value is replaced by the field's default value, when it has one.")
-                .default_value("true"),
-        )
+        .define(super::util::replace_null_key())
+        .define(super::util::field_syntax_key())
 }
 
 pub const CAST_KEY: TransformPlugin = TransformPlugin {

@@ -13,24 +13,14 @@ use tributary_connect_api::{
 };
 
 use super::util::{
-    self, MapEntries, build, get, java_class, map_get, map_put, put, require_map, require_schema,
-    require_struct, struct_basics,
+    self, MapEntries, build, field_syntax_key, get, java_class, map_get, map_put, put,
+    replace_null_key, require_map, require_schema, require_struct, struct_basics,
 };
 use super::{
     Record, Settings, Side, TransformError, TransformPlugin, TransformResult, Transformation,
 };
 
 const REPLACE_NULL: &str = "replace.null.with.default";
-
-fn replace_null_key() -> ConfigKey {
-    ConfigKey::new(
-        REPLACE_NULL,
-        T::Boolean,
-        I::Medium,
-        "Whether a null field value is replaced by the field's default value, when it has one.",
-    )
-    .default_value("true")
-}
 
 fn optional_string(name: &str, doc: &str) -> ConfigKey {
     ConfigKey::new(name, T::String, I::Medium, doc).default_null()
@@ -297,6 +287,7 @@ fn replace_field_def() -> ConfigDef {
             .default_value(""),
         )
         .define(replace_null_key())
+        .define(field_syntax_key())
 }
 
 #[derive(Debug)]
@@ -427,6 +418,7 @@ fn mask_field_def() -> ConfigDef {
             .validator(non_empty_string()),
         )
         .define(replace_null_key())
+        .define(field_syntax_key())
 }
 
 #[derive(Debug)]
@@ -560,6 +552,7 @@ pub const VALUE_TO_KEY: TransformPlugin = TransformPlugin {
                 "Fields of the value that make up the key.",
             ))
             .define(replace_null_key())
+            .define(field_syntax_key())
     },
     create: |s| {
         Ok(Box::new(ValueToKey {
@@ -636,6 +629,7 @@ fn extract_field_def() -> ConfigDef {
             "The field to extract.",
         ))
         .define(replace_null_key())
+        .define(field_syntax_key())
 }
 
 #[derive(Debug)]

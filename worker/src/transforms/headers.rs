@@ -156,16 +156,25 @@ header_from!(HEADER_FROM_VALUE, Side::Value, "$Value");
 
 fn header_from_def() -> ConfigDef {
     ConfigDef::new()
-        .define(ConfigKey::new("fields", T::List, I::High, "Fields to copy or move, in the order of headers.").validator(non_empty_list()))
-        .define(ConfigKey::new("headers", T::List, I::High, "Header names, one per field.").validator(non_empty_list()))
+        .define(
+            ConfigKey::new(
+                "fields",
+                T::List,
+                I::High,
+                "Fields to copy or move, in the order of headers.",
+            )
+            .validator(non_empty_list()),
+        )
+        .define(
+            ConfigKey::new("headers", T::List, I::High, "Header names, one per field.")
+                .validator(non_empty_list()),
+        )
         .define(
             ConfigKey::new("operation", T::String, I::High, "move or copy.")
                 .validator(tributary_connect_api::config_def::one_of(&["move", "copy"])),
         )
-        .define(
-            ConfigKey::new("replace.null.with.default", T::Boolean, I::Medium, "Whether a null field value is replaced by the field's default value, when it has one.")
-                .default_value("true"),
-        )
+        .define(super::util::replace_null_key())
+        .define(super::util::field_syntax_key())
 }
 
 #[derive(Debug)]

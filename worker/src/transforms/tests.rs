@@ -455,3 +455,23 @@ fn set_schema_metadata_renames_the_schema_and_its_struct() {
     let e = c.apply(record(None, Some(map(&[])))).unwrap_err();
     assert_eq!(e.error.0, "Schema required for [updating schema metadata]");
 }
+
+#[test]
+fn nested_field_paths_are_refused_rather_than_misread() {
+    let e = Chain::from_config(&config(&[
+        ("transforms", "x"),
+        ("transforms.x.type", "ExtractField$Value"),
+        ("transforms.x.field", "a.b"),
+        ("transforms.x.field.syntax.version", "V2"),
+    ]))
+    .unwrap_err();
+    assert_eq!(e.0[0].0, "transforms.x.field.syntax.version");
+    assert!(e.0[0].1.contains("V2 (nested field paths) is not supported yet"), "{e}");
+    // V1, the default, is accepted when spelled out.
+    chain(&[
+        ("transforms", "x"),
+        ("transforms.x.type", "ExtractField$Value"),
+        ("transforms.x.field", "a"),
+        ("transforms.x.field.syntax.version", "V1"),
+    ]);
+}

@@ -29,10 +29,8 @@ fn def() -> ConfigDef {
                 .default_value("milliseconds")
                 .validator(one_of(&["seconds", "milliseconds", "microseconds", "nanoseconds"])),
         )
-        .define(
-            ConfigKey::new("replace.null.with.default", T::Boolean, I::Medium, "Whether a null field value is replaced by the field's default value, when it has one.")
-                .default_value("true"),
-        )
+        .define(super::util::replace_null_key())
+        .define(super::util::field_syntax_key())
 }
 
 pub const TIMESTAMP_CONVERTER_KEY: TransformPlugin = TransformPlugin {

@@ -1,7 +1,9 @@
 //! What the transforms share: Java's `Requirements` checks with their messages, schema copying
 //! (`SchemaUtil.copySchemaBasics`) and typed access to parsed settings.
 
-use tributary_connect_api::{ConfigValue, Schema, SchemaBuilder, Struct, Type, Value};
+use tributary_connect_api::{
+    ConfigKey, ConfigType, ConfigValue, Importance, Schema, SchemaBuilder, Struct, Type, Value,
+};
 
 use super::{Settings, TransformError, TransformResult};
 
@@ -181,4 +183,34 @@ pub fn int(s: &Settings, key: &str) -> Option<i32> {
         Some(ConfigValue::Int(n)) => Some(*n),
         _ => None,
     }
+}
+
+/// `replace.null.with.default` (KIP-1040), on every transform that reads fields.
+pub fn replace_null_key() -> ConfigKey {
+    ConfigKey::new(
+        "replace.null.with.default",
+        ConfigType::Boolean,
+        Importance::Medium,
+        "Whether a null field value is replaced by the field's default value, when it has one.",
+    )
+    .default_value("true")
+}
+
+/// `field.syntax.version` (KIP-821): V1, plain field names, is what this worker has; V2's
+/// nested paths are refused rather than read as plain names.
+pub fn field_syntax_key() -> ConfigKey {
+    ConfigKey::new(
+        "field.syntax.version",
+        ConfigType::String,
+        Importance::High,
+        "V1: field names name top-level fields. V2 (dotted paths to nested fields) is not supported yet.",
+    )
+    .default_value("V1")
+    .validator(std::sync::Arc::new(|v| match v {
+        ConfigValue::String(s) if s.eq_ignore_ascii_case("V1") => Ok(()),
+        ConfigValue::String(s) if s.eq_ignore_ascii_case("V2") => {
+            Err("V2 (nested field paths) is not supported yet; use V1 and top-level field names".into())
+        }
+        _ => Err("String must be one of: V1, V2".into()),
+    }))
 }
