@@ -3,6 +3,7 @@
 
 pub mod datagen;
 pub mod file;
+pub mod postgres;
 
 use tributary_connect_api::{SinkConnector, SourceConnector};
 use tributary_connect_client::ConnectorType;
@@ -92,6 +93,12 @@ pub const PLUGINS: &[ConnectorPlugin] = &[
         task_class: file::SINK_TASK_CLASS,
         type_: ConnectorType::Sink,
         create: || ConnectorInstance::Sink(Box::new(file::FileSinkConnector::default())),
+    },
+    ConnectorPlugin {
+        class: postgres::SINK_CLASS,
+        task_class: postgres::SINK_TASK_CLASS,
+        type_: ConnectorType::Sink,
+        create: || ConnectorInstance::Sink(Box::new(postgres::PostgresSinkConnector::default())),
     },
     ConnectorPlugin {
         class: file::SOURCE_CLASS,

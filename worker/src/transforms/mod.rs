@@ -8,7 +8,7 @@
 //! `predicates` list. Configuration is checked when a connector is validated, so a typo is an
 //! HTTP 400 naming the key rather than a task that fails later. Applying a chain is pure.
 
-mod cast;
+pub(crate) mod cast;
 mod chain;
 mod fields;
 mod flatten;
@@ -114,6 +114,13 @@ fn class_matches(given: &str, full: &str) -> bool {
     given == full
         || full.strip_prefix(PKG) == Some(given)
         || predicates::simple_name(full) == Some(given)
+}
+
+/// `ms` since the epoch formatted with a SimpleDateFormat pattern, in UTC.
+pub fn date_text(pattern: &str, ms: i64) -> String {
+    routers::DatePattern::parse(pattern)
+        .map(|p| p.format(ms))
+        .unwrap_or_default()
 }
 
 pub fn find_transform(class: &str) -> Option<&'static TransformPlugin> {

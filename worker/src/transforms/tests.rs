@@ -466,7 +466,12 @@ fn nested_field_paths_are_refused_rather_than_misread() {
     ]))
     .unwrap_err();
     assert_eq!(e.0[0].0, "transforms.x.field.syntax.version");
-    assert!(e.0[0].1.contains("V2 (nested field paths) is not supported yet"), "{e}");
+    assert!(
+        e.0[0]
+            .1
+            .contains("V2 (nested field paths) is not supported yet"),
+        "{e}"
+    );
     // V1, the default, is accepted when spelled out.
     chain(&[
         ("transforms", "x"),

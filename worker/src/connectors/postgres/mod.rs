@@ -1,0 +1,857 @@
+//! PostgreSQL sink: records of Kafka topics into tables, with the JDBC sink connector's keys and
+//! semantics (`insert.mode`, `pk.mode`, `pk.fields`, `auto.create`, `auto.evolve`,
+//! `delete.enabled`, `table.name.format`, `batch.size`).
+//!
+//! Each `put` is written in one transaction per call, so what `put` accepted is durable before
+//! the worker commits its offsets. Rows travel as one `text[]` parameter per column and are
+//! written by one statement per batch (`INSERT … SELECT FROM UNNEST … ON CONFLICT DO UPDATE`),
+//! which keeps round trips independent of the batch size. In upsert and update modes the records
+//! of a batch are collapsed to the last one per key (what the table ends up holding is the same,
+//! and PostgreSQL refuses a statement that touches one row twice). A batch the database refuses
+//! is written again row by row in savepoints, and only the rows it still refuses go to the
+//! errant record reporter (the dead letter queue) — or fail the task without one.
+
+pub mod sql;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tributary_connect_api::config_def::one_of;
+use tributary_connect_api::{
+    Config, ConfigDef, ConfigKey, ConfigType, ConnectError, ConnectResult, Connector,
+    ConnectorContext, Importance, Schema, SinkConnector, SinkRecord, SinkTask, SinkTaskContext,
+    Type, Value,
+};
+
+use sql::Column;
+
+pub const SINK_CLASS: &str = "dev.tributary.connect.postgres.PostgresSinkConnector";
+pub const SINK_TASK_CLASS: &str = "dev.tributary.connect.postgres.PostgresSinkTask";
+
+fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+pub fn sink_def() -> ConfigDef {
+    let key = |name: &str, t: ConfigType, i: Importance, doc: &str| ConfigKey::new(name, t, i, doc);
+    ConfigDef::new()
+        .define(key("connection.url", ConfigType::String, Importance::High,
+            "The database: jdbc:postgresql://host:port/db, postgres://… or a key=value connection string."))
+        .define(key("connection.user", ConfigType::String, Importance::High, "The database user.").default_null())
+        .define(key("connection.password", ConfigType::Password, Importance::High, "The user's password (use a config provider).").default_null())
+        .define(key("insert.mode", ConfigType::String, Importance::High,
+            "insert: plain inserts; upsert: insert or update by primary key; update: update rows by primary key.")
+            .default_value("insert").validator(one_of(&["insert", "upsert", "update"])))
+        .define(key("pk.mode", ConfigType::String, Importance::High,
+            "Where the primary key comes from: none, kafka (topic, partition, offset), record_key or record_value.")
+            .default_value("none").validator(one_of(&["none", "kafka", "record_key", "record_value"])))
+        .define(key("pk.fields", ConfigType::List, Importance::Medium,
+            "Primary key columns: for kafka three names (default __connect_topic,__connect_partition,__connect_offset); for record_key a primitive key's column name (default __connect_key) or the key struct's fields (default all); for record_value the value's fields (default all).")
+            .default_value(""))
+        .define(key("auto.create", ConfigType::Boolean, Importance::Medium, "Create a missing table from the record's schema.").default_value("false"))
+        .define(key("auto.evolve", ConfigType::Boolean, Importance::Medium, "Add columns the record's schema has and the table lacks.").default_value("false"))
+        .define(key("delete.enabled", ConfigType::Boolean, Importance::Medium, "Delete the row of a tombstone's key (pk.mode record_key).").default_value("false"))
+        .define(key("table.name.format", ConfigType::String, Importance::Medium, "The table, with ${topic} for the record's topic.").default_value("${topic}"))
+        .define(key("batch.size", ConfigType::Int, Importance::Medium, "Most rows in one statement.").default_value("3000")
+            .validator(tributary_connect_api::config_def::at_least(1.0)))
+}
+
+/// The settings a task works with, checked.
+#[derive(Debug, Clone)]
+struct Settings {
+    url: String,
+    user: Option<String>,
+    password: Option<String>,
+    mode: Mode,
+    pk_mode: PkMode,
+    pk_fields: Vec<String>,
+    auto_create: bool,
+    auto_evolve: bool,
+    delete_enabled: bool,
+    table_format: String,
+    batch_size: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Insert,
+    Upsert,
+    Update,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PkMode {
+    None,
+    Kafka,
+    RecordKey,
+    RecordValue,
+}
+
+fn settings(config: &Config) -> ConnectResult<Settings> {
+    super::check_config(&sink_def(), config)?;
+    let get = |k: &str| {
+        config
+            .get(k)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let flag = |k: &str| get(k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let mode = match get("insert.mode").as_deref() {
+        Some("upsert") => Mode::Upsert,
+        Some("update") => Mode::Update,
+        _ => Mode::Insert,
+    };
+    let pk_mode = match get("pk.mode").as_deref() {
+        Some("kafka") => PkMode::Kafka,
+        Some("record_key") => PkMode::RecordKey,
+        Some("record_value") => PkMode::RecordValue,
+        _ => PkMode::None,
+    };
+    let pk_fields: Vec<String> = get("pk.fields")
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let delete_enabled = flag("delete.enabled");
+    if delete_enabled && pk_mode != PkMode::RecordKey {
+        return Err(ConnectError::Config(
+            "delete.enabled=true needs pk.mode=record_key: a tombstone has only its key to say which row to delete".into(),
+        ));
+    }
+    if mode != Mode::Insert && pk_mode == PkMode::None {
+        return Err(ConnectError::Config(format!(
+            "insert.mode={} needs a primary key: set pk.mode to kafka, record_key or record_value",
+            if mode == Mode::Upsert {
+                "upsert"
+            } else {
+                "update"
+            }
+        )));
+    }
+    if pk_mode == PkMode::Kafka && !pk_fields.is_empty() && pk_fields.len() != 3 {
+        return Err(ConnectError::Config(format!(
+            "pk.fields for pk.mode=kafka names the topic, partition and offset columns: three names, not {}",
+            pk_fields.len()
+        )));
+    }
+    Ok(Settings {
+        url: get("connection.url").unwrap_or_default(),
+        user: get("connection.user"),
+        password: config
+            .get("connection.password")
+            .cloned()
+            .filter(|p| !p.is_empty()),
+        mode,
+        pk_mode,
+        pk_fields,
+        auto_create: flag("auto.create"),
+        auto_evolve: flag("auto.evolve"),
+        delete_enabled,
+        table_format: get("table.name.format").unwrap_or_else(|| "${topic}".into()),
+        batch_size: get("batch.size")
+            .and_then(|b| b.parse().ok())
+            .unwrap_or(3000),
+    })
+}
+
+/// The `tokio_postgres` connection settings for a JDBC URL, a `postgres://` URL or a
+/// `key=value` string; user and password from their own keys win.
+fn pg_config(s: &Settings) -> ConnectResult<tokio_postgres::Config> {
+    let url = s.url.strip_prefix("jdbc:").unwrap_or(&s.url);
+    let url = url
+        .strip_prefix("postgresql:")
+        .map_or_else(|| url.to_string(), |rest| format!("postgresql:{rest}"));
+    let mut c: tokio_postgres::Config = url.parse().map_err(|e| {
+        ConnectError::Config(format!("connection.url: cannot read it as a PostgreSQL address ({e}); use jdbc:postgresql://host:port/database"))
+    })?;
+    if let Some(u) = &s.user {
+        c.user(u);
+    }
+    if let Some(p) = &s.password {
+        c.password(p);
+    }
+    c.application_name("tributary-postgres-sink");
+    c.connect_timeout(std::time::Duration::from_secs(10));
+    Ok(c)
+}
+
+#[derive(Debug, Default)]
+pub struct PostgresSinkConnector {
+    config: Config,
+}
+
+impl Connector for PostgresSinkConnector {
+    fn version(&self) -> String {
+        version()
+    }
+    fn config_def(&self) -> ConfigDef {
+        sink_def()
+    }
+    fn start(&mut self, config: &Config, _context: Arc<dyn ConnectorContext>) -> ConnectResult<()> {
+        settings(config)?;
+        self.config = config.clone();
+        Ok(())
+    }
+    fn task_configs(&self, max_tasks: usize) -> ConnectResult<Vec<Config>> {
+        Ok(vec![self.config.clone(); max_tasks.max(1)])
+    }
+    fn stop(&mut self) -> ConnectResult<()> {
+        Ok(())
+    }
+}
+
+impl SinkConnector for PostgresSinkConnector {
+    fn create_task(&self) -> Box<dyn SinkTask> {
+        Box::new(PostgresSinkTask::default())
+    }
+}
+
+/// The columns of a table as the sink knows them.
+type Columns = Vec<(String, String)>;
+
+#[derive(Default)]
+pub struct PostgresSinkTask {
+    settings: Option<Settings>,
+    runtime: Option<tokio::runtime::Runtime>,
+    client: Option<tokio_postgres::Client>,
+    context: Option<Arc<dyn SinkTaskContext>>,
+    /// Known tables and their columns (lower-cased names as PostgreSQL folds them are not
+    /// assumed: columns are created quoted, with the field's exact name).
+    tables: HashMap<String, Columns>,
+}
+
+impl std::fmt::Debug for PostgresSinkTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresSinkTask").finish_non_exhaustive()
+    }
+}
+
+/// One record as a row: its table, the columns and their texts, and whether it deletes.
+#[derive(Debug, Clone)]
+struct Row {
+    table: String,
+    columns: Vec<Column>,
+    values: Vec<Option<String>>,
+    pk: Vec<String>,
+    delete: bool,
+    /// The record's index in the `put` batch, for the errant record reporter.
+    index: usize,
+}
+
+/// A DDL failure: another task creating or altering the same table at the same moment is
+/// retried (the next attempt finds the table as the other task left it); anything else is for
+/// the user to fix.
+fn ddl_error(what: String, e: &tokio_postgres::Error) -> ConnectError {
+    let racing = e.code().is_some_and(|c| {
+        let c = c.code();
+        c == "42P07" || c == "42701" || c.starts_with("23") || c.starts_with("40")
+    });
+    let message = format!("{what}: {}", db_error(e));
+    if racing {
+        ConnectError::retriable(message)
+    } else {
+        ConnectError::fatal(message)
+    }
+}
+
+impl Row {
+    /// The texts of its primary key columns.
+    fn key(&self) -> Vec<Option<String>> {
+        self.columns
+            .iter()
+            .zip(&self.values)
+            .filter(|(c, _)| self.pk.contains(&c.name))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+}
+
+/// One statement of a write: its SQL, a text array per column, and the rows' indexes.
+struct Statement {
+    sql: String,
+    params: Vec<Vec<Option<String>>>,
+    indexes: Vec<usize>,
+}
+
+fn db_error(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
+
+impl PostgresSinkTask {
+    fn connect(&mut self) -> ConnectResult<()> {
+        if self.client.as_ref().is_some_and(|c| !c.is_closed()) {
+            return Ok(());
+        }
+        let s = self
+            .settings
+            .as_ref()
+            .ok_or_else(|| ConnectError::fatal("put before start"))?;
+        let config = pg_config(s)?;
+        let rt = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| ConnectError::fatal("no runtime"))?;
+        let (client, connection) =
+            rt.block_on(config.connect(tokio_postgres::NoTls))
+                .map_err(|e| {
+                    ConnectError::retriable(format!(
+                        "cannot connect to PostgreSQL: {}",
+                        db_error(&e)
+                    ))
+                })?;
+        rt.spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "PostgreSQL connection closed");
+            }
+        });
+        self.client = Some(client);
+        self.tables.clear();
+        Ok(())
+    }
+
+    fn table_of(&self, topic: &str) -> String {
+        let s = self
+            .settings
+            .as_ref()
+            .map_or("${topic}", |s| s.table_format.as_str());
+        s.replace("${topic}", topic)
+    }
+
+    /// The record as a row, or why it cannot be one.
+    fn row(&self, r: &SinkRecord, index: usize) -> Result<Option<Row>, String> {
+        let s = self.settings.as_ref().ok_or("not started")?;
+        let table = self.table_of(&r.topic);
+        let mut columns = Vec::new();
+        let mut values = Vec::new();
+        let mut pk = Vec::new();
+        let push = |columns: &mut Vec<Column>,
+                    values: &mut Vec<Option<String>>,
+                    name: &str,
+                    schema: &Schema,
+                    v: Option<&Value>|
+         -> Result<(), String> {
+            columns.push(Column {
+                name: name.to_string(),
+                sql_type: sql::column_type(schema).map_err(|e| format!("field {name}: {e}"))?,
+                optional: schema.is_optional(),
+            });
+            values.push(sql::text(v).map_err(|e| format!("field {name}: {e}"))?);
+            Ok(())
+        };
+        match s.pk_mode {
+            PkMode::None => {}
+            PkMode::Kafka => {
+                let names = if s.pk_fields.len() == 3 {
+                    s.pk_fields.clone()
+                } else {
+                    vec![
+                        "__connect_topic".into(),
+                        "__connect_partition".into(),
+                        "__connect_offset".into(),
+                    ]
+                };
+                push(
+                    &mut columns,
+                    &mut values,
+                    &names[0],
+                    &Schema::string(),
+                    Some(&Value::String(r.topic.clone())),
+                )?;
+                push(
+                    &mut columns,
+                    &mut values,
+                    &names[1],
+                    &Schema::int32(),
+                    Some(&Value::Int32(r.kafka_partition)),
+                )?;
+                push(
+                    &mut columns,
+                    &mut values,
+                    &names[2],
+                    &Schema::int64(),
+                    Some(&Value::Int64(r.kafka_offset)),
+                )?;
+                pk = names;
+            }
+            PkMode::RecordKey => {
+                let schema = r.key_schema.as_ref().ok_or(
+                    "pk.mode=record_key needs a key with a schema (JsonConverter with schemas.enable=true, or a primitive key converter)",
+                )?;
+                if r.key.is_none() {
+                    return Err("pk.mode=record_key: the record has a null key".into());
+                }
+                if schema.type_() == Type::Struct {
+                    let Some(Value::Struct(k)) = &r.key else {
+                        return Err("the key does not match its struct schema".into());
+                    };
+                    let wanted: Vec<String> = if s.pk_fields.is_empty() {
+                        schema.fields().iter().map(|f| f.name.clone()).collect()
+                    } else {
+                        s.pk_fields.clone()
+                    };
+                    for name in &wanted {
+                        let f = schema.field(name).ok_or_else(|| {
+                            format!("pk.fields names {name}, which the key struct lacks")
+                        })?;
+                        push(
+                            &mut columns,
+                            &mut values,
+                            name,
+                            &f.schema,
+                            k.get(name).map_err(|e| e.to_string())?,
+                        )?;
+                    }
+                    pk = wanted;
+                } else {
+                    let name = s
+                        .pk_fields
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| "__connect_key".into());
+                    push(&mut columns, &mut values, &name, schema, r.key.as_ref())?;
+                    pk = vec![name];
+                }
+            }
+            PkMode::RecordValue => {}
+        }
+        if r.value.is_none() {
+            if s.delete_enabled {
+                return Ok(Some(Row {
+                    table,
+                    columns,
+                    values,
+                    pk,
+                    delete: true,
+                    index,
+                }));
+            }
+            // A tombstone without delete.enabled has nothing to write, as in the JDBC sink.
+            return Ok(None);
+        }
+        let schema = r.value_schema.as_ref().filter(|s| s.type_() == Type::Struct).ok_or(
+            "the PostgreSQL sink needs struct values with a schema (JsonConverter with schemas.enable=true)",
+        )?;
+        let Some(Value::Struct(v)) = &r.value else {
+            return Err("the value does not match its struct schema".into());
+        };
+        for f in schema.fields() {
+            if columns.iter().any(|c| c.name == f.name) {
+                continue;
+            }
+            push(
+                &mut columns,
+                &mut values,
+                &f.name,
+                &f.schema,
+                v.get(&f.name).map_err(|e| e.to_string())?,
+            )?;
+        }
+        if s.pk_mode == PkMode::RecordValue {
+            pk = if s.pk_fields.is_empty() {
+                schema.fields().iter().map(|f| f.name.clone()).collect()
+            } else {
+                for p in &s.pk_fields {
+                    if schema.field(p).is_none() {
+                        return Err(format!("pk.fields names {p}, which the value struct lacks"));
+                    }
+                }
+                s.pk_fields.clone()
+            };
+        }
+        Ok(Some(Row {
+            table,
+            columns,
+            values,
+            pk,
+            delete: false,
+            index,
+        }))
+    }
+
+    /// Makes sure the table has the row's columns: reads what it has, creates or alters it
+    /// when allowed, or says what is missing.
+    fn prepare(&mut self, row: &Row) -> ConnectResult<()> {
+        let s = self
+            .settings
+            .clone()
+            .ok_or_else(|| ConnectError::fatal("not started"))?;
+        let rt = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| ConnectError::fatal("no runtime"))?;
+        let client = self
+            .client
+            .as_ref()
+            .ok_or_else(|| ConnectError::retriable("not connected"))?;
+        if !self.tables.contains_key(&row.table) {
+            let (schema, name) = match row.table.split_once('.') {
+                Some((a, b)) => (Some(a.to_string()), b.to_string()),
+                None => (None, row.table.clone()),
+            };
+            let rows = rt
+                .block_on(client.query(
+                    "SELECT column_name::text, data_type::text FROM information_schema.columns WHERE table_name = $1 AND table_schema = COALESCE($2, current_schema()) ORDER BY ordinal_position",
+                    &[&name, &schema],
+                ))
+                .map_err(|e| ConnectError::retriable(format!("cannot read the columns of {}: {}", row.table, db_error(&e))))?;
+            let columns: Columns = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+            if columns.is_empty() {
+                if !s.auto_create {
+                    return Err(ConnectError::fatal(format!(
+                        "table {} does not exist; create it, or set auto.create=true",
+                        row.table
+                    )));
+                }
+                if row.delete {
+                    return Ok(());
+                }
+                let ddl = sql::create_table(&row.table, &row.columns, &row.pk);
+                if let Err(e) = rt.block_on(client.batch_execute(&ddl)) {
+                    self.tables.remove(&row.table);
+                    return Err(ddl_error(
+                        format!("cannot create {} ({ddl})", row.table),
+                        &e,
+                    ));
+                }
+                tracing::info!(table = %row.table, "table created");
+                let created = row
+                    .columns
+                    .iter()
+                    .map(|c| (c.name.clone(), c.sql_type.clone()))
+                    .collect();
+                self.tables.insert(row.table.clone(), created);
+                return Ok(());
+            }
+            self.tables.insert(row.table.clone(), columns);
+        }
+        let known = self.tables.get(&row.table).cloned().unwrap_or_default();
+        let missing: Vec<Column> = row
+            .columns
+            .iter()
+            .filter(|c| !known.iter().any(|(k, _)| k == &c.name))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = missing.iter().map(|c| c.name.as_str()).collect();
+        if !s.auto_evolve {
+            return Err(ConnectError::fatal(format!(
+                "table {} has no column {}; add it, or set auto.evolve=true",
+                row.table,
+                names.join(", ")
+            )));
+        }
+        if let Some(required) = missing.iter().find(|c| !c.optional) {
+            return Err(ConnectError::fatal(format!(
+                "table {}: cannot add the required field {} (rows already there have no value for it); make it optional",
+                row.table, required.name
+            )));
+        }
+        let ddl = sql::add_columns(&row.table, &missing);
+        if let Err(e) = rt.block_on(client.batch_execute(&ddl)) {
+            self.tables.remove(&row.table);
+            return Err(ddl_error(format!("cannot alter {} ({ddl})", row.table), &e));
+        }
+        tracing::info!(table = %row.table, columns = %names.join(","), "columns added");
+        if let Some(cols) = self.tables.get_mut(&row.table) {
+            cols.extend(missing.into_iter().map(|c| (c.name, c.sql_type)));
+        }
+        Ok(())
+    }
+
+    /// Groups rows into statements: consecutive rows of one table and one column list, upserts
+    /// and updates collapsed to the last per key.
+    fn statements(&self, rows: Vec<Row>) -> Vec<Vec<Row>> {
+        let s = match &self.settings {
+            Some(s) => s,
+            None => return Vec::new(),
+        };
+        let mut out: Vec<Vec<Row>> = Vec::new();
+        for row in rows {
+            let same = out.last().is_some_and(|g: &Vec<Row>| {
+                let first = &g[0];
+                first.table == row.table
+                    && first.columns == row.columns
+                    && first.delete == row.delete
+            });
+            match out.last_mut() {
+                Some(g) if same => g.push(row),
+                _ => out.push(vec![row]),
+            }
+        }
+        if s.mode == Mode::Insert {
+            return out;
+        }
+        // The last operation per key in the whole put decides; earlier ones are dropped.
+        let mut last: HashMap<(String, Vec<Option<String>>), usize> = HashMap::new();
+        for g in &out {
+            for r in g {
+                last.insert((r.table.clone(), r.key()), r.index);
+            }
+        }
+        out.into_iter()
+            .map(|g| {
+                g.into_iter()
+                    .filter(|r| last.get(&(r.table.clone(), r.key())) == Some(&r.index))
+                    .collect::<Vec<_>>()
+            })
+            .filter(|g| !g.is_empty())
+            .collect()
+    }
+
+    fn sql_for(&self, rows: &[Row]) -> String {
+        let first = &rows[0];
+        let mode = self.settings.as_ref().map_or(Mode::Insert, |s| s.mode);
+        if first.delete {
+            let pk_cols: Vec<Column> = first
+                .columns
+                .iter()
+                .filter(|c| first.pk.contains(&c.name))
+                .cloned()
+                .collect();
+            return sql::delete(&first.table, &pk_cols);
+        }
+        match mode {
+            Mode::Update => sql::update(&first.table, &first.columns, &first.pk),
+            m => sql::insert(&first.table, &first.columns, &first.pk, m == Mode::Upsert),
+        }
+    }
+
+    /// The statement's parameters: one text array per column.
+    fn params(rows: &[Row]) -> Vec<Vec<Option<String>>> {
+        let first = &rows[0];
+        let delete = first.delete;
+        first
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !delete || first.pk.contains(&c.name))
+            .map(|(i, _)| rows.iter().map(|r| r.values[i].clone()).collect())
+            .collect()
+    }
+
+    /// Writes the groups in one transaction. Row by row, each row in a savepoint, it returns
+    /// the rows the database refused (their index in the put and why) and commits the rest;
+    /// otherwise a refusal fails the whole (`Fatal`, to be retried row by row) and a lost
+    /// connection is `Retriable`.
+    fn write(
+        &mut self,
+        groups: &[Vec<Row>],
+        one_by_one: bool,
+    ) -> Result<Vec<(usize, String)>, ConnectError> {
+        let batch_size = self.settings.as_ref().map_or(3000, |s| s.batch_size);
+        let size = if one_by_one { 1 } else { batch_size };
+        let statements: Vec<Statement> = groups
+            .iter()
+            .flat_map(|g| g.chunks(size))
+            .map(|c| Statement {
+                sql: self.sql_for(c),
+                params: Self::params(c),
+                indexes: c.iter().map(|r| r.index).collect(),
+            })
+            .collect();
+        let rt = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| ConnectError::fatal("no runtime"))?;
+        let client = self
+            .client
+            .as_mut()
+            .ok_or_else(|| ConnectError::retriable("not connected"))?;
+        rt.block_on(async {
+            let tx = client
+                .transaction()
+                .await
+                .map_err(|e| ConnectError::retriable(format!("cannot begin: {}", db_error(&e))))?;
+            let mut refused = Vec::new();
+            for Statement {
+                sql,
+                params,
+                indexes,
+            } in &statements
+            {
+                let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+                    .iter()
+                    .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
+                    .collect();
+                if one_by_one {
+                    tx.batch_execute("SAVEPOINT row")
+                        .await
+                        .map_err(|e| ConnectError::retriable(db_error(&e)))?;
+                    match tx.execute(sql.as_str(), &refs).await {
+                        Ok(_) => tx
+                            .batch_execute("RELEASE SAVEPOINT row")
+                            .await
+                            .map_err(|e| ConnectError::retriable(db_error(&e)))?,
+                        Err(e) if e.as_db_error().is_some() => {
+                            tx.batch_execute("ROLLBACK TO SAVEPOINT row")
+                                .await
+                                .map_err(|e| ConnectError::retriable(db_error(&e)))?;
+                            refused.push((indexes[0], db_error(&e)));
+                        }
+                        Err(e) => return Err(ConnectError::retriable(db_error(&e))),
+                    }
+                } else {
+                    tx.execute(sql.as_str(), &refs).await.map_err(|e| {
+                        if e.as_db_error().is_some() {
+                            ConnectError::Fatal(db_error(&e))
+                        } else {
+                            ConnectError::retriable(db_error(&e))
+                        }
+                    })?;
+                }
+            }
+            tx.commit()
+                .await
+                .map_err(|e| ConnectError::retriable(format!("cannot commit: {}", db_error(&e))))?;
+            Ok(refused)
+        })
+    }
+
+    fn report(&self, record: &SinkRecord, message: String) -> ConnectResult<()> {
+        let reporter = self
+            .context
+            .as_ref()
+            .and_then(|c| c.errant_record_reporter());
+        match reporter {
+            Some(r) => r.report(record, &ConnectError::Fatal(message)),
+            None => Err(ConnectError::fatal(format!(
+                "a record of {}-{} at offset {} cannot be written: {message} (set errors.tolerance=all and a dead letter queue to skip such records)",
+                record.topic, record.kafka_partition, record.kafka_offset
+            ))),
+        }
+    }
+}
+
+impl SinkTask for PostgresSinkTask {
+    fn version(&self) -> String {
+        version()
+    }
+
+    fn start(&mut self, context: Arc<dyn SinkTaskContext>) -> ConnectResult<()> {
+        self.settings = Some(settings(context.config())?);
+        self.runtime = Some(
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| ConnectError::fatal(format!("cannot start a runtime: {e}")))?,
+        );
+        self.context = Some(context);
+        self.connect()
+    }
+
+    fn put(&mut self, records: &[SinkRecord]) -> ConnectResult<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.connect()?;
+        let mut rows = Vec::with_capacity(records.len());
+        for (i, r) in records.iter().enumerate() {
+            match self.row(r, i) {
+                Ok(Some(row)) => rows.push(row),
+                Ok(None) => {}
+                Err(message) => self.report(r, message)?,
+            }
+        }
+        for row in &rows {
+            let needs = !self.tables.contains_key(&row.table)
+                || self.tables.get(&row.table).is_some_and(|cols| {
+                    row.columns
+                        .iter()
+                        .any(|c| !cols.iter().any(|(k, _)| k == &c.name))
+                });
+            if needs {
+                self.prepare(row)?;
+            }
+        }
+        let groups = self.statements(rows);
+        match self.write(&groups, false) {
+            Ok(_) => Ok(()),
+            Err(ConnectError::Fatal(whole)) => {
+                // Find the rows the table refuses; write the rest.
+                tracing::warn!(error = %whole, "a batch was refused; writing it row by row");
+                let refused = self.write(&groups, true)?;
+                for (index, message) in refused {
+                    if let Some(r) = records.get(index) {
+                        self.report(r, message)?;
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // The connection may be gone: reconnect on the retry.
+                if self.client.as_ref().is_some_and(|c| c.is_closed()) {
+                    self.client = None;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn stop(&mut self) -> ConnectResult<()> {
+        self.client = None;
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Config {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn settings_refuse_what_cannot_work_naming_the_fix() {
+        let base = [("connection.url", "jdbc:postgresql://h:5432/db")];
+        let mut c = config(&base);
+        c.insert("delete.enabled".into(), "true".into());
+        assert!(
+            settings(&c)
+                .unwrap_err()
+                .to_string()
+                .contains("pk.mode=record_key")
+        );
+        let mut c = config(&base);
+        c.insert("insert.mode".into(), "upsert".into());
+        assert!(
+            settings(&c)
+                .unwrap_err()
+                .to_string()
+                .contains("set pk.mode")
+        );
+        let mut c = config(&base);
+        c.insert("pk.mode".into(), "kafka".into());
+        c.insert("pk.fields".into(), "a,b".into());
+        assert!(
+            settings(&c)
+                .unwrap_err()
+                .to_string()
+                .contains("three names")
+        );
+        assert!(
+            settings(&config(&[]))
+                .unwrap_err()
+                .to_string()
+                .contains("connection.url")
+        );
+        let s = settings(&config(&base)).unwrap();
+        let pg = pg_config(&s).unwrap();
+        assert_eq!(pg.get_dbname(), Some("db"));
+    }
+}

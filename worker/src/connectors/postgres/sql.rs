@@ -1,0 +1,343 @@
+//! What the PostgreSQL sink says to the database, built without it: column types for Connect
+//! schemas, `CREATE TABLE`/`ALTER TABLE` DDL, the batch statements (`INSERT … SELECT FROM
+//! UNNEST(…) ON CONFLICT … DO UPDATE`, `UPDATE … FROM UNNEST`, `DELETE … USING UNNEST`), and
+//! each value as the text PostgreSQL parses into the column's type. Every column travels as a
+//! `text[]` parameter cast to its type, so one statement writes a whole batch of any types.
+
+use tributary_connect_api::{Schema, Type, Value, logical};
+
+use crate::transforms::cast::java_double;
+
+/// Quotes an identifier (`"a""b"`).
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `schema.table` or `table`, each part quoted.
+pub fn table_ident(table: &str) -> String {
+    table.split('.').map(ident).collect::<Vec<_>>().join(".")
+}
+
+/// The PostgreSQL type a Connect schema is stored as (as the JDBC sink's PostgreSQL dialect).
+pub fn column_type(schema: &Schema) -> Result<String, String> {
+    Ok(match (schema.name(), schema.type_()) {
+        (Some(logical::DECIMAL), _) => "NUMERIC".into(),
+        (Some(logical::DATE), _) => "DATE".into(),
+        (Some(logical::TIME), _) => "TIME".into(),
+        (Some(logical::TIMESTAMP), _) => "TIMESTAMP".into(),
+        (_, Type::Int8 | Type::Int16) => "SMALLINT".into(),
+        (_, Type::Int32) => "INT".into(),
+        (_, Type::Int64) => "BIGINT".into(),
+        (_, Type::Float32) => "REAL".into(),
+        (_, Type::Float64) => "DOUBLE PRECISION".into(),
+        (_, Type::Boolean) => "BOOLEAN".into(),
+        (_, Type::String) => "TEXT".into(),
+        (_, Type::Bytes) => "BYTEA".into(),
+        (_, Type::Array) => {
+            let element = schema
+                .value_schema()
+                .ok_or("an array schema without its element schema")?;
+            if element.type_() == Type::Array {
+                return Err("arrays of arrays cannot be stored".into());
+            }
+            format!("{}[]", column_type(element)?)
+        }
+        (_, t) => {
+            return Err(format!(
+                "a {t} cannot be stored in a column; flatten it first (the Flatten transform)"
+            ));
+        }
+    })
+}
+
+/// A column of the target table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub sql_type: String,
+    pub optional: bool,
+}
+
+pub fn create_table(table: &str, columns: &[Column], pk: &[String]) -> String {
+    let mut parts: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}{}",
+                ident(&c.name),
+                c.sql_type,
+                if c.optional && !pk.contains(&c.name) {
+                    ""
+                } else {
+                    " NOT NULL"
+                }
+            )
+        })
+        .collect();
+    if !pk.is_empty() {
+        parts.push(format!(
+            "PRIMARY KEY({})",
+            pk.iter().map(|p| ident(p)).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} ({})",
+        table_ident(table),
+        parts.join(", ")
+    )
+}
+
+/// Added columns must be nullable (rows already there have no value), as the JDBC sink's
+/// `auto.evolve` requires.
+pub fn add_columns(table: &str, columns: &[Column]) -> String {
+    let adds: Vec<String> = columns
+        .iter()
+        .map(|c| format!("ADD COLUMN IF NOT EXISTS {} {}", ident(&c.name), c.sql_type))
+        .collect();
+    format!("ALTER TABLE {} {}", table_ident(table), adds.join(", "))
+}
+
+/// `UNNEST($1::text[], …) AS u(c1, …)` and the select list casting each to its type.
+fn unnest(columns: &[Column]) -> (String, String) {
+    let params: Vec<String> = (1..=columns.len())
+        .map(|i| format!("${i}::text[]"))
+        .collect();
+    let names: Vec<String> = columns.iter().map(|c| ident(&c.name)).collect();
+    let select: Vec<String> = columns
+        .iter()
+        .map(|c| format!("u.{}::{}", ident(&c.name), c.sql_type))
+        .collect();
+    (
+        format!("UNNEST({}) AS u({})", params.join(", "), names.join(", ")),
+        select.join(", "),
+    )
+}
+
+/// Insert (or upsert on `pk`) every row of the parameters' arrays.
+pub fn insert(table: &str, columns: &[Column], pk: &[String], upsert: bool) -> String {
+    let (from, select) = unnest(columns);
+    let names: Vec<String> = columns.iter().map(|c| ident(&c.name)).collect();
+    let mut sql = format!(
+        "INSERT INTO {} ({}) SELECT {select} FROM {from}",
+        table_ident(table),
+        names.join(", ")
+    );
+    if upsert && !pk.is_empty() {
+        let updates: Vec<String> = columns
+            .iter()
+            .filter(|c| !pk.contains(&c.name))
+            .map(|c| format!("{0} = EXCLUDED.{0}", ident(&c.name)))
+            .collect();
+        let keys: Vec<String> = pk.iter().map(|p| ident(p)).collect();
+        if updates.is_empty() {
+            sql.push_str(&format!(" ON CONFLICT ({}) DO NOTHING", keys.join(", ")));
+        } else {
+            sql.push_str(&format!(
+                " ON CONFLICT ({}) DO UPDATE SET {}",
+                keys.join(", "),
+                updates.join(", ")
+            ));
+        }
+    }
+    sql
+}
+
+/// Update the rows whose `pk` matches; rows that are not there are not inserted.
+pub fn update(table: &str, columns: &[Column], pk: &[String]) -> String {
+    let (from, _) = unnest(columns);
+    let sets: Vec<String> = columns
+        .iter()
+        .filter(|c| !pk.contains(&c.name))
+        .map(|c| format!("{0} = u.{0}::{1}", ident(&c.name), c.sql_type))
+        .collect();
+    let on: Vec<String> = columns
+        .iter()
+        .filter(|c| pk.contains(&c.name))
+        .map(|c| format!("t.{0} = u.{0}::{1}", ident(&c.name), c.sql_type))
+        .collect();
+    format!(
+        "UPDATE {} AS t SET {} FROM {from} WHERE {}",
+        table_ident(table),
+        sets.join(", "),
+        on.join(" AND ")
+    )
+}
+
+/// Delete the rows whose `pk` (the columns given) matches.
+pub fn delete(table: &str, pk_columns: &[Column]) -> String {
+    let (from, _) = unnest(pk_columns);
+    let on: Vec<String> = pk_columns
+        .iter()
+        .map(|c| format!("t.{0} = u.{0}::{1}", ident(&c.name), c.sql_type))
+        .collect();
+    format!(
+        "DELETE FROM {} AS t USING {from} WHERE {}",
+        table_ident(table),
+        on.join(" AND ")
+    )
+}
+
+/// A value as the text PostgreSQL reads into its column type; `None` for NULL.
+pub fn text(value: Option<&Value>) -> Result<Option<String>, String> {
+    let Some(v) = value else {
+        return Ok(None);
+    };
+    Ok(Some(match v {
+        Value::Int8(n) => n.to_string(),
+        Value::Int16(n) => n.to_string(),
+        Value::Int32(n) => n.to_string(),
+        Value::Int64(n) => n.to_string(),
+        Value::Float32(f) => float_text(f64::from(*f), Some(*f)),
+        Value::Float64(f) => float_text(*f, None),
+        Value::Boolean(b) => b.to_string(),
+        Value::String(s) => s.clone(),
+        Value::Bytes(b) => {
+            let mut s = String::with_capacity(2 + b.len() * 2);
+            s.push_str("\\x");
+            for byte in b {
+                s.push_str(&format!("{byte:02x}"));
+            }
+            s
+        }
+        Value::Decimal(d) => {
+            let digits = d.unscaled.magnitude().to_string();
+            let sign = if d.unscaled.sign() == num_bigint::Sign::Minus {
+                "-"
+            } else {
+                ""
+            };
+            if d.scale <= 0 {
+                format!(
+                    "{sign}{digits}{}",
+                    "0".repeat(d.scale.unsigned_abs() as usize)
+                )
+            } else {
+                let scale = d.scale as usize;
+                let padded = format!("{digits:0>width$}", width = scale + 1);
+                let (a, b) = padded.split_at(padded.len() - scale);
+                format!("{sign}{a}.{b}")
+            }
+        }
+        Value::Date(days) => {
+            crate::transforms::date_text("yyyy-MM-dd", i64::from(*days) * 86_400_000)
+        }
+        Value::Time(ms) => crate::transforms::date_text("HH:mm:ss.SSS", i64::from(*ms)),
+        Value::Timestamp(ms) => crate::transforms::date_text("yyyy-MM-dd HH:mm:ss.SSS", *ms),
+        Value::Array(items) => {
+            let parts: Result<Vec<String>, String> = items
+                .iter()
+                .map(|i| {
+                    Ok(match text(i.as_ref())? {
+                        None => "NULL".to_string(),
+                        Some(t) => format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\"")),
+                    })
+                })
+                .collect();
+            format!("{{{}}}", parts?.join(","))
+        }
+        other => {
+            return Err(format!(
+                "a {} value cannot be stored in a column",
+                other.kind()
+            ));
+        }
+    }))
+}
+
+fn float_text(f: f64, single: Option<f32>) -> String {
+    if f.is_nan() {
+        "NaN".into()
+    } else if f.is_infinite() {
+        if f > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        }
+    } else {
+        java_double(f, single)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use num_bigint::BigInt;
+    use tributary_connect_api::{Decimal, SchemaBuilder};
+
+    fn col(name: &str, t: &str, optional: bool) -> Column {
+        Column {
+            name: name.into(),
+            sql_type: t.into(),
+            optional,
+        }
+    }
+
+    #[test]
+    fn statements_cover_a_batch_with_one_parameter_per_column() {
+        let cols = [col("id", "BIGINT", false), col("name", "TEXT", true)];
+        let pk = ["id".to_string()];
+        assert_eq!(
+            insert("public.users", &cols, &pk, true),
+            r#"INSERT INTO "public"."users" ("id", "name") SELECT u."id"::BIGINT, u."name"::TEXT FROM UNNEST($1::text[], $2::text[]) AS u("id", "name") ON CONFLICT ("id") DO UPDATE SET "name" = EXCLUDED."name""#
+        );
+        assert_eq!(
+            update("users", &cols, &pk),
+            r#"UPDATE "users" AS t SET "name" = u."name"::TEXT FROM UNNEST($1::text[], $2::text[]) AS u("id", "name") WHERE t."id" = u."id"::BIGINT"#
+        );
+        assert_eq!(
+            delete("users", &cols[..1]),
+            r#"DELETE FROM "users" AS t USING UNNEST($1::text[]) AS u("id") WHERE t."id" = u."id"::BIGINT"#
+        );
+        assert_eq!(
+            create_table("users", &cols, &pk),
+            r#"CREATE TABLE IF NOT EXISTS "users" ("id" BIGINT NOT NULL, "name" TEXT, PRIMARY KEY("id"))"#
+        );
+        assert_eq!(
+            add_columns("users", &cols[1..]),
+            r#"ALTER TABLE "users" ADD COLUMN IF NOT EXISTS "name" TEXT"#
+        );
+        assert_eq!(ident("we\"ird"), "\"we\"\"ird\"");
+    }
+
+    #[test]
+    fn values_become_the_text_postgres_parses() {
+        let d = |u: i64, scale: i32| {
+            Value::Decimal(Decimal {
+                unscaled: BigInt::from(u),
+                scale,
+            })
+        };
+        assert_eq!(text(Some(&d(-5, 3))).unwrap().unwrap(), "-0.005");
+        assert_eq!(text(Some(&d(12345, 2))).unwrap().unwrap(), "123.45");
+        assert_eq!(text(Some(&d(7, -2))).unwrap().unwrap(), "700");
+        assert_eq!(
+            text(Some(&Value::Bytes(vec![0, 255]))).unwrap().unwrap(),
+            "\\x00ff"
+        );
+        assert_eq!(
+            text(Some(&Value::Timestamp(1_709_251_199_999)))
+                .unwrap()
+                .unwrap(),
+            "2024-02-29 23:59:59.999"
+        );
+        assert_eq!(
+            text(Some(&Value::Date(19_000))).unwrap().unwrap(),
+            "2022-01-08"
+        );
+        assert_eq!(
+            text(Some(&Value::Float64(f64::NAN))).unwrap().unwrap(),
+            "NaN"
+        );
+        let arr = Value::Array(vec![Some(Value::String("a\"b".into())), None]);
+        assert_eq!(text(Some(&arr)).unwrap().unwrap(), r#"{"a\"b",NULL}"#);
+        assert_eq!(text(None).unwrap(), None);
+        let nested = SchemaBuilder::array(SchemaBuilder::array(Schema::int32()).build().unwrap())
+            .build()
+            .unwrap();
+        assert!(column_type(&nested).is_err());
+        assert_eq!(
+            column_type(&logical::decimal_schema(2).build().unwrap()).unwrap(),
+            "NUMERIC"
+        );
+    }
+}
