@@ -74,6 +74,9 @@ pub struct Runner {
     topics_read: Instant,
     known: BTreeSet<String>,
     cleanup_due: bool,
+    /// Statuses of removed tasks that still said RUNNING at the last cleanup (see
+    /// `leader::stale_statuses`).
+    deferred_statuses: BTreeSet<StatusKey>,
     rejoin_requested: bool,
     rejoin_at: Option<Instant>,
     sync_retries: u32,
@@ -130,6 +133,7 @@ impl Runner {
             topics_read: Instant::now(),
             known,
             cleanup_due: false,
+            deferred_statuses: BTreeSet::new(),
             rejoin_requested: false,
             rejoin_at: None,
             sync_retries: reconcile::COOPERATIVE_SYNC_RETRIES,
@@ -1025,7 +1029,10 @@ impl Runner {
             };
             let _ = s.read_to_end();
             let keys = s.view().keys();
-            for key in leader::stale_statuses(s.view(), c.snapshot(), keys) {
+            let (stale, deferred) =
+                leader::stale_statuses(s.view(), c.snapshot(), keys, &self.deferred_statuses);
+            self.deferred_statuses = deferred;
+            for key in stale {
                 tracing::info!(key = %key.render(), "removing the status of a deleted connector or task");
                 if let Err(e) = s.delete(&key) {
                     tracing::warn!(error = %e, "cannot remove a stale status");

@@ -4,29 +4,52 @@
 use crate::config_store::record::SessionKey;
 use crate::config_store::snapshot::ConfigState;
 use crate::error::{Error, Result};
-use crate::status_store::{StatusKey, StatusView};
+use std::collections::BTreeSet;
 
-/// Statuses of connectors and tasks the config no longer has: the leader writes tombstones for
-/// them (Java's DESTROYED) so the status topic and every worker's view forget them.
+use crate::status_store::{StatusKey, StatusState, StatusView};
+
+/// The statuses of deleted connectors and removed tasks, to remove now, and those to look at
+/// again next time. A removed task whose status still says it works (RUNNING, PAUSED,
+/// RESTARTING) may be stopping on its worker right now — that worker writes UNASSIGNED once it
+/// has — so its status is removed only when a later cleanup (after the next rebalance) still
+/// finds it: until then the connector does not look stopped, and an offsets reset cannot run
+/// before the task's last offset flush.
 pub fn stale_statuses(
     view: &StatusView,
     config: &ConfigState,
     known: impl IntoIterator<Item = StatusKey>,
-) -> Vec<StatusKey> {
-    known
-        .into_iter()
-        .filter(|k| match k {
+    deferred: &BTreeSet<StatusKey>,
+) -> (Vec<StatusKey>, BTreeSet<StatusKey>) {
+    let mut remove = Vec::new();
+    let mut defer = BTreeSet::new();
+    for k in known {
+        match &k {
             StatusKey::Connector(c) => {
-                config.connector_config(c).is_none() && view.connector(c).is_some()
+                if config.connector_config(c).is_none() && view.connector(c).is_some() {
+                    remove.push(k);
+                }
             }
             StatusKey::Task(c, n) => {
-                *n >= config.task_count(c)
-                    && !config.is_inconsistent(c)
-                    && view.task(c, *n).is_some()
+                let Some(status) = view.task(c, *n) else {
+                    continue;
+                };
+                if *n < config.task_count(c) || config.is_inconsistent(c) {
+                    continue;
+                }
+                let working = matches!(
+                    status.state,
+                    StatusState::Running | StatusState::Paused | StatusState::Restarting
+                );
+                if working && !deferred.contains(&k) {
+                    defer.insert(k);
+                } else {
+                    remove.push(k);
+                }
             }
-            StatusKey::Topic { .. } => false,
-        })
-        .collect()
+            StatusKey::Topic { .. } => {}
+        }
+    }
+    (remove, defer)
 }
 
 /// Whether the leader must write a new session key: none yet, expired
@@ -67,7 +90,7 @@ mod tests {
 
     use super::*;
     use crate::config_store::record::ConfigRecord;
-    use crate::status_store::{Status, StatusState};
+    use crate::status_store::Status;
 
     #[test]
     fn statuses_of_deleted_connectors_and_removed_tasks_are_stale() {
@@ -96,7 +119,17 @@ mod tests {
         for k in &keys {
             view.read(k, Some(s.clone()));
         }
-        let stale = stale_statuses(&view, &config, keys);
+        // Running removed tasks wait one round: their workers may still be stopping them.
+        let (stale, deferred) = stale_statuses(&view, &config, keys.clone(), &BTreeSet::new());
+        assert_eq!(stale, [StatusKey::Connector("gone".into())]);
+        assert_eq!(
+            deferred,
+            BTreeSet::from([
+                StatusKey::Task("keep".into(), 1),
+                StatusKey::Task("gone".into(), 0)
+            ])
+        );
+        let (stale, deferred) = stale_statuses(&view, &config, keys.clone(), &deferred);
         assert_eq!(
             stale,
             [
@@ -104,6 +137,21 @@ mod tests {
                 StatusKey::Connector("gone".into()),
                 StatusKey::Task("gone".into(), 0)
             ]
+        );
+        assert!(deferred.is_empty());
+        // A task its worker has stopped (UNASSIGNED) goes at once.
+        view.read(
+            &StatusKey::Task("keep".into(), 1),
+            Some(Status {
+                state: StatusState::Unassigned,
+                generation: 2,
+                ..s.clone()
+            }),
+        );
+        let (stale, _) = stale_statuses(&view, &config, keys, &BTreeSet::new());
+        assert!(
+            stale.contains(&StatusKey::Task("keep".into(), 1)),
+            "{stale:?}"
         );
     }
 

@@ -476,8 +476,8 @@ fn date_string(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// `Double.toString` (and `Float.toString` when `single` holds the float): plain between 10^-3
-/// and 10^7, else computerized scientific notation, always with a fraction digit.
+/// `Double.toString` (and `Float.toString` when `single` holds the float), unquoted words for
+/// the non-finite ones.
 pub fn java_double(f: f64, single: Option<f32>) -> String {
     if f.is_nan() {
         return "NaN".into();
@@ -489,52 +489,9 @@ pub fn java_double(f: f64, single: Option<f32>) -> String {
             "-Infinity".into()
         };
     }
-    if f == 0.0 {
-        return if f.is_sign_negative() {
-            "-0.0".into()
-        } else {
-            "0.0".into()
-        };
-    }
-    // The shortest digits that read back as the same number, from Rust's formatter.
-    let sci = match single {
-        Some(s) => format!("{s:e}"),
-        None => format!("{f:e}"),
-    };
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let negative = mantissa.starts_with('-');
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let sign = if negative { "-" } else { "" };
-    let abs = f.abs();
-    if (1e-3..1e7).contains(&abs) {
-        let point = exp + 1;
-        let (int, frac) = if point <= 0 {
-            (
-                "0".to_string(),
-                format!("{}{digits}", "0".repeat(point.unsigned_abs() as usize)),
-            )
-        } else if point as usize >= digits.len() {
-            (
-                format!("{digits}{}", "0".repeat(point as usize - digits.len())),
-                String::new(),
-            )
-        } else {
-            (
-                digits[..point as usize].to_string(),
-                digits[point as usize..].to_string(),
-            )
-        };
-        let frac = if frac.is_empty() {
-            "0".to_string()
-        } else {
-            frac
-        };
-        format!("{sign}{int}.{frac}")
-    } else {
-        let (first, rest) = digits.split_at(1);
-        let rest = if rest.is_empty() { "0" } else { rest };
-        format!("{sign}{first}.{rest}E{exp}")
+    match single {
+        Some(s) => crate::converter::json_text::java_float(s),
+        None => crate::converter::json_text::java_double(f),
     }
 }
 

@@ -784,45 +784,18 @@ fn with_metadata(
     name: Option<&str>,
     version: Option<i32>,
 ) -> TransformResult<Schema> {
-    let mut b = match schema.type_() {
-        Type::Array => SchemaBuilder::array(
-            schema
-                .value_schema()
-                .cloned()
-                .ok_or_else(|| TransformError("array schema without elements".into()))?,
-        ),
-        Type::Map => SchemaBuilder::map(
-            schema
-                .key_schema()
-                .cloned()
-                .ok_or_else(|| TransformError("map schema without keys".into()))?,
-            schema
-                .value_schema()
-                .cloned()
-                .ok_or_else(|| TransformError("map schema without values".into()))?,
-        ),
-        t => SchemaBuilder::new(t),
-    };
+    let mut b = util::copy_schema(schema)?;
     if schema.is_optional() {
         b = b.optional();
     }
     if let Some(d) = schema.default_value() {
         b = b.default_value(d.clone());
     }
-    if let Some(n) = name.or(schema.name()) {
+    if let Some(n) = name {
         b = b.name(n);
     }
-    if let Some(v) = version.or(schema.version()) {
+    if let Some(v) = version {
         b = b.version(v);
-    }
-    if let Some(d) = schema.doc() {
-        b = b.doc(d);
-    }
-    for (k, v) in schema.parameters() {
-        b = b.parameter(k.clone(), v.clone());
-    }
-    for f in schema.fields() {
-        b = b.field(f.name.clone(), f.schema.clone());
     }
     build(b)
 }

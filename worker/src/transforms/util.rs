@@ -109,7 +109,7 @@ pub fn copy_schema(source: &Schema) -> TransformResult<SchemaBuilder> {
             source.type_()
         ))
     };
-    let mut b = match source.type_() {
+    let b = match source.type_() {
         Type::Array => SchemaBuilder::array(source.value_schema().cloned().ok_or_else(missing)?),
         Type::Map => SchemaBuilder::map(
             source.key_schema().cloned().ok_or_else(missing)?,
@@ -117,22 +117,9 @@ pub fn copy_schema(source: &Schema) -> TransformResult<SchemaBuilder> {
         ),
         t => SchemaBuilder::new(t),
     };
-    if let Some(n) = source.name() {
-        b = b.name(n);
-    }
-    if let Some(v) = source.version() {
-        b = b.version(v);
-    }
-    if let Some(d) = source.doc() {
-        b = b.doc(d);
-    }
-    for (k, v) in source.parameters() {
-        b = b.parameter(k.clone(), v.clone());
-    }
-    for f in source.fields() {
-        b = b.field(f.name.clone(), f.schema.clone());
-    }
-    Ok(b)
+    Ok(source.fields().iter().fold(basics(source, b), |b, f| {
+        b.field(f.name.clone(), f.schema.clone())
+    }))
 }
 
 pub fn build(b: SchemaBuilder) -> TransformResult<Schema> {
