@@ -3,6 +3,7 @@
 
 pub mod datagen;
 pub mod file;
+pub mod http;
 pub mod postgres;
 
 use tributary_connect_api::{SinkConnector, SourceConnector};
@@ -93,6 +94,12 @@ pub const PLUGINS: &[ConnectorPlugin] = &[
         task_class: file::SINK_TASK_CLASS,
         type_: ConnectorType::Sink,
         create: || ConnectorInstance::Sink(Box::new(file::FileSinkConnector::default())),
+    },
+    ConnectorPlugin {
+        class: http::SINK_CLASS,
+        task_class: http::SINK_TASK_CLASS,
+        type_: ConnectorType::Sink,
+        create: || ConnectorInstance::Sink(Box::new(http::HttpSinkConnector::default())),
     },
     ConnectorPlugin {
         class: postgres::SINK_CLASS,
