@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all install build test test-long demo bench bench-group bench-distributed bench-operator lint fmt generate images clean-cache
+.PHONY: all install build test test-long demo bench bench-group bench-distributed bench-operator bench-postgres lint fmt generate images clean-cache
 
 all: build
 
@@ -66,6 +66,14 @@ bench-operator: install
 	$(CARGO) build --profile operator --locked -p tributary-operator --bin tributary-operator
 	TRIBUTARY_DEVSTACK_BIN=$(CURDIR)/target/release/devstack TRIBUTARY_WORKER_BIN=$(CURDIR)/target/release/tributary-worker \
 	  TRIBUTARY_OPERATOR_BIN=$(CURDIR)/target/operator/tributary-operator target/release/connector-bench $(BENCH_ARGS)
+
+## bench-postgres: the PostgreSQL sink's rows/s (insert, upsert; batches of 500 and 5,000) against COPY and the
+## same UNNEST upsert run directly (`BENCH_ARGS=--rows 1000000` for a longer run); release builds; prints a table
+bench-postgres: BENCH_ARGS :=
+bench-postgres: install
+	$(CARGO) build --release --locked -p tributary-worker -p tributary-tests --bin tributary-worker --bin devstack --bin postgres-bench
+	TRIBUTARY_DEVSTACK_BIN=$(CURDIR)/target/release/devstack TRIBUTARY_WORKER_BIN=$(CURDIR)/target/release/tributary-worker \
+	  target/release/postgres-bench $(BENCH_ARGS)
 
 ## images: build the operator and worker images with whatever engine is installed (docker, podman,
 ## nerdctl or buildah; ENGINE=… to choose, TAG=… for the tag); not run in CI, where no engine runs

@@ -1,0 +1,227 @@
+//! `make bench-postgres`: the PostgreSQL sink's rows/s (insert and upsert, batches of 500 and
+//! 5,000) against the raw ceiling of the same database — COPY for inserts and the same UNNEST
+//! upsert, from this program, with no Kafka in between. Prints a Markdown table; docs/benchmarks.md
+//! keeps a run. No Java baseline: the JDBC sink is Confluent's and not on Maven Central.
+//!
+//! Flags: `--rows N` (default 200,000).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use futures::SinkExt;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use serde_json::json;
+use tributary_tests::worker::StandaloneWorker;
+use tributary_tests::{Devstack, unique_name};
+
+const SCHEMA: &str = r#"{"type":"struct","name":"row","optional":false,"fields":[{"field":"id","type":"int64","optional":false},{"field":"name","type":"string","optional":true},{"field":"score","type":"int32","optional":false},{"field":"amount","type":"double","optional":false},{"field":"active","type":"boolean","optional":false}]}"#;
+
+fn progress(msg: &str) {
+    eprintln!("[bench] {msg}");
+}
+
+fn value(id: i64) -> String {
+    format!(
+        r#"{{"schema":{SCHEMA},"payload":{{"id":{id},"name":"name-{id}","score":{},"amount":{}.5,"active":{}}}}}"#,
+        id % 1000,
+        id % 97,
+        id % 2 == 0
+    )
+}
+
+fn key(id: i64) -> String {
+    format!(r#"{{"schema":{{"type":"int64","optional":false}},"payload":{id}}}"#)
+}
+
+async fn count(pg: &tokio_postgres::Client, table: &str) -> i64 {
+    pg.query_one(format!(r#"SELECT count(*) FROM "{table}""#).as_str(), &[])
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or(0)
+}
+
+const CREATE: &str = r#"(id BIGINT PRIMARY KEY, name TEXT, score INT NOT NULL, amount DOUBLE PRECISION NOT NULL, active BOOLEAN NOT NULL)"#;
+
+/// rows/s of COPY of `rows` rows into a fresh table.
+async fn copy_ceiling(pg: &tokio_postgres::Client, rows: i64) -> Result<f64> {
+    let table = unique_name("ceil_copy").replace('-', "_");
+    pg.batch_execute(&format!(r#"CREATE TABLE "{table}" {CREATE}"#))
+        .await?;
+    let start = Instant::now();
+    let sink = pg
+        .copy_in::<_, bytes::Bytes>(format!(r#"COPY "{table}" FROM STDIN"#).as_str())
+        .await?;
+    futures::pin_mut!(sink);
+    let mut buf = String::with_capacity(1 << 20);
+    for id in 0..rows {
+        buf.push_str(&format!(
+            "{id}\tname-{id}\t{}\t{}.5\t{}\n",
+            id % 1000,
+            id % 97,
+            id % 2 == 0
+        ));
+        if buf.len() > 1 << 20 {
+            sink.send(bytes::Bytes::from(std::mem::take(&mut buf)))
+                .await?;
+        }
+    }
+    sink.send(bytes::Bytes::from(buf)).await?;
+    sink.finish().await?;
+    Ok(rows as f64 / start.elapsed().as_secs_f64())
+}
+
+/// rows/s of the sink's own statement shape (UNNEST of text arrays, ON CONFLICT) in `batch`es,
+/// one transaction per batch.
+async fn upsert_ceiling(pg: &mut tokio_postgres::Client, rows: i64, batch: i64) -> Result<f64> {
+    let table = unique_name("ceil_upsert").replace('-', "_");
+    pg.batch_execute(&format!(r#"CREATE TABLE "{table}" {CREATE}"#))
+        .await?;
+    let sql = format!(
+        r#"INSERT INTO "{table}" (id, name, score, amount, active) SELECT u.id::BIGINT, u.name::TEXT, u.score::INT, u.amount::DOUBLE PRECISION, u.active::BOOLEAN FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u(id, name, score, amount, active) ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, score = EXCLUDED.score, amount = EXCLUDED.amount, active = EXCLUDED.active"#
+    );
+    let start = Instant::now();
+    let mut id = 0;
+    while id < rows {
+        let end = (id + batch).min(rows);
+        let cols: [Vec<Option<String>>; 5] = [
+            (id..end).map(|i| Some(i.to_string())).collect(),
+            (id..end).map(|i| Some(format!("name-{i}"))).collect(),
+            (id..end).map(|i| Some((i % 1000).to_string())).collect(),
+            (id..end).map(|i| Some(format!("{}.5", i % 97))).collect(),
+            (id..end).map(|i| Some((i % 2 == 0).to_string())).collect(),
+        ];
+        let tx = pg.transaction().await?;
+        tx.execute(
+            sql.as_str(),
+            &[&cols[0], &cols[1], &cols[2], &cols[3], &cols[4]],
+        )
+        .await?;
+        tx.commit().await?;
+        id = end;
+    }
+    Ok(rows as f64 / start.elapsed().as_secs_f64())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let rows: i64 = args
+        .iter()
+        .position(|a| a == "--rows")
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse())
+        .transpose()?
+        .unwrap_or(200_000);
+    let stack = Devstack::shared()?;
+    let mut pg = stack.postgres().await?;
+    let topic = stack.create_topic("pgbench", 1, 1, &[]).await?;
+    progress(&format!("producing {rows} records to {topic}"));
+    let producer: BaseProducer = stack
+        .kafka_config()?
+        .set("linger.ms", "20")
+        .set("batch.size", "1000000")
+        .create()?;
+    for id in 0..rows {
+        let (k, v) = (key(id), value(id));
+        let mut rec = BaseRecord::to(&topic).key(&k).payload(&v);
+        loop {
+            match producer.send(rec) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    rec = back;
+                    producer.poll(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(60))?;
+
+    let mut table = vec![(
+        "mode".to_string(),
+        "batch".to_string(),
+        "Tributary rows/s".to_string(),
+        "ceiling rows/s".to_string(),
+        "ratio".to_string(),
+    )];
+    let copy = copy_ceiling(&pg, rows).await?;
+    progress(&format!("ceiling: COPY {copy:.0} rows/s"));
+    let dir = tempfile::tempdir()?;
+    for mode in ["insert", "upsert"] {
+        for batch in [500i64, 5000] {
+            let ceiling = if mode == "insert" {
+                copy
+            } else {
+                upsert_ceiling(&mut pg, rows, batch).await?
+            };
+            let target = unique_name(&format!("bench_{mode}_{batch}")).replace('-', "_");
+            let props = format!(
+                "bootstrap.servers={}
+key.converter=org.apache.kafka.connect.json.JsonConverter
+value.converter=org.apache.kafka.connect.json.JsonConverter
+offset.flush.interval.ms=5000
+",
+                stack.kafka_bootstrap()?
+            );
+            let name = format!("{mode}-{batch}");
+            let mut worker = StandaloneWorker::start(dir.path(), &name, &props, &[])?;
+            worker.wait_healthy(Duration::from_secs(60)).await?;
+            let mut config = json!({
+                "connector.class": "PostgresSink", "topics": topic,
+                "connection.url": stack.var("TRIBUTARY_PG_URL")?,
+                "insert.mode": mode, "auto.create": "true", "table.name.format": target,
+                "batch.size": batch.to_string(),
+                "consumer.override.max.poll.records": batch.to_string(),
+                "consumer.override.auto.offset.reset": "earliest",
+            });
+            if mode == "upsert" {
+                config["pk.mode"] = json!("record_key");
+                config["pk.fields"] = json!("id");
+            }
+            let start = Instant::now();
+            let r = reqwest::Client::new()
+                .post(format!("{}/connectors", worker.rest_url))
+                .json(&json!({"name": unique_name(&name), "config": config}))
+                .send()
+                .await?;
+            if r.status().as_u16() != 201 {
+                bail!("create: {}", r.text().await?);
+            }
+            let deadline = start + Duration::from_secs(600);
+            loop {
+                let n = count(&pg, &target).await;
+                if n >= rows {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!(
+                        "{mode}/{batch}: {n} of {rows} rows after 600 s: {}",
+                        worker.log()
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let rate = rows as f64 / start.elapsed().as_secs_f64();
+            progress(&format!(
+                "{mode} batch {batch}: {rate:.0} rows/s (ceiling {ceiling:.0})"
+            ));
+            worker.stop();
+            table.push((
+                mode.into(),
+                batch.to_string(),
+                format!("{rate:.0}"),
+                format!("{ceiling:.0}"),
+                format!("{:.0} %", 100.0 * rate / ceiling),
+            ));
+        }
+    }
+    println!(
+        "\nPostgreSQL sink, {rows} rows of 5 columns, one partition, one task (Kafka → table, from the connector's creation):\n"
+    );
+    for (i, (a, b, c, d, e)) in table.iter().enumerate() {
+        println!("| {a} | {b} | {c} | {d} | {e} |");
+        if i == 0 {
+            println!("|---|---|---|---|---|");
+        }
+    }
+    Ok(())
+}
