@@ -77,6 +77,9 @@ pub struct Runner {
     /// Statuses of removed tasks that still said RUNNING at the last cleanup (see
     /// `leader::stale_statuses`).
     deferred_statuses: BTreeSet<StatusKey>,
+    /// When they were deferred: they are looked at again after the next rebalance or once the
+    /// longest task stop (`task.shutdown.graceful.timeout.ms`) has passed, whichever is first.
+    deferred_at: Instant,
     rejoin_requested: bool,
     rejoin_at: Option<Instant>,
     sync_retries: u32,
@@ -134,6 +137,7 @@ impl Runner {
             known,
             cleanup_due: false,
             deferred_statuses: BTreeSet::new(),
+            deferred_at: Instant::now(),
             rejoin_requested: false,
             rejoin_at: None,
             sync_retries: reconcile::COOPERATIVE_SYNC_RETRIES,
@@ -1019,7 +1023,9 @@ impl Runner {
                 }
             }
         }
-        if self.cleanup_due {
+        let deferred_due = !self.deferred_statuses.is_empty()
+            && self.deferred_at.elapsed() > self.shared.settings.shutdown_timeout + TICK;
+        if self.cleanup_due || deferred_due {
             self.cleanup_due = false;
             let Ok(c) = self.shared.config.lock() else {
                 return;
@@ -1031,6 +1037,9 @@ impl Runner {
             let keys = s.view().keys();
             let (stale, deferred) =
                 leader::stale_statuses(s.view(), c.snapshot(), keys, &self.deferred_statuses);
+            if !deferred.is_empty() && deferred != self.deferred_statuses {
+                self.deferred_at = Instant::now();
+            }
             self.deferred_statuses = deferred;
             for key in stale {
                 tracing::info!(key = %key.render(), "removing the status of a deleted connector or task");

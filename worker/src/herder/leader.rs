@@ -11,9 +11,10 @@ use crate::status_store::{StatusKey, StatusState, StatusView};
 /// The statuses of deleted connectors and removed tasks, to remove now, and those to look at
 /// again next time. A removed task whose status still says it works (RUNNING, PAUSED,
 /// RESTARTING) may be stopping on its worker right now — that worker writes UNASSIGNED once it
-/// has — so its status is removed only when a later cleanup (after the next rebalance) still
-/// finds it: until then the connector does not look stopped, and an offsets reset cannot run
-/// before the task's last offset flush.
+/// has — so its status is removed only when a later cleanup still finds it (the runner cleans
+/// up after each rebalance, and again once the longest task stop has passed): until then the
+/// connector does not look stopped, and an offsets reset cannot run before the task's last
+/// offset flush.
 pub fn stale_statuses(
     view: &StatusView,
     config: &ConfigState,
