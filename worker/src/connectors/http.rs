@@ -383,17 +383,7 @@ impl HttpSinkTask {
     }
 
     fn report(&self, record: &SinkRecord, message: String) -> ConnectResult<()> {
-        match self
-            .context
-            .as_ref()
-            .and_then(|c| c.errant_record_reporter())
-        {
-            Some(r) => r.report(record, &ConnectError::Fatal(message)),
-            None => Err(ConnectError::fatal(format!(
-                "the server refused a record of {}-{} at offset {}: {message} (set errors.tolerance=all and a dead letter queue to skip such records)",
-                record.topic, record.kafka_partition, record.kafka_offset
-            ))),
-        }
+        super::report_errant(self.context.as_ref(), record, message)
     }
 }
 
@@ -404,12 +394,7 @@ impl SinkTask for HttpSinkTask {
 
     fn start(&mut self, context: Arc<dyn SinkTaskContext>) -> ConnectResult<()> {
         self.settings = Some(settings(context.config())?);
-        self.runtime = Some(
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| ConnectError::fatal(format!("cannot start a runtime: {e}")))?,
-        );
+        self.runtime = Some(super::task_runtime()?);
         self.client = Some(
             reqwest::Client::builder()
                 .build()

@@ -25,6 +25,34 @@ pub fn check_config(
     })
 }
 
+/// The runtime a sink task drives its async client with: `put` is called on the task's own
+/// thread, so one current-thread runtime per task is enough.
+pub fn task_runtime() -> tributary_connect_api::ConnectResult<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            tributary_connect_api::ConnectError::fatal(format!("cannot start a runtime: {e}"))
+        })
+}
+
+/// Hands a record the store refused to the errant record reporter (the dead letter queue), or
+/// fails the task naming it when error tolerance is not configured.
+pub fn report_errant(
+    context: Option<&std::sync::Arc<dyn tributary_connect_api::SinkTaskContext>>,
+    record: &tributary_connect_api::SinkRecord,
+    message: String,
+) -> tributary_connect_api::ConnectResult<()> {
+    use tributary_connect_api::ConnectError;
+    match context.and_then(|c| c.errant_record_reporter()) {
+        Some(r) => r.report(record, &ConnectError::Fatal(message)),
+        None => Err(ConnectError::fatal(format!(
+            "a record of {}-{} at offset {} cannot be written: {message} (set errors.tolerance=all and a dead letter queue to skip such records)",
+            record.topic, record.kafka_partition, record.kafka_offset
+        ))),
+    }
+}
+
 /// A created connector, of either kind.
 pub enum ConnectorInstance {
     Source(Box<dyn SourceConnector>),

@@ -717,17 +717,7 @@ impl PostgresSinkTask {
     }
 
     fn report(&self, record: &SinkRecord, message: String) -> ConnectResult<()> {
-        let reporter = self
-            .context
-            .as_ref()
-            .and_then(|c| c.errant_record_reporter());
-        match reporter {
-            Some(r) => r.report(record, &ConnectError::Fatal(message)),
-            None => Err(ConnectError::fatal(format!(
-                "a record of {}-{} at offset {} cannot be written: {message} (set errors.tolerance=all and a dead letter queue to skip such records)",
-                record.topic, record.kafka_partition, record.kafka_offset
-            ))),
-        }
+        super::report_errant(self.context.as_ref(), record, message)
     }
 }
 
@@ -738,12 +728,7 @@ impl SinkTask for PostgresSinkTask {
 
     fn start(&mut self, context: Arc<dyn SinkTaskContext>) -> ConnectResult<()> {
         self.settings = Some(settings(context.config())?);
-        self.runtime = Some(
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| ConnectError::fatal(format!("cannot start a runtime: {e}")))?,
-        );
+        self.runtime = Some(super::task_runtime()?);
         self.context = Some(context);
         self.connect()
     }
