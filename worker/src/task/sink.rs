@@ -564,6 +564,9 @@ pub fn run(
                 paused_all = want_paused;
             }
             let mut batch = Vec::new();
+            // Where each record of the batch was consumed, kept only when transforms may have
+            // renamed its topic (the record alone no longer says which partition it came from).
+            let mut origins: Vec<TopicPartition> = Vec::new();
             let mut polled_next: Vec<(String, i32, i64)> = Vec::new();
             topics.begin_batch(status);
             while batch.len() < max_poll_records {
@@ -581,9 +584,16 @@ pub fn run(
                     .map(|mut r| std::mem::take(&mut *r))
                     .unwrap_or_default();
                 if !revoked.is_empty() {
-                    batch.retain(|r: &SinkRecord| {
-                        !revoked.contains(&TopicPartition::new(r.topic.clone(), r.kafka_partition))
-                    });
+                    if origins.is_empty() {
+                        batch.retain(|r: &SinkRecord| {
+                            !revoked
+                                .contains(&TopicPartition::new(r.topic.clone(), r.kafka_partition))
+                        });
+                    } else {
+                        let mut kept = origins.iter().map(|o| !revoked.contains(o));
+                        batch.retain(|_| kept.next().unwrap_or(true));
+                        origins.retain(|o| !revoked.contains(o));
+                    }
                     polled_next.retain(|(t, p, _)| {
                         !revoked
                             .iter()
@@ -613,7 +623,12 @@ pub fn run(
                             }
                         }
                         match sink_record(&converters, &msg).and_then(|r| transform(&chain, r)) {
-                            Ok(Some(r)) => batch.push(r),
+                            Ok(Some(r)) => {
+                                if !chain.is_empty() {
+                                    origins.push(TopicPartition::new(topic, partition));
+                                }
+                                batch.push(r);
+                            }
                             // Dropped by a transform: its offset is committed with the batch's.
                             Ok(None) => {}
                             Err((stage, class, e)) => {

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use num_bigint::BigInt;
 use tributary_connect_api::{
-    ConfigDef, ConfigKey, ConfigType as T, Decimal, Importance as I, Schema, SchemaBuilder, Struct,
-    Type, Value,
+    ConfigDef, ConfigKey, ConfigType as T, Decimal, Importance as I, Schema, SchemaBuilder, Type,
+    Value,
 };
 
 use super::routers::DatePattern;
@@ -213,8 +213,7 @@ impl Transformation for Cast {
                     }
                     None => {
                         let old = require_struct(value, PURPOSE)?;
-                        let mut new = Struct::new(updated.clone())
-                            .map_err(|e| TransformError(e.to_string()))?;
+                        let mut new = util::new_struct(&updated)?;
                         for f in old.schema().fields() {
                             let v = get(&old, &f.name, self.replace_null)?;
                             let v = match self.fields.get(&f.name) {

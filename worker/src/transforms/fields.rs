@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use num_bigint::BigInt;
 use tributary_connect_api::config_def::non_empty_string;
 use tributary_connect_api::{
-    ConfigDef, ConfigKey, ConfigType as T, Decimal, Importance as I, Schema, SchemaBuilder, Struct,
-    Type, Value, logical,
+    ConfigDef, ConfigKey, ConfigType as T, Decimal, Importance as I, Schema, SchemaBuilder, Type,
+    Value, logical,
 };
 
 use super::util::{
@@ -218,8 +218,7 @@ impl Transformation for InsertField {
             Some(_) => {
                 let old = require_struct(value, INSERT_PURPOSE)?;
                 let schema = self.schema_for(old.schema())?;
-                let mut new =
-                    Struct::new(schema.clone()).map_err(|e| TransformError(e.to_string()))?;
+                let mut new = util::new_struct(&schema)?;
                 for f in old.schema().fields() {
                     put(&mut new, &f.name, get(&old, &f.name, self.replace_null)?)?;
                 }
@@ -370,8 +369,7 @@ impl Transformation for ReplaceField {
                     b = b.field(self.renamed(&f.name).to_string(), f.schema.clone());
                 }
                 let schema = build(b)?;
-                let mut new =
-                    Struct::new(schema.clone()).map_err(|e| TransformError(e.to_string()))?;
+                let mut new = util::new_struct(&schema)?;
                 for f in schema.fields() {
                     let from = self.reverse.get(&f.name).unwrap_or(&f.name);
                     put(&mut new, &f.name, get(&old, from, self.replace_null)?)?;
@@ -519,8 +517,7 @@ impl Transformation for MaskField {
             }
             Some(schema) => {
                 let old = require_struct(value, "mask fields")?;
-                let mut new =
-                    Struct::new(old.schema().clone()).map_err(|e| TransformError(e.to_string()))?;
+                let mut new = util::new_struct(old.schema())?;
                 for f in old.schema().fields() {
                     let v = get(&old, &f.name, self.replace_null)?;
                     let v = if self.fields.contains(&f.name) {
@@ -595,8 +592,7 @@ impl Transformation for ValueToKey {
                     b = b.field(f.clone(), field.schema.clone());
                 }
                 let schema = build(b)?;
-                let mut key =
-                    Struct::new(schema.clone()).map_err(|e| TransformError(e.to_string()))?;
+                let mut key = util::new_struct(&schema)?;
                 for f in &self.fields {
                     put(&mut key, f, get(&value, f, self.replace_null)?)?;
                 }
@@ -722,8 +718,7 @@ impl Transformation for HoistField {
             }
             Some(schema) => {
                 let hoisted = build(SchemaBuilder::struct_().field(self.field.clone(), schema))?;
-                let mut s =
-                    Struct::new(hoisted.clone()).map_err(|e| TransformError(e.to_string()))?;
+                let mut s = util::new_struct(&hoisted)?;
                 put(&mut s, &self.field, value)?;
                 self.side.set(&mut r, Some(hoisted), Some(Value::Struct(s)));
             }
@@ -807,8 +802,7 @@ impl Transformation for SetSchemaMetadata {
         let (_, value) = self.side.take(&mut r);
         let value = match value {
             Some(Value::Struct(old)) => {
-                let mut new =
-                    Struct::new(updated.clone()).map_err(|e| TransformError(e.to_string()))?;
+                let mut new = util::new_struct(&updated)?;
                 for (f, v) in old.fields_with_values() {
                     put(&mut new, &f.name, v.cloned())?;
                 }

@@ -191,8 +191,7 @@ impl Transformation for Flatten {
                     parent_default.as_ref(),
                 )?;
                 let flat = build(b)?;
-                let mut out =
-                    Struct::new(flat.clone()).map_err(|e| TransformError(e.to_string()))?;
+                let mut out = util::new_struct(&flat)?;
                 self.flatten_struct(Some(&value), "", &mut out)?;
                 self.side.set(&mut r, Some(flat), Some(Value::Struct(out)));
             }

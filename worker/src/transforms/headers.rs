@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use tributary_connect_api::{
-    ConfigDef, ConfigKey, ConfigType as T, Headers, Importance as I, Schema, Struct, Value,
+    ConfigDef, ConfigKey, ConfigType as T, Headers, Importance as I, Schema, Value,
 };
 
 use super::util::{
@@ -255,8 +255,7 @@ impl Transformation for HeaderFrom {
                         b = b.field(f.name.clone(), f.schema.clone());
                     }
                     let moved = build(b)?;
-                    let mut new =
-                        Struct::new(moved.clone()).map_err(|e| TransformError(e.to_string()))?;
+                    let mut new = util::new_struct(&moved)?;
                     for f in moved.fields() {
                         put(&mut new, &f.name, get(&old, &f.name, self.replace_null)?)?;
                     }

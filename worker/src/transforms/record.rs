@@ -95,8 +95,9 @@ impl Record {
         )
     }
 
-    /// A sink record keeps its consumed partition and offset whatever the transforms did (the
-    /// task commits offsets by them); a transform may change the topic, as Java allows.
+    /// A sink record keeps its consumed offset; a transform may change its topic (and, through
+    /// `kafka_partition`, its partition), as Java allows. The task commits offsets by what it
+    /// consumed, not by these.
     pub fn into_sink(self, parts: SinkParts) -> SinkRecord {
         SinkRecord {
             topic: self.topic,

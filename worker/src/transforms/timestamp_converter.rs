@@ -3,8 +3,8 @@
 
 use tributary_connect_api::config_def::one_of;
 use tributary_connect_api::{
-    ConfigDef, ConfigKey, ConfigType as T, Importance as I, Schema, SchemaBuilder, Struct, Type,
-    Value, logical,
+    ConfigDef, ConfigKey, ConfigType as T, Importance as I, Schema, SchemaBuilder, Type, Value,
+    logical,
 };
 
 use super::routers::DatePattern;
@@ -265,8 +265,7 @@ impl Transformation for TimestampConverter {
                 let value = match old {
                     None => None,
                     Some(old) => {
-                        let mut new = Struct::new(updated.clone())
-                            .map_err(|e| TransformError(e.to_string()))?;
+                        let mut new = util::new_struct(&updated)?;
                         for f in old.schema().fields() {
                             let v = get(&old, &f.name, self.replace_null)?;
                             let v = if f.name == self.field {

@@ -126,6 +126,11 @@ pub fn build(b: SchemaBuilder) -> TransformResult<Schema> {
     b.build().map_err(|e| TransformError(e.to_string()))
 }
 
+/// An empty struct of `schema` (a struct schema the transform built).
+pub fn new_struct(schema: &Schema) -> TransformResult<Struct> {
+    Struct::new(schema.clone()).map_err(|e| TransformError(e.to_string()))
+}
+
 pub fn put(s: &mut Struct, field: &str, value: Option<Value>) -> TransformResult<()> {
     s.put(field, value)
         .map(drop)

@@ -803,39 +803,27 @@ mod tests {
 
     #[test]
     fn settings_refuse_what_cannot_work_naming_the_fix() {
-        let base = [("connection.url", "jdbc:postgresql://h:5432/db")];
-        let mut c = config(&base);
-        c.insert("delete.enabled".into(), "true".into());
-        assert!(
-            settings(&c)
-                .unwrap_err()
-                .to_string()
-                .contains("pk.mode=record_key")
-        );
-        let mut c = config(&base);
-        c.insert("insert.mode".into(), "upsert".into());
-        assert!(
-            settings(&c)
-                .unwrap_err()
-                .to_string()
-                .contains("set pk.mode")
-        );
-        let mut c = config(&base);
-        c.insert("pk.mode".into(), "kafka".into());
-        c.insert("pk.fields".into(), "a,b".into());
-        assert!(
-            settings(&c)
-                .unwrap_err()
-                .to_string()
-                .contains("three names")
-        );
+        let url = ("connection.url", "jdbc:postgresql://h:5432/db");
+        for (extra, says) in [
+            (vec![("delete.enabled", "true")], "pk.mode=record_key"),
+            (vec![("insert.mode", "upsert")], "set pk.mode"),
+            (
+                vec![("pk.mode", "kafka"), ("pk.fields", "a,b")],
+                "three names",
+            ),
+        ] {
+            let mut pairs = vec![url];
+            pairs.extend(extra.iter().copied());
+            let e = settings(&config(&pairs)).unwrap_err().to_string();
+            assert!(e.contains(says), "{extra:?}: {e}");
+        }
         assert!(
             settings(&config(&[]))
                 .unwrap_err()
                 .to_string()
                 .contains("connection.url")
         );
-        let s = settings(&config(&base)).unwrap();
+        let s = settings(&config(&[url])).unwrap();
         let pg = pg_config(&s).unwrap();
         assert_eq!(pg.get_dbname(), Some("db"));
     }
