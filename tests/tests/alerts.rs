@@ -271,9 +271,19 @@ config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigPr
             r.text().await?
         );
     }
-    wait_until("the broken connector running, for now", SETTLE, || async {
-        Ok((status(&workers[0], &broken).await?["connector"]["state"] == "RUNNING").then_some(()))
-    })
+    // Its tasks too: a task reads the file when it starts, and one started after the file is
+    // gone fails as well (the rule under test would then rightly fire for it).
+    wait_until(
+        "the broken connector and its tasks running, for now",
+        SETTLE,
+        || async {
+            let s = status(&workers[0], &broken).await?;
+            let tasks = s["tasks"]
+                .as_array()
+                .is_some_and(|t| t.len() == 2 && t.iter().all(|t| t["state"] == "RUNNING"));
+            Ok((s["connector"]["state"] == "RUNNING" && tasks).then_some(()))
+        },
+    )
     .await?;
     std::fs::remove_file(&secret)?;
     let r = http()

@@ -136,6 +136,16 @@ pub const PLUGINS: &[ConnectorPlugin] = &[
         create: || ConnectorInstance::Sink(Box::new(postgres::PostgresSinkConnector::default())),
     },
     ConnectorPlugin {
+        class: postgres::source::SOURCE_CLASS,
+        task_class: postgres::source::SOURCE_TASK_CLASS,
+        type_: ConnectorType::Source,
+        create: || {
+            ConnectorInstance::Source(Box::new(
+                postgres::source::PostgresSourceConnector::default(),
+            ))
+        },
+    },
+    ConnectorPlugin {
         class: file::SOURCE_CLASS,
         task_class: file::SOURCE_TASK_CLASS,
         type_: ConnectorType::Source,

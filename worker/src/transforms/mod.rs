@@ -28,6 +28,7 @@ use tributary_connect_api::{ConfigDef, ConfigValue};
 
 pub use chain::{Chain, ChainError, StepError};
 pub use record::{Record, Side};
+pub(crate) use routers::days_from_civil;
 
 /// A transform failed on a record: the message is what Java's `DataException` would say.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -11,7 +11,10 @@
 //! is written again row by row in savepoints, and only the rows it still refuses go to the
 //! errant record reporter (the dead letter queue) — or fail the task without one.
 
+pub mod querier;
+pub mod source;
 pub mod sql;
+pub mod types;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -160,23 +163,37 @@ fn settings(config: &Config) -> ConnectResult<Settings> {
 
 /// The `tokio_postgres` connection settings for a JDBC URL, a `postgres://` URL or a
 /// `key=value` string; user and password from their own keys win.
-fn pg_config(s: &Settings) -> ConnectResult<tokio_postgres::Config> {
-    let url = s.url.strip_prefix("jdbc:").unwrap_or(&s.url);
+pub(crate) fn connect_config(
+    url: &str,
+    user: Option<&str>,
+    password: Option<&str>,
+    application: &str,
+) -> ConnectResult<tokio_postgres::Config> {
+    let url = url.strip_prefix("jdbc:").unwrap_or(url);
     let url = url
         .strip_prefix("postgresql:")
         .map_or_else(|| url.to_string(), |rest| format!("postgresql:{rest}"));
     let mut c: tokio_postgres::Config = url.parse().map_err(|e| {
         ConnectError::Config(format!("connection.url: cannot read it as a PostgreSQL address ({e}); use jdbc:postgresql://host:port/database"))
     })?;
-    if let Some(u) = &s.user {
+    if let Some(u) = user {
         c.user(u);
     }
-    if let Some(p) = &s.password {
+    if let Some(p) = password {
         c.password(p);
     }
-    c.application_name("tributary-postgres-sink");
+    c.application_name(application);
     c.connect_timeout(std::time::Duration::from_secs(10));
     Ok(c)
+}
+
+fn pg_config(s: &Settings) -> ConnectResult<tokio_postgres::Config> {
+    connect_config(
+        &s.url,
+        s.user.as_deref(),
+        s.password.as_deref(),
+        "tributary-postgres-sink",
+    )
 }
 
 #[derive(Debug, Default)]
@@ -277,7 +294,7 @@ struct Statement {
     indexes: Vec<usize>,
 }
 
-fn db_error(e: &tokio_postgres::Error) -> String {
+pub(crate) fn db_error(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
         None => e.to_string(),
