@@ -283,9 +283,7 @@ mod tests {
         let p = |n: usize| {
             format!("(TIMESTAMPTZ 'epoch' + ${n}::int8 * INTERVAL '1 microsecond')::timestamp")
         };
-        let ts = format!(
-            r#"(EXTRACT(EPOCH FROM ("at")::timestamptz) * 1000000)::int8 AS __tributary_ts"#
-        );
+        let ts = r#"(EXTRACT(EPOCH FROM ("at")::timestamptz) * 1000000)::int8 AS __tributary_ts"#;
         assert_eq!(
             spec(Mode::Timestamp).batch_sql(),
             format!(

@@ -218,11 +218,18 @@ fn settings(config: &Config) -> ConnectResult<Settings> {
         delay_ms: num("timestamp.delay.interval.ms", 0).max(0),
         table_poll: Duration::from_millis(num("table.poll.interval.ms", 60_000).max(1) as u64),
         schema_pattern: get("schema.pattern"),
-        relkinds: list(config.get("table.types"))
-            .iter()
-            .filter_map(|t| relkind(t))
-            .map(str::to_string)
-            .collect(),
+        relkinds: {
+            let kinds: Vec<String> = list(config.get("table.types"))
+                .iter()
+                .filter_map(|t| relkind(t))
+                .map(str::to_string)
+                .collect();
+            if kinds.is_empty() {
+                vec!["r".to_string()]
+            } else {
+                kinds
+            }
+        },
         numeric: match get("numeric.mapping").as_deref() {
             Some("precision_only") => NumericMapping::PrecisionOnly,
             Some("best_fit") => NumericMapping::BestFit,
