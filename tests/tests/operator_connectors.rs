@@ -958,16 +958,27 @@ async fn kill_9_of_the_operator_while_connectors_come_and_go_leaves_cluster_and_
         }
         operator.kill_now();
         operator = start(abort_after)?;
-        // A faulty run waits for its abort (creates are pending at least in round 0); the
-        // others are killed at a random moment.
-        let wait = if abort_after.is_some() {
-            Duration::from_secs(8)
+        // A faulty run waits for its abort, or until nothing is left to create (creates are
+        // pending at least in round 0); a slow machine can take many seconds before its first
+        // create, so the wait is long. The others are killed at a random moment.
+        if abort_after.is_some() {
+            let deadline = std::time::Instant::now() + WAIT;
+            let mut next_check = std::time::Instant::now();
+            while std::time::Instant::now() < deadline && operator.poll_exit().is_none() {
+                if std::time::Instant::now() >= next_check {
+                    next_check = std::time::Instant::now() + Duration::from_secs(1);
+                    let list = conns.list(&ListParams::default()).await?.items;
+                    if list.len() == N && list.iter().all(is_ready) {
+                        break;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         } else {
-            Duration::from_millis(300 + rng.next(2500))
-        };
-        let deadline = std::time::Instant::now() + wait;
-        while std::time::Instant::now() < deadline && operator.poll_exit().is_none() {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            let deadline = std::time::Instant::now() + Duration::from_millis(300 + rng.next(2500));
+            while std::time::Instant::now() < deadline && operator.poll_exit().is_none() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
         crashes += 1;
     }

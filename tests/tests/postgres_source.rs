@@ -374,6 +374,34 @@ INSERT INTO {schema}.nan VALUES (1, 'NaN'), (2, 7.25);"
     Ok(())
 }
 
+/// A source of one table in mode `m`: the id column for the incrementing modes, `ts_column` for
+/// the timestamp modes; bulk reads its table once an hour (once in a test).
+fn mode_source(
+    stack: &Devstack,
+    m: &str,
+    table: &str,
+    prefix: &str,
+    ts_column: &str,
+    batch: &str,
+) -> Result<BTreeMap<String, String>> {
+    let mut extra = vec![
+        ("mode", m),
+        ("table.whitelist", table),
+        ("topic.prefix", prefix),
+        ("batch.max.rows", batch),
+    ];
+    if m.contains("incrementing") {
+        extra.push(("incrementing.column.name", "id"));
+    }
+    if m.contains("timestamp") {
+        extra.push(("timestamp.column.name", ts_column));
+    }
+    if m == "bulk" {
+        extra.push(("poll.interval.ms", "3600000"));
+    }
+    source_config(stack, &extra)
+}
+
 /// Ids of the payloads, in order.
 fn ids(payloads: &[&Value]) -> Vec<i64> {
     payloads.iter().filter_map(|p| p["id"].as_i64()).collect()
@@ -429,26 +457,15 @@ async fn each_mode_reads_what_it_promises_and_resumes_after_restarts() -> Result
     let dir = tempfile::tempdir()?;
     let mut connectors = Vec::new();
     for m in modes {
-        let mut extra = vec![
-            ("mode", m.to_string()),
-            ("table.whitelist", format!("{schema}.{}", table(m))),
-            ("topic.prefix", prefix.clone()),
-            ("batch.max.rows", "4".to_string()),
-        ];
-        if m.contains("incrementing") {
-            extra.push(("incrementing.column.name", "id".into()));
-        }
-        if m.contains("timestamp") {
-            extra.push(("timestamp.column.name", "at".into()));
-        }
-        if m == "bulk" {
-            extra.push(("poll.interval.ms", "3600000".into()));
-        }
-        let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        connectors.push((
+        let config = mode_source(
+            stack,
             m,
-            properties(&format!("pg-{}", table(m)), &source_config(stack, &extra)?),
-        ));
+            &format!("{schema}.{}", table(m)),
+            &prefix,
+            "at",
+            "4",
+        )?;
+        connectors.push((m, properties(&format!("pg-{}", table(m)), &config)));
     }
     let connectors: Vec<(&str, String)> = connectors;
     let mut worker = start_worker(dir.path(), stack, &connectors).await?;
@@ -731,25 +748,17 @@ UPDATE {schema}.{0} SET i2 = NULL, n = NULL, t = NULL, ai = NULL, m = NULL WHERE
     let prefix = format!("{schema}-");
     let mut connectors = Vec::new();
     for m in modes {
-        let mut extra = vec![
-            ("mode", m.to_string()),
-            ("table.whitelist", format!("{schema}.{}", table(m))),
-            ("topic.prefix", prefix.clone()),
-            ("batch.max.rows", "500".to_string()),
-        ];
-        if m.contains("incrementing") {
-            extra.push(("incrementing.column.name", "id".into()));
-        }
-        if m.contains("timestamp") {
-            extra.push(("timestamp.column.name", "ts".into()));
-        }
-        if m == "bulk" {
-            extra.push(("poll.interval.ms", "3600000".into()));
-        }
-        let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let config = mode_source(
+            stack,
+            m,
+            &format!("{schema}.{}", table(m)),
+            &prefix,
+            "ts",
+            "500",
+        )?;
         connectors.push((
             format!("src-{}", table(m)),
-            properties(&format!("src-{}", table(m)), &source_config(stack, &extra)?),
+            properties(&format!("src-{}", table(m)), &config),
         ));
         // The sink upserts by id into dst_<mode>, creating it.
         let mut sink: BTreeMap<String, String> = connection(stack)?.into_iter().collect();

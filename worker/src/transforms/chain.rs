@@ -43,20 +43,6 @@ pub struct Chain {
     steps: Vec<Step>,
 }
 
-/// Java's LIST parsing: comma-separated, trimmed, empty means none.
-fn aliases(config: &Config, key: &str) -> Vec<String> {
-    config
-        .get(key)
-        .map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The keys under `prefix`, without it.
 fn settings_under(config: &Config, prefix: &str) -> BTreeMap<String, String> {
     config
@@ -95,7 +81,7 @@ impl Chain {
     pub fn from_config(config: &Config) -> Result<Chain, ChainError> {
         let mut errors = Vec::new();
         let mut predicates: BTreeMap<String, Arc<dyn Predicate>> = BTreeMap::new();
-        for alias in aliases(config, "predicates") {
+        for alias in crate::config::list_value(config, "predicates") {
             let class = match class_of(config, "predicates", &alias) {
                 Ok(c) => c,
                 Err(e) => {
@@ -120,7 +106,7 @@ impl Chain {
             }
         }
         let mut steps = Vec::new();
-        for alias in aliases(config, "transforms") {
+        for alias in crate::config::list_value(config, "transforms") {
             let class = match class_of(config, "transforms", &alias) {
                 Ok(c) => c,
                 Err(e) => {
@@ -159,7 +145,7 @@ impl Chain {
                         Some(pred) => Some((pred.clone(), negate)),
                         None => {
                             let key = format!("{prefix}predicate");
-                            if !aliases(config, "predicates").contains(&p) {
+                            if !crate::config::list_value(config, "predicates").contains(&p) {
                                 errors.push((
                                     key.clone(),
                                     format!("Invalid value {p} for configuration {key}: the predicate alias {p} is not in predicates; add it there with its predicates.{p}.type"),

@@ -35,13 +35,19 @@ fn version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
-pub fn sink_def() -> ConfigDef {
+/// The connection keys the source and the sink share.
+pub(crate) fn connection_def() -> ConfigDef {
     let key = |name: &str, t: ConfigType, i: Importance, doc: &str| ConfigKey::new(name, t, i, doc);
     ConfigDef::new()
         .define(key("connection.url", ConfigType::String, Importance::High,
             "The database: jdbc:postgresql://host:port/db, postgres://… or a key=value connection string."))
         .define(key("connection.user", ConfigType::String, Importance::High, "The database user.").default_null())
         .define(key("connection.password", ConfigType::Password, Importance::High, "The user's password (use a config provider).").default_null())
+}
+
+pub fn sink_def() -> ConfigDef {
+    let key = |name: &str, t: ConfigType, i: Importance, doc: &str| ConfigKey::new(name, t, i, doc);
+    connection_def()
         .define(key("insert.mode", ConfigType::String, Importance::High,
             "insert: plain inserts; upsert: insert or update by primary key; update: update rows by primary key.")
             .default_value("insert").validator(one_of(&["insert", "upsert", "update"])))
@@ -110,15 +116,7 @@ fn settings(config: &Config) -> ConnectResult<Settings> {
         Some("record_value") => PkMode::RecordValue,
         _ => PkMode::None,
     };
-    let pk_fields: Vec<String> = get("pk.fields")
-        .map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    let pk_fields = crate::config::list_value(config, "pk.fields");
     let delete_enabled = flag("delete.enabled");
     if delete_enabled && pk_mode != PkMode::RecordKey {
         return Err(ConnectError::Config(

@@ -26,6 +26,7 @@ use super::querier::{self, EARLIEST_MICROS, INC_ALIAS, Mode, Position, SourceCol
 use super::sql::table_ident;
 use super::types::{self, Kind, NumericMapping, Read, Wire};
 use super::{connect_config, db_error};
+use crate::config::list_value;
 
 pub const SOURCE_CLASS: &str = "dev.tributary.connect.postgres.PostgresSourceConnector";
 pub const SOURCE_TASK_CLASS: &str = "dev.tributary.connect.postgres.PostgresSourceTask";
@@ -35,11 +36,7 @@ const TABLES_KEY: &str = "tables";
 
 pub fn source_def() -> ConfigDef {
     let key = |name: &str, t: ConfigType, i: Importance, doc: &str| ConfigKey::new(name, t, i, doc);
-    ConfigDef::new()
-        .define(key("connection.url", ConfigType::String, Importance::High,
-            "The database: jdbc:postgresql://host:port/db, postgres://… or a key=value connection string."))
-        .define(key("connection.user", ConfigType::String, Importance::High, "The database user.").default_null())
-        .define(key("connection.password", ConfigType::Password, Importance::High, "The user's password (use a config provider).").default_null())
+    super::connection_def()
         .define(key("mode", ConfigType::String, Importance::High,
             "bulk: every row on each poll; incrementing: new rows by a strictly increasing column; timestamp: new and updated rows by a timestamp column; timestamp+incrementing: both, exactly once per row version.")
             .validator(one_of(&["bulk", "incrementing", "timestamp", "timestamp+incrementing"])))
@@ -100,17 +97,6 @@ struct Settings {
     timezone: String,
 }
 
-fn list(v: Option<&String>) -> Vec<String> {
-    v.map(|v| {
-        v.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect()
-    })
-    .unwrap_or_default()
-}
-
 fn relkind(t: &str) -> Option<&'static str> {
     Some(match t.trim().to_ascii_uppercase().as_str() {
         "TABLE" => "r",
@@ -133,7 +119,7 @@ fn cross_check(config: &Config) -> Vec<(&'static str, String)> {
                 format!("mode={} needs incrementing.column.name: the strictly increasing column new rows are found by", mode_name(mode)),
             ));
         }
-        if mode.uses_timestamp() && list(config.get("timestamp.column.name")).is_empty() {
+        if mode.uses_timestamp() && list_value(config, "timestamp.column.name").is_empty() {
             errors.push((
                 "timestamp.column.name",
                 format!(
@@ -144,8 +130,8 @@ fn cross_check(config: &Config) -> Vec<(&'static str, String)> {
         }
     }
     let query = get("query").is_some();
-    let white = !list(config.get("table.whitelist")).is_empty();
-    let black = !list(config.get("table.blacklist")).is_empty();
+    let white = !list_value(config, "table.whitelist").is_empty();
+    let black = !list_value(config, "table.blacklist").is_empty();
     if white && black {
         errors.push((
             "table.blacklist",
@@ -158,7 +144,7 @@ fn cross_check(config: &Config) -> Vec<(&'static str, String)> {
             "query reads one query instead of tables: unset table.whitelist and table.blacklist, or the query".into(),
         ));
     }
-    for t in list(config.get("table.types")) {
+    for t in list_value(config, "table.types") {
         if relkind(&t).is_none() {
             errors.push((
                 "table.types",
@@ -208,9 +194,9 @@ fn settings(config: &Config) -> ConnectResult<Settings> {
             .and_then(|m| Mode::parse(&m))
             .unwrap_or(Mode::Bulk),
         incrementing: get("incrementing.column.name"),
-        timestamps: list(config.get("timestamp.column.name")),
-        whitelist: list(config.get("table.whitelist")),
-        blacklist: list(config.get("table.blacklist")),
+        timestamps: list_value(config, "timestamp.column.name"),
+        whitelist: list_value(config, "table.whitelist"),
+        blacklist: list_value(config, "table.blacklist"),
         query: get("query"),
         topic_prefix: config.get("topic.prefix").cloned().unwrap_or_default(),
         poll_interval: Duration::from_millis(num("poll.interval.ms", 5000).max(1) as u64),
@@ -219,7 +205,7 @@ fn settings(config: &Config) -> ConnectResult<Settings> {
         table_poll: Duration::from_millis(num("table.poll.interval.ms", 60_000).max(1) as u64),
         schema_pattern: get("schema.pattern"),
         relkinds: {
-            let kinds: Vec<String> = list(config.get("table.types"))
+            let kinds: Vec<String> = list_value(config, "table.types")
                 .iter()
                 .filter_map(|t| relkind(t))
                 .map(str::to_string)
@@ -746,10 +732,6 @@ impl Querier {
             Some(self.value(row)?),
         ))
     }
-
-    fn column_i64(&self, row: &tokio_postgres::Row, alias: &str) -> ConnectResult<i64> {
-        column_i64(&self.label, row, alias)
-    }
 }
 
 fn column_i64(label: &str, row: &tokio_postgres::Row, alias: &str) -> ConnectResult<i64> {
@@ -787,7 +769,10 @@ impl PostgresSourceTask {
 
     /// One batch of querier `i`: its records, and whether its pass is over.
     fn step(&mut self, i: usize) -> ConnectResult<(Vec<SourceRecord>, bool)> {
-        let s = self.settings()?.clone();
+        let (limit, delay) = {
+            let s = self.settings()?;
+            (s.batch_max_rows, s.delay_ms)
+        };
         let rt = self
             .runtime
             .as_ref()
@@ -797,7 +782,6 @@ impl PostgresSourceTask {
             .as_ref()
             .ok_or_else(|| ConnectError::fatal("no connection"))?;
         let q = &mut self.queriers[i];
-        let limit = s.batch_max_rows;
         let fail = |label: &str, e: tokio_postgres::Error| {
             let message = format!("reading {label}: {}", db_error(&e));
             if e.is_closed() || is_gone(&e) || e.as_db_error().is_none() {
@@ -849,7 +833,6 @@ impl PostgresSourceTask {
             };
             let ts = q.position.ts_micros.unwrap_or(EARLIEST_MICROS);
             let inc = q.position.inc.unwrap_or(-1);
-            let delay = s.delay_ms;
             let params: Vec<&(dyn ToSql + Sync)> = match q.spec.mode {
                 Mode::Incrementing => vec![&inc, &limit],
                 Mode::Timestamp => vec![&ts, &delay, &limit],
@@ -863,16 +846,16 @@ impl PostgresSourceTask {
                     for r in &rows {
                         let p = Position {
                             ts_micros: None,
-                            inc: Some(q.column_i64(r, INC_ALIAS)?),
+                            inc: Some(column_i64(&q.label, r, INC_ALIAS)?),
                         };
                         records.push(q.record(r, &p)?);
                         q.position = p;
                     }
                 }
                 Mode::Timestamp => {
-                    let label = q.label.clone();
+                    let label = &q.label;
                     let stamps = |rows: &[tokio_postgres::Row]| -> ConnectResult<Vec<i64>> {
-                        rows.iter().map(|r| column_i64(&label, r, querier::TS_ALIAS)).collect()
+                        rows.iter().map(|r| column_i64(label, r, querier::TS_ALIAS)).collect()
                     };
                     let mut times = stamps(&rows)?;
                     match querier::keep_whole_timestamps(&times, full) {
@@ -906,8 +889,8 @@ impl PostgresSourceTask {
                 _ => {
                     for r in &rows {
                         let p = Position {
-                            ts_micros: Some(q.column_i64(r, querier::TS_ALIAS)?),
-                            inc: Some(q.column_i64(r, INC_ALIAS)?),
+                            ts_micros: Some(column_i64(&q.label, r, querier::TS_ALIAS)?),
+                            inc: Some(column_i64(&q.label, r, INC_ALIAS)?),
                         };
                         records.push(q.record(r, &p)?);
                         q.position = p;
