@@ -396,3 +396,46 @@ fn one_converter_for_a_stream_of_schemas_writes_the_same_bytes() {
     }
     assert!(checked >= 20, "only {checked} cases");
 }
+
+/// One converter reading a stream of records with changing schemas (its parsed-schema cache
+/// hit and missed in turn) reads what a fresh converter reads, and a bad schema after a good
+/// one is still refused.
+#[test]
+fn one_converter_for_a_stream_of_schemas_reads_the_same_data() {
+    let shared = JsonConverter::default();
+    let mut checked = 0;
+    for Fixture {
+        converter, json, ..
+    } in fixtures()
+    {
+        let Some(json) = json.filter(|_| converter.schemas_enable()) else {
+            continue;
+        };
+        let fresh = JsonConverter::default().to_connect_data(Some(json.as_bytes()));
+        for _ in 0..2 {
+            let got = shared.to_connect_data(Some(json.as_bytes()));
+            assert_eq!(format!("{got:?}"), format!("{fresh:?}"), "{json}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} cases");
+    let good = br#"{"schema":{"type":"int8","optional":false},"payload":3}"#;
+    assert!(shared.to_connect_data(Some(good)).is_ok());
+    let err = shared
+        .to_connect_data(Some(
+            br#"{"schema":{"type":"int9","optional":false},"payload":3}"#,
+        ))
+        .expect_err("unknown type")
+        .to_string();
+    assert!(err.contains("Unknown schema type: int9"), "{err}");
+    let err = shared
+        .to_connect_data(Some(
+            br#"{"schema":{"type":"int8" "optional":false},"payload":3}"#,
+        ))
+        .expect_err("not JSON")
+        .to_string();
+    assert!(
+        err.contains("serialization error") && err.contains("byte 25"),
+        "{err}"
+    );
+}

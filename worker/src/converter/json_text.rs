@@ -170,6 +170,56 @@ pub fn parse(bytes: &[u8]) -> Result<Json, String> {
     Ok(v)
 }
 
+/// Splits `{"schema": S, "payload": P}` (members in that order, names written plainly) into S's
+/// exact text and P parsed, without building S's tree: records of one stream repeat one schema,
+/// and the converter looks its parsed form up by this text. S is only delimited here, not
+/// checked; whoever has no parsed schema for its text parses it, which checks it. `None` for
+/// any other shape, valid or not: the caller then takes the general path, which also words the
+/// errors.
+pub fn split_envelope(bytes: &[u8]) -> Option<(&[u8], Json)> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut p = Parser {
+        s: text.as_bytes(),
+        i: 0,
+        text,
+    };
+    p.ws();
+    if !p.eat("{") {
+        return None;
+    }
+    p.ws();
+    if !p.eat("\"schema\"") {
+        return None;
+    }
+    p.ws();
+    if !p.eat(":") {
+        return None;
+    }
+    p.ws();
+    let start = p.i;
+    p.skip_value()?;
+    let schema = &bytes[start..p.i];
+    p.ws();
+    if !p.eat(",") {
+        return None;
+    }
+    p.ws();
+    if !p.eat("\"payload\"") {
+        return None;
+    }
+    p.ws();
+    if !p.eat(":") {
+        return None;
+    }
+    let payload = p.value(1).ok()?;
+    p.ws();
+    if !p.eat("}") {
+        return None;
+    }
+    p.ws();
+    (p.i == p.s.len()).then_some((schema, payload))
+}
+
 struct Parser<'a> {
     s: &'a [u8],
     i: usize,
@@ -261,6 +311,56 @@ impl Parser<'_> {
         }
     }
 
+    /// Moves past one value, tracking only strings and nesting; `None` where the text ends
+    /// first.
+    fn skip_value(&mut self) -> Option<()> {
+        match self.s.get(self.i)? {
+            b'{' | b'[' => {}
+            b'"' => return self.skip_string(),
+            _ => {
+                let from = self.i;
+                while matches!(self.s.get(self.i), Some(b) if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+'))
+                {
+                    self.i += 1;
+                }
+                return (self.i > from).then_some(());
+            }
+        }
+        let mut depth = 0usize;
+        loop {
+            match *self.s.get(self.i)? {
+                b'"' => {
+                    self.skip_string()?;
+                    continue;
+                }
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        self.i += 1;
+                        return Some(());
+                    }
+                }
+                _ => {}
+            }
+            self.i += 1;
+        }
+    }
+
+    fn skip_string(&mut self) -> Option<()> {
+        self.i += 1;
+        loop {
+            match *self.s.get(self.i)? {
+                b'"' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                b'\\' => self.i += 2,
+                _ => self.i += 1,
+            }
+        }
+    }
+
     fn number(&mut self) -> Result<Json, String> {
         let start = self.i;
         let digits = |p: &mut Self| {
@@ -326,11 +426,15 @@ impl Parser<'_> {
                 }
                 c if c < 0x20 => return self.err("control character in string"),
                 _ => {
-                    // Copy one UTF-8 character.
-                    let rest = &self.text[self.i..];
-                    let ch = rest.chars().next().unwrap_or('\u{fffd}');
-                    out.push(ch);
-                    self.i += ch.len_utf8();
+                    // Copy the run up to the next quote, escape or control character; those
+                    // are ASCII, so the run ends on a character boundary.
+                    let from = self.i;
+                    while self.i < self.s.len()
+                        && !matches!(self.s[self.i], b'"' | b'\\' | 0..=0x1f)
+                    {
+                        self.i += 1;
+                    }
+                    out.push_str(&self.text[from..self.i]);
                 }
             }
         }
@@ -395,5 +499,35 @@ mod parse_tests {
                 .expect_err("deep")
                 .contains("too deep")
         );
+    }
+
+    #[test]
+    fn an_envelope_splits_into_schema_text_and_payload() {
+        let doc = br#" { "schema" : {"type":"struct","name":"a}]\"b","fields":[{"field":"x","type":"int64"}]} , "payload" : {"x":1} } "#;
+        let (schema, payload) = split_envelope(doc).expect("an envelope");
+        assert_eq!(
+            schema,
+            &br#"{"type":"struct","name":"a}]\"b","fields":[{"field":"x","type":"int64"}]}"#[..]
+        );
+        assert_eq!(payload, parse(br#"{"x":1}"#).expect("json"));
+        let (schema, payload) = split_envelope(br#"{"schema":null,"payload":"s"}"#).expect("null");
+        assert_eq!(schema, b"null");
+        assert_eq!(payload, Json::String("s".into()));
+        // Anything else goes the general way.
+        for other in [
+            &br#"{"payload":1,"schema":null}"#[..],
+            br#"{"schema":null,"payload":1,"extra":2}"#,
+            br#"{"schema":null,"payload":1} x"#,
+            br#"{"schema":null,"payload":[1,]}"#,
+            br#"{"schema":{"type":"int64""#,
+            br#"{"sch\u0065ma":null,"payload":1}"#,
+            br#"[1]"#,
+        ] {
+            assert!(
+                split_envelope(other).is_none(),
+                "{}",
+                String::from_utf8_lossy(other)
+            );
+        }
     }
 }

@@ -16,6 +16,7 @@ pub mod source;
 pub mod sql;
 pub mod types;
 
+use futures::SinkExt;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -236,7 +237,34 @@ pub struct PostgresSinkTask {
     context: Option<Arc<dyn SinkTaskContext>>,
     /// Known tables and their columns (lower-cased names as PostgreSQL folds them are not
     /// assumed: columns are created quoted, with the field's exact name).
-    tables: HashMap<String, Columns>,
+    tables: HashMap<Arc<str>, Columns>,
+    /// The shape of the last record's row, reused while topic and schemas stay the same:
+    /// building columns per record was a good part of the sink's CPU.
+    last_shape: Option<Shape>,
+}
+
+/// What a row's table, columns and key are, decided by the record's topic and schemas.
+#[derive(Clone)]
+struct Shape {
+    topic: String,
+    key_schema: Option<Schema>,
+    value_schema: Option<Schema>,
+    delete: bool,
+    table: Arc<str>,
+    columns: Arc<Vec<Column>>,
+    pk: Arc<Vec<String>>,
+}
+
+/// A shape's table, columns and key, shared by its rows.
+type ShapeParts = (Arc<str>, Arc<Vec<Column>>, Arc<Vec<String>>);
+
+/// The same schema: the same instance (converters hand out one per distinct schema), or equal.
+fn same_schema(a: Option<&Schema>, b: Option<&Schema>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a.is_same(b) || a == b,
+        _ => false,
+    }
 }
 
 impl std::fmt::Debug for PostgresSinkTask {
@@ -248,10 +276,10 @@ impl std::fmt::Debug for PostgresSinkTask {
 /// One record as a row: its table, the columns and their texts, and whether it deletes.
 #[derive(Debug, Clone)]
 struct Row {
-    table: String,
-    columns: Vec<Column>,
+    table: Arc<str>,
+    columns: Arc<Vec<Column>>,
     values: Vec<Option<String>>,
-    pk: Vec<String>,
+    pk: Arc<Vec<String>>,
     delete: bool,
     /// The record's index in the `put` batch, for the errant record reporter.
     index: usize,
@@ -285,10 +313,12 @@ impl Row {
     }
 }
 
-/// One statement of a write: its SQL, a text array per column, and the rows' indexes.
+/// One statement of a write: its SQL, a text array per column (or COPY's data), and the rows'
+/// indexes.
 struct Statement {
     sql: String,
     params: Vec<Vec<Option<String>>>,
+    copy: Option<String>,
     indexes: Vec<usize>,
 }
 
@@ -340,26 +370,41 @@ impl PostgresSinkTask {
     }
 
     /// The record as a row, or why it cannot be one.
-    fn row(&self, r: &SinkRecord, index: usize) -> Result<Option<Row>, String> {
-        let s = self.settings.as_ref().ok_or("not started")?;
-        let table = self.table_of(&r.topic);
+    fn row(&mut self, r: &SinkRecord, index: usize) -> Result<Option<Row>, String> {
+        let delete = r.value.is_none();
+        let known = self
+            .last_shape
+            .as_ref()
+            .filter(|k| {
+                k.delete == delete
+                    && k.topic == r.topic
+                    && same_schema(k.key_schema.as_ref(), r.key_schema.as_ref())
+                    && same_schema(k.value_schema.as_ref(), r.value_schema.as_ref())
+            })
+            .map(|k| (k.table.clone(), k.columns.clone(), k.pk.clone()));
+        let cached = known.is_some();
         let mut columns = Vec::new();
         let mut values = Vec::new();
         let mut pk = Vec::new();
+        // With a known shape only the values are computed; the checks that depend on values
+        // alone (null key, value against its schema) run for every record.
         let push = |columns: &mut Vec<Column>,
                     values: &mut Vec<Option<String>>,
                     name: &str,
                     schema: &Schema,
                     v: Option<&Value>|
          -> Result<(), String> {
-            columns.push(Column {
-                name: name.to_string(),
-                sql_type: sql::column_type(schema).map_err(|e| format!("field {name}: {e}"))?,
-                optional: schema.is_optional(),
-            });
+            if !cached {
+                columns.push(Column {
+                    name: name.to_string(),
+                    sql_type: sql::column_type(schema).map_err(|e| format!("field {name}: {e}"))?,
+                    optional: schema.is_optional(),
+                });
+            }
             values.push(sql::text(v).map_err(|e| format!("field {name}: {e}"))?);
             Ok(())
         };
+        let s = self.settings.as_ref().ok_or("not started")?;
         match s.pk_mode {
             PkMode::None => {}
             PkMode::Kafka => {
@@ -436,16 +481,9 @@ impl PostgresSinkTask {
             }
             PkMode::RecordValue => {}
         }
-        if r.value.is_none() {
+        if delete {
             if s.delete_enabled {
-                return Ok(Some(Row {
-                    table,
-                    columns,
-                    values,
-                    pk,
-                    delete: true,
-                    index,
-                }));
+                return Ok(Some(self.shaped(r, known, columns, pk, values, index)));
             }
             // A tombstone without delete.enabled has nothing to write, as in the JDBC sink.
             return Ok(None);
@@ -457,7 +495,7 @@ impl PostgresSinkTask {
             return Err("the value does not match its struct schema".into());
         };
         for f in schema.fields() {
-            if columns.iter().any(|c| c.name == f.name) {
+            if pk.contains(&f.name) {
                 continue;
             }
             push(
@@ -468,7 +506,7 @@ impl PostgresSinkTask {
                 v.get(&f.name).map_err(|e| e.to_string())?,
             )?;
         }
-        if s.pk_mode == PkMode::RecordValue {
+        if s.pk_mode == PkMode::RecordValue && !cached {
             pk = if s.pk_fields.is_empty() {
                 schema.fields().iter().map(|f| f.name.clone()).collect()
             } else {
@@ -480,14 +518,46 @@ impl PostgresSinkTask {
                 s.pk_fields.clone()
             };
         }
-        Ok(Some(Row {
+        Ok(Some(self.shaped(r, known, columns, pk, values, index)))
+    }
+
+    /// The row of `r`'s values in the shape known for its topic and schemas, or in the shape
+    /// just built, which becomes the known one.
+    fn shaped(
+        &mut self,
+        r: &SinkRecord,
+        known: Option<ShapeParts>,
+        columns: Vec<Column>,
+        pk: Vec<String>,
+        values: Vec<Option<String>>,
+        index: usize,
+    ) -> Row {
+        let delete = r.value.is_none();
+        let (table, columns, pk) = match known {
+            Some(k) => k,
+            None => {
+                let shape = Shape {
+                    topic: r.topic.clone(),
+                    key_schema: r.key_schema.clone(),
+                    value_schema: r.value_schema.clone(),
+                    delete,
+                    table: self.table_of(&r.topic).into(),
+                    columns: Arc::new(columns),
+                    pk: Arc::new(pk),
+                };
+                let parts = (shape.table.clone(), shape.columns.clone(), shape.pk.clone());
+                self.last_shape = Some(shape);
+                parts
+            }
+        };
+        Row {
             table,
             columns,
             values,
             pk,
-            delete: false,
+            delete,
             index,
-        }))
+        }
     }
 
     /// Makes sure the table has the row's columns: reads what it has, creates or alters it
@@ -508,7 +578,7 @@ impl PostgresSinkTask {
         if !self.tables.contains_key(&row.table) {
             let (schema, name) = match row.table.split_once('.') {
                 Some((a, b)) => (Some(a.to_string()), b.to_string()),
-                None => (None, row.table.clone()),
+                None => (None, row.table.to_string()),
             };
             let rows = rt
                 .block_on(client.query(
@@ -594,7 +664,7 @@ impl PostgresSinkTask {
             let same = out.last().is_some_and(|g: &Vec<Row>| {
                 let first = &g[0];
                 first.table == row.table
-                    && first.columns == row.columns
+                    && (Arc::ptr_eq(&first.columns, &row.columns) || first.columns == row.columns)
                     && first.delete == row.delete
             });
             match out.last_mut() {
@@ -606,7 +676,7 @@ impl PostgresSinkTask {
             return out;
         }
         // The last operation per key in the whole put decides; earlier ones are dropped.
-        let mut last: HashMap<(String, Vec<Option<String>>), usize> = HashMap::new();
+        let mut last: HashMap<(Arc<str>, Vec<Option<String>>), usize> = HashMap::new();
         for g in &out {
             for r in g {
                 last.insert((r.table.clone(), r.key()), r.index);
@@ -664,13 +734,37 @@ impl PostgresSinkTask {
     ) -> Result<Vec<(usize, String)>, ConnectError> {
         let batch_size = self.settings.as_ref().map_or(3000, |s| s.batch_size);
         let size = if one_by_one { 1 } else { batch_size };
+        // Inserts go through COPY, except row by row, where each row needs its own statement
+        // to be refused alone.
+        let copy = !one_by_one
+            && self
+                .settings
+                .as_ref()
+                .is_some_and(|s| s.mode == Mode::Insert);
         let statements: Vec<Statement> = groups
             .iter()
             .flat_map(|g| g.chunks(size))
-            .map(|c| Statement {
-                sql: self.sql_for(c),
-                params: Self::params(c),
-                indexes: c.iter().map(|r| r.index).collect(),
+            .map(|c| {
+                let indexes = c.iter().map(|r| r.index).collect();
+                if copy && !c[0].delete {
+                    let mut data = String::with_capacity(c.len() * 64);
+                    for r in c {
+                        sql::copy_row(&r.values, &mut data);
+                    }
+                    Statement {
+                        sql: sql::copy_in(&c[0].table, &c[0].columns),
+                        params: Vec::new(),
+                        copy: Some(data),
+                        indexes,
+                    }
+                } else {
+                    Statement {
+                        sql: self.sql_for(c),
+                        params: Self::params(c),
+                        copy: None,
+                        indexes,
+                    }
+                }
             })
             .collect();
         let rt = self
@@ -687,12 +781,32 @@ impl PostgresSinkTask {
                 .await
                 .map_err(|e| ConnectError::retriable(format!("cannot begin: {}", db_error(&e))))?;
             let mut refused = Vec::new();
+            // A refusal of the whole is `Fatal` (the caller retries row by row); anything
+            // else may be the connection.
+            let whole = |e: tokio_postgres::Error| {
+                if e.as_db_error().is_some() {
+                    ConnectError::Fatal(db_error(&e))
+                } else {
+                    ConnectError::retriable(db_error(&e))
+                }
+            };
             for Statement {
                 sql,
                 params,
+                copy,
                 indexes,
-            } in &statements
+            } in statements
             {
+                if let Some(data) = copy {
+                    let sink = tx
+                        .copy_in::<_, bytes::Bytes>(sql.as_str())
+                        .await
+                        .map_err(whole)?;
+                    futures::pin_mut!(sink);
+                    sink.send(bytes::Bytes::from(data)).await.map_err(whole)?;
+                    sink.finish().await.map_err(whole)?;
+                    continue;
+                }
                 let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
                     .iter()
                     .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
@@ -715,13 +829,7 @@ impl PostgresSinkTask {
                         Err(e) => return Err(ConnectError::retriable(db_error(&e))),
                     }
                 } else {
-                    tx.execute(sql.as_str(), &refs).await.map_err(|e| {
-                        if e.as_db_error().is_some() {
-                            ConnectError::Fatal(db_error(&e))
-                        } else {
-                            ConnectError::retriable(db_error(&e))
-                        }
-                    })?;
+                    tx.execute(sql.as_str(), &refs).await.map_err(whole)?;
                 }
             }
             tx.commit()
@@ -761,7 +869,13 @@ impl SinkTask for PostgresSinkTask {
                 Err(message) => self.report(r, message)?,
             }
         }
+        // Rows of one shape share their columns: each shape is checked once.
+        let mut checked: Option<&Arc<Vec<Column>>> = None;
         for row in &rows {
+            if checked.is_some_and(|c| Arc::ptr_eq(c, &row.columns)) {
+                continue;
+            }
+            checked = Some(&row.columns);
             let needs = !self.tables.contains_key(&row.table)
                 || self.tables.get(&row.table).is_some_and(|cols| {
                     row.columns

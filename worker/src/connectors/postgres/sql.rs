@@ -1,6 +1,7 @@
 //! What the PostgreSQL sink says to the database, built without it: column types for Connect
-//! schemas, `CREATE TABLE`/`ALTER TABLE` DDL, the batch statements (`INSERT … SELECT FROM
-//! UNNEST(…) ON CONFLICT … DO UPDATE`, `UPDATE … FROM UNNEST`, `DELETE … USING UNNEST`), and
+//! schemas, `CREATE TABLE`/`ALTER TABLE` DDL, the batch statements (`COPY … FROM STDIN` for
+//! inserts, `INSERT … SELECT FROM UNNEST(…) ON CONFLICT … DO UPDATE`, `UPDATE … FROM UNNEST`,
+//! `DELETE … USING UNNEST`), and
 //! each value as the text PostgreSQL parses into the column's type. Every column travels as a
 //! `text[]` parameter cast to its type, so one statement writes a whole batch of any types.
 
@@ -142,6 +143,46 @@ pub fn insert(table: &str, columns: &[Column], pk: &[String], upsert: bool) -> S
     sql
 }
 
+/// `COPY table (columns) FROM STDIN` in the text format: insert mode's fast path. Each column
+/// reads its text with the column type's input function, as the casts of the UNNEST statement
+/// do, so both paths accept the same texts.
+pub fn copy_in(table: &str, columns: &[Column]) -> String {
+    let names: Vec<String> = columns.iter().map(|c| ident(&c.name)).collect();
+    format!(
+        "COPY {} ({}) FROM STDIN",
+        table_ident(table),
+        names.join(", ")
+    )
+}
+
+/// Appends one row in COPY's text format: values separated by tabs, `\N` for NULL, and
+/// backslash escapes for the four characters the format gives a meaning to.
+pub fn copy_row(values: &[Option<String>], out: &mut String) {
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push('\t');
+        }
+        match v {
+            None => out.push_str("\\N"),
+            Some(text) => {
+                let mut rest = text.as_str();
+                while let Some(at) = rest.find(['\\', '\t', '\n', '\r']) {
+                    out.push_str(&rest[..at]);
+                    out.push_str(match rest.as_bytes()[at] {
+                        b'\\' => "\\\\",
+                        b'\t' => "\\t",
+                        b'\n' => "\\n",
+                        _ => "\\r",
+                    });
+                    rest = &rest[at + 1..];
+                }
+                out.push_str(rest);
+            }
+        }
+    }
+    out.push('\n');
+}
+
 /// Update the rows whose `pk` matches; rows that are not there are not inserted.
 pub fn update(table: &str, columns: &[Column], pk: &[String]) -> String {
     let (from, _) = unnest(columns);
@@ -260,6 +301,31 @@ fn float_text(f: f64, single: Option<f32>) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn copy_rows_escape_what_the_text_format_gives_a_meaning_to() {
+        let mut out = String::new();
+        super::copy_row(
+            &[
+                Some("plain".into()),
+                None,
+                Some("a\tb\nc\rd\\e\\N".into()),
+                Some(String::new()),
+                Some("\\.".into()),
+            ],
+            &mut out,
+        );
+        assert_eq!(out, "plain\t\\N\ta\\tb\\nc\\rd\\\\e\\\\N\t\t\\\\.\n");
+        let cols = [super::Column {
+            name: "a\"b".into(),
+            sql_type: "TEXT".into(),
+            optional: true,
+        }];
+        assert_eq!(
+            super::copy_in("s.t", &cols),
+            r#"COPY "s"."t" ("a""b") FROM STDIN"#
+        );
+    }
+
     use super::*;
     use num_bigint::BigInt;
     use tributary_connect_api::{Decimal, SchemaBuilder};
