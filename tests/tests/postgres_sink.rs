@@ -3,7 +3,8 @@
 //! table `auto.create` makes has the expected columns and key; `auto.evolve` adds a new optional
 //! field's column; and with `errors.tolerance=all` the rows a table constraint refuses go to the
 //! dead letter queue while the rest are written; insert mode's COPY writes every type exactly as
-//! the UNNEST statements do, escapes included.
+//! the UNNEST statements do, escapes included; connections cut while batches are in flight lose
+//! none of them.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -466,6 +467,100 @@ async fn insert_mode_copy_writes_every_type_as_the_statements_do() -> Result<()>
             row.get::<_, String>(3)
         );
     }
+    worker.stop();
+    Ok(())
+}
+
+/// The sink's connection is cut again and again while it writes (each batch's transaction runs
+/// while the next is converted): the batches in flight are written again, none is lost, the
+/// task stays RUNNING, and the table ends with the latest value of every key.
+#[tokio::test(flavor = "multi_thread")]
+async fn cut_connections_lose_no_batch_in_flight() -> Result<()> {
+    const KEYS: i64 = 20_000;
+    let stack = Devstack::shared()?;
+    let pg = stack.postgres().await?;
+    let dir = tempfile::tempdir()?;
+    let topic = stack.create_topic("pgcut", 1, 1, &[]).await?;
+    let table = topic.replace('-', "_");
+    let producer: FutureProducer = stack.kafka_config()?.set("linger.ms", "20").create()?;
+    let sends: Vec<_> = (0..KEYS)
+        .map(|id| {
+            let (k, v) = (key(id), value(id, 1, false));
+            let producer = producer.clone();
+            let topic = topic.clone();
+            async move {
+                producer
+                    .send(
+                        FutureRecord::to(&topic).key(&k).payload(&v),
+                        Duration::from_secs(30),
+                    )
+                    .await
+                    .map_err(|(e, _)| e)
+            }
+        })
+        .collect();
+    for r in futures::future::join_all(sends).await {
+        r?;
+    }
+    let mut worker = StandaloneWorker::start(dir.path(), "pgcut", &worker_props(stack)?, &[])?;
+    worker.wait_healthy(WAIT).await?;
+    let name = unique_name("pg-cut");
+    let r = reqwest::Client::new()
+        .post(format!("{}/connectors", worker.rest_url))
+        .json(&json!({"name": name, "config": {
+            "connector.class": "PostgresSink", "topics": topic,
+            "connection.url": stack.var("TRIBUTARY_PG_URL")?,
+            "insert.mode": "upsert", "pk.mode": "record_key", "auto.create": "true",
+            "table.name.format": table, "batch.size": "200",
+            "consumer.override.max.poll.records": "200"}}))
+        .send()
+        .await?;
+    ensure!(r.status().as_u16() == 201, "create: {}", r.text().await?);
+    let count = || async {
+        pg.query_one(format!(r#"SELECT count(*) FROM "{table}""#).as_str(), &[])
+            .await
+            .map(|r| r.get::<_, i64>(0))
+            .unwrap_or(0)
+    };
+    let mut cuts = 0;
+    let deadline = std::time::Instant::now() + WAIT;
+    while count().await < KEYS && std::time::Instant::now() < deadline {
+        let cut = pg
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'tributary-postgres-sink'",
+                &[],
+            )
+            .await?;
+        cuts += cut.len();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    ensure!(
+        cuts >= 3,
+        "only {cuts} connections cut: the sink finished too soon"
+    );
+    wait_until("every key written", WAIT, || async {
+        Ok((count().await == KEYS).then_some(()))
+    })
+    .await
+    .with_context(|| worker.log())?;
+    let wrong: i64 = pg
+        .query_one(
+            format!(r#"SELECT count(*) FROM "{table}" WHERE score <> id * 10 + 1 OR name <> 'user ' || id || ' v1'"#).as_str(),
+            &[],
+        )
+        .await?
+        .get(0);
+    ensure!(wrong == 0, "{wrong} rows hold other values");
+    let status: serde_json::Value =
+        reqwest::get(format!("{}/connectors/{name}/status", worker.rest_url))
+            .await?
+            .json()
+            .await?;
+    ensure!(
+        status["tasks"][0]["state"] == "RUNNING",
+        "after {cuts} cuts: {status}"
+    );
+    eprintln!("{cuts} connections cut");
     worker.stop();
     Ok(())
 }

@@ -23,8 +23,8 @@ use std::sync::Arc;
 use tributary_connect_api::config_def::one_of;
 use tributary_connect_api::{
     Config, ConfigDef, ConfigKey, ConfigType, ConnectError, ConnectResult, Connector,
-    ConnectorContext, Importance, Schema, SinkConnector, SinkRecord, SinkTask, SinkTaskContext,
-    Type, Value,
+    ConnectorContext, Importance, Schema, SinkConnector, SinkOffsets, SinkRecord, SinkTask,
+    SinkTaskContext, Type, Value,
 };
 
 use sql::Column;
@@ -241,6 +241,21 @@ pub struct PostgresSinkTask {
     /// The shape of the last record's row, reused while topic and schemas stay the same:
     /// building columns per record was a good part of the sink's CPU.
     last_shape: Option<Shape>,
+    /// The last `put`'s transaction, running while the worker converts the next batch.
+    in_flight: Option<InFlight>,
+    /// Rows accepted by a `put` whose write failed on the connection, written first next time.
+    pending: Option<(Vec<Vec<Row>>, Vec<SinkRecord>)>,
+}
+
+/// A transaction's outcome: the rows refused (their index in the put and why) or why it failed.
+type Written = Result<Vec<(usize, String)>, ConnectError>;
+
+/// A write handed to the database: the transaction runs on the task's runtime and gives the
+/// client back; its rows and records stay here in case the database refuses some of them.
+struct InFlight {
+    handle: tokio::task::JoinHandle<(tokio_postgres::Client, Written)>,
+    groups: Vec<Vec<Row>>,
+    records: Vec<SinkRecord>,
 }
 
 /// What a row's table, columns and key are, decided by the record's topic and schemas.
@@ -723,25 +738,17 @@ impl PostgresSinkTask {
             .collect()
     }
 
-    /// Writes the groups in one transaction. Row by row, each row in a savepoint, it returns
-    /// the rows the database refused (their index in the put and why) and commits the rest;
-    /// otherwise a refusal fails the whole (`Fatal`, to be retried row by row) and a lost
-    /// connection is `Retriable`.
-    fn write(
-        &mut self,
-        groups: &[Vec<Row>],
-        one_by_one: bool,
-    ) -> Result<Vec<(usize, String)>, ConnectError> {
+    /// The statements writing `groups`: batches of `batch.size` (inserts through COPY), or
+    /// one statement per row, each row alone to be refused alone.
+    fn statements_for(&self, groups: &[Vec<Row>], one_by_one: bool) -> Vec<Statement> {
         let batch_size = self.settings.as_ref().map_or(3000, |s| s.batch_size);
         let size = if one_by_one { 1 } else { batch_size };
-        // Inserts go through COPY, except row by row, where each row needs its own statement
-        // to be refused alone.
         let copy = !one_by_one
             && self
                 .settings
                 .as_ref()
                 .is_some_and(|s| s.mode == Mode::Insert);
-        let statements: Vec<Statement> = groups
+        groups
             .iter()
             .flat_map(|g| g.chunks(size))
             .map(|c| {
@@ -766,7 +773,16 @@ impl PostgresSinkTask {
                     }
                 }
             })
-            .collect();
+            .collect()
+    }
+
+    /// Writes the groups in one transaction and waits for it.
+    fn write(
+        &mut self,
+        groups: &[Vec<Row>],
+        one_by_one: bool,
+    ) -> Result<Vec<(usize, String)>, ConnectError> {
+        let statements = self.statements_for(groups, one_by_one);
         let rt = self
             .runtime
             .as_ref()
@@ -775,73 +791,165 @@ impl PostgresSinkTask {
             .client
             .as_mut()
             .ok_or_else(|| ConnectError::retriable("not connected"))?;
-        rt.block_on(async {
-            let tx = client
-                .transaction()
-                .await
-                .map_err(|e| ConnectError::retriable(format!("cannot begin: {}", db_error(&e))))?;
-            let mut refused = Vec::new();
-            // A refusal of the whole is `Fatal` (the caller retries row by row); anything
-            // else may be the connection.
-            let whole = |e: tokio_postgres::Error| {
-                if e.as_db_error().is_some() {
-                    ConnectError::Fatal(db_error(&e))
-                } else {
-                    ConnectError::retriable(db_error(&e))
-                }
-            };
-            for Statement {
-                sql,
-                params,
-                copy,
-                indexes,
-            } in statements
-            {
-                if let Some(data) = copy {
-                    let sink = tx
-                        .copy_in::<_, bytes::Bytes>(sql.as_str())
-                        .await
-                        .map_err(whole)?;
-                    futures::pin_mut!(sink);
-                    sink.send(bytes::Bytes::from(data)).await.map_err(whole)?;
-                    sink.finish().await.map_err(whole)?;
-                    continue;
-                }
-                let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
-                    .iter()
-                    .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
-                    .collect();
-                if one_by_one {
-                    tx.batch_execute("SAVEPOINT row")
-                        .await
-                        .map_err(|e| ConnectError::retriable(db_error(&e)))?;
-                    match tx.execute(sql.as_str(), &refs).await {
-                        Ok(_) => tx
-                            .batch_execute("RELEASE SAVEPOINT row")
-                            .await
-                            .map_err(|e| ConnectError::retriable(db_error(&e)))?,
-                        Err(e) if e.as_db_error().is_some() => {
-                            tx.batch_execute("ROLLBACK TO SAVEPOINT row")
-                                .await
-                                .map_err(|e| ConnectError::retriable(db_error(&e)))?;
-                            refused.push((indexes[0], db_error(&e)));
+        rt.block_on(execute(client, statements, one_by_one))
+    }
+
+    /// Writes `groups` (the rows of `records`) now: whole, or, when the database refuses the
+    /// whole, row by row with the refused rows to the errant record reporter. A lost
+    /// connection keeps them for the next attempt.
+    fn write_now(
+        &mut self,
+        groups: Vec<Vec<Row>>,
+        records: Vec<SinkRecord>,
+        refused_whole: Option<String>,
+    ) -> ConnectResult<()> {
+        if let Err(e) = self.connect() {
+            self.pending = Some((groups, records));
+            return Err(e);
+        }
+        let whole = match refused_whole {
+            Some(why) => Err(ConnectError::Fatal(why)),
+            None => self.write(&groups, false).map(|_| ()),
+        };
+        let outcome = match whole {
+            Ok(()) => Ok(()),
+            Err(ConnectError::Fatal(why)) => {
+                tracing::warn!(error = %why, "a batch was refused; writing it row by row");
+                self.write(&groups, true).and_then(|refused| {
+                    for (index, message) in refused {
+                        if let Some(r) = records.get(index) {
+                            self.report(r, message)?;
                         }
-                        Err(e) => return Err(ConnectError::retriable(db_error(&e))),
                     }
-                } else {
-                    tx.execute(sql.as_str(), &refs).await.map_err(whole)?;
+                    Ok(())
+                })
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &outcome
+            && e.is_retriable()
+        {
+            // The connection may be gone: reconnect on the retry, then write these first.
+            if self.client.as_ref().is_some_and(|c| c.is_closed()) {
+                self.client = None;
+            }
+            self.pending = Some((groups, records));
+        }
+        outcome
+    }
+
+    /// Waits for the write in flight and settles its outcome (see `write_now`), then writes
+    /// what an earlier attempt left pending. After it nothing `put` so far is unwritten.
+    fn settle(&mut self) -> ConnectResult<()> {
+        if let Some(InFlight {
+            handle,
+            groups,
+            records,
+        }) = self.in_flight.take()
+        {
+            let rt = self
+                .runtime
+                .as_ref()
+                .ok_or_else(|| ConnectError::fatal("no runtime"))?;
+            let outcome = match rt.block_on(handle) {
+                Ok((client, outcome)) => {
+                    self.client = Some(client);
+                    outcome
+                }
+                Err(e) => Err(ConnectError::retriable(format!("the write stopped: {e}"))),
+            };
+            match outcome {
+                Ok(_) => {}
+                Err(ConnectError::Fatal(why)) => self.write_now(groups, records, Some(why))?,
+                Err(e) => {
+                    tracing::warn!(error = %e, "a write failed; it is tried again");
+                    if self.client.as_ref().is_some_and(|c| c.is_closed()) {
+                        self.client = None;
+                    }
+                    self.pending = Some((groups, records));
                 }
             }
-            tx.commit()
-                .await
-                .map_err(|e| ConnectError::retriable(format!("cannot commit: {}", db_error(&e))))?;
-            Ok(refused)
-        })
+        }
+        if let Some((groups, records)) = self.pending.take() {
+            self.write_now(groups, records, None)?;
+        }
+        Ok(())
     }
 
     fn report(&self, record: &SinkRecord, message: String) -> ConnectResult<()> {
         super::report_errant(self.context.as_ref(), record, message)
     }
+}
+
+/// Runs the statements in one transaction. Row by row (`one_by_one`), each row in a
+/// savepoint, it returns the rows the database refused (their index in the put and why) and
+/// commits the rest; otherwise a refusal fails the whole (`Fatal`, to be retried row by row)
+/// and a lost connection is `Retriable`.
+async fn execute(
+    client: &mut tokio_postgres::Client,
+    statements: Vec<Statement>,
+    one_by_one: bool,
+) -> Result<Vec<(usize, String)>, ConnectError> {
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| ConnectError::retriable(format!("cannot begin: {}", db_error(&e))))?;
+    let mut refused = Vec::new();
+    // A refusal of the whole is `Fatal` (the caller retries row by row); anything
+    // else may be the connection.
+    let whole = |e: tokio_postgres::Error| {
+        if e.as_db_error().is_some() {
+            ConnectError::Fatal(db_error(&e))
+        } else {
+            ConnectError::retriable(db_error(&e))
+        }
+    };
+    for Statement {
+        sql,
+        params,
+        copy,
+        indexes,
+    } in statements
+    {
+        if let Some(data) = copy {
+            let sink = tx
+                .copy_in::<_, bytes::Bytes>(sql.as_str())
+                .await
+                .map_err(whole)?;
+            futures::pin_mut!(sink);
+            sink.send(bytes::Bytes::from(data)).await.map_err(whole)?;
+            sink.finish().await.map_err(whole)?;
+            continue;
+        }
+        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+            .iter()
+            .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect();
+        if one_by_one {
+            tx.batch_execute("SAVEPOINT row")
+                .await
+                .map_err(|e| ConnectError::retriable(db_error(&e)))?;
+            match tx.execute(sql.as_str(), &refs).await {
+                Ok(_) => tx
+                    .batch_execute("RELEASE SAVEPOINT row")
+                    .await
+                    .map_err(|e| ConnectError::retriable(db_error(&e)))?,
+                Err(e) if e.as_db_error().is_some() => {
+                    tx.batch_execute("ROLLBACK TO SAVEPOINT row")
+                        .await
+                        .map_err(|e| ConnectError::retriable(db_error(&e)))?;
+                    refused.push((indexes[0], db_error(&e)));
+                }
+                Err(e) => return Err(ConnectError::retriable(db_error(&e))),
+            }
+        } else {
+            tx.execute(sql.as_str(), &refs).await.map_err(whole)?;
+        }
+    }
+    tx.commit()
+        .await
+        .map_err(|e| ConnectError::retriable(format!("cannot commit: {}", db_error(&e))))?;
+    Ok(refused)
 }
 
 impl SinkTask for PostgresSinkTask {
@@ -851,23 +959,41 @@ impl SinkTask for PostgresSinkTask {
 
     fn start(&mut self, context: Arc<dyn SinkTaskContext>) -> ConnectResult<()> {
         self.settings = Some(settings(context.config())?);
-        self.runtime = Some(super::task_runtime()?);
+        // One runtime thread of its own runs the transaction in flight while `put` returns.
+        self.runtime = Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("postgres-sink")
+                .enable_all()
+                .build()
+                .map_err(|e| ConnectError::fatal(format!("cannot start a runtime: {e}")))?,
+        );
         self.context = Some(context);
         self.connect()
     }
 
+    /// Converts the records to rows while the previous batch's transaction runs, waits for
+    /// it, then starts this batch's: the database and the conversion work at the same time.
+    /// `flush` (before every offset commit) waits for the last one.
     fn put(&mut self, records: &[SinkRecord]) -> ConnectResult<()> {
         if records.is_empty() {
             return Ok(());
         }
-        self.connect()?;
         let mut rows = Vec::with_capacity(records.len());
+        let mut unfit = Vec::new();
         for (i, r) in records.iter().enumerate() {
             match self.row(r, i) {
                 Ok(Some(row)) => rows.push(row),
                 Ok(None) => {}
-                Err(message) => self.report(r, message)?,
+                Err(message) => unfit.push((i, message)),
             }
+        }
+        // A retriable failure here makes the worker pass these records again: nothing of them
+        // has been reported or written yet.
+        self.settle()?;
+        self.connect()?;
+        for (i, message) in unfit {
+            self.report(&records[i], message)?;
         }
         // Rows of one shape share their columns: each shape is checked once.
         let mut checked: Option<&Arc<Vec<Column>>> = None;
@@ -887,30 +1013,48 @@ impl SinkTask for PostgresSinkTask {
             }
         }
         let groups = self.statements(rows);
-        match self.write(&groups, false) {
-            Ok(_) => Ok(()),
-            Err(ConnectError::Fatal(whole)) => {
-                // Find the rows the table refuses; write the rest.
-                tracing::warn!(error = %whole, "a batch was refused; writing it row by row");
-                let refused = self.write(&groups, true)?;
-                for (index, message) in refused {
-                    if let Some(r) = records.get(index) {
-                        self.report(r, message)?;
-                    }
+        if groups.is_empty() {
+            return Ok(());
+        }
+        let statements = self.statements_for(&groups, false);
+        let (Some(rt), Some(mut client)) = (self.runtime.as_ref(), self.client.take()) else {
+            return Err(ConnectError::retriable("not connected"));
+        };
+        let handle = rt.spawn(async move {
+            let outcome = execute(&mut client, statements, false).await;
+            (client, outcome)
+        });
+        self.in_flight = Some(InFlight {
+            handle,
+            groups,
+            records: records.to_vec(),
+        });
+        Ok(())
+    }
+
+    /// Everything `put` so far is written when this returns. A lost connection is tried again
+    /// here for a while: a failed flush fails the task.
+    fn flush(&mut self, _offsets: &SinkOffsets) -> ConnectResult<()> {
+        let mut delay = std::time::Duration::from_millis(100);
+        let mut attempts = 0;
+        loop {
+            match self.settle() {
+                Err(e) if e.is_retriable() && attempts < 8 => {
+                    attempts += 1;
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(std::time::Duration::from_secs(10));
                 }
-                Ok(())
-            }
-            Err(e) => {
-                // The connection may be gone: reconnect on the retry.
-                if self.client.as_ref().is_some_and(|c| c.is_closed()) {
-                    self.client = None;
-                }
-                Err(e)
+                outcome => return outcome,
             }
         }
     }
 
     fn stop(&mut self) -> ConnectResult<()> {
+        // What is in flight finishes; its offsets were not committed, so it is written again
+        // after a restart if it does not.
+        if let Err(e) = self.settle() {
+            tracing::warn!(error = %e, "the last write did not finish before the task stopped");
+        }
         self.client = None;
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
