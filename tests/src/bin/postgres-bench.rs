@@ -1,7 +1,9 @@
 //! `make bench-postgres`: the PostgreSQL sink's rows/s (insert and upsert, batches of 500 and
 //! 5,000) against the raw ceiling of the same database — COPY for inserts and the same UNNEST
-//! upsert, from this program, with no Kafka in between. Prints a Markdown table; docs/benchmarks.md
-//! keeps a run. No Java baseline: the JDBC sink is Confluent's and not on Maven Central.
+//! upsert, from this program, with no Kafka in between — and the PostgreSQL source's rows/s
+//! (incrementing mode, batch.max.rows 500 and 5,000) against COPY TO and a plain SELECT of the
+//! same table. Prints Markdown tables; docs/benchmarks.md keeps a run. No Java baseline: the
+//! JDBC connectors are Confluent's and not on Maven Central.
 //!
 //! Flags: `--rows N` (default 200,000).
 
@@ -9,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use futures::SinkExt;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::json;
 use tributary_tests::worker::StandaloneWorker;
@@ -102,6 +107,217 @@ async fn upsert_ceiling(pg: &mut tokio_postgres::Client, rows: i64, batch: i64) 
     Ok(rows as f64 / start.elapsed().as_secs_f64())
 }
 
+/// rows/s of `COPY table TO STDOUT` and of a plain `SELECT *` read to the end.
+async fn read_ceilings(pg: &tokio_postgres::Client, table: &str, rows: i64) -> Result<(f64, f64)> {
+    use futures::StreamExt;
+    let start = Instant::now();
+    let stream = pg
+        .copy_out(format!(r#"COPY "{table}" TO STDOUT"#).as_str())
+        .await?;
+    futures::pin_mut!(stream);
+    let mut lines = 0i64;
+    while let Some(chunk) = stream.next().await {
+        lines += chunk?.iter().filter(|b| **b == b'\n').count() as i64;
+    }
+    let copy = lines as f64 / start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let params: Vec<String> = Vec::new();
+    let stream = pg
+        .query_raw(format!(r#"SELECT * FROM "{table}""#).as_str(), params)
+        .await?;
+    futures::pin_mut!(stream);
+    let mut read = 0i64;
+    while let Some(row) = stream.next().await {
+        let row = row?;
+        let _: (i64, Option<&str>, i32, f64, bool) =
+            (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+        read += 1;
+    }
+    let select = read as f64 / start.elapsed().as_secs_f64();
+    if lines != rows || read != rows {
+        bail!("read {lines} rows by COPY and {read} by SELECT of {rows}");
+    }
+    Ok((copy, select))
+}
+
+/// rows/s of a plain program doing a source's whole job: `SELECT *`, each row as the
+/// JsonConverter envelope the source writes, produced to `topic` (idempotent, acks=all, as the
+/// worker's source producer) until the broker has them all.
+async fn pipeline_ceiling(
+    stack: &Devstack,
+    pg: &tokio_postgres::Client,
+    table: &str,
+    topic: &str,
+    rows: i64,
+) -> Result<f64> {
+    use futures::StreamExt;
+    const SOURCE_SCHEMA: &str = r#"{"type":"struct","fields":[{"type":"int64","optional":false,"field":"id"},{"type":"string","optional":true,"field":"name"},{"type":"int32","optional":false,"field":"score"},{"type":"double","optional":false,"field":"amount"},{"type":"boolean","optional":false,"field":"active"}],"optional":false,"name":"bench"}"#;
+    let producer: BaseProducer = stack
+        .kafka_config()?
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .create()?;
+    let start = Instant::now();
+    let params: Vec<String> = Vec::new();
+    let stream = pg
+        .query_raw(format!(r#"SELECT * FROM "{table}""#).as_str(), params)
+        .await?;
+    futures::pin_mut!(stream);
+    let mut sent = 0i64;
+    while let Some(row) = stream.next().await {
+        let row = row?;
+        let (id, name, score, amount, active): (i64, Option<&str>, i32, f64, bool) =
+            (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+        let name = name.map_or("null".to_string(), |n| format!("\"{n}\""));
+        let v = format!(
+            r#"{{"schema":{SOURCE_SCHEMA},"payload":{{"id":{id},"name":{name},"score":{score},"amount":{amount:?},"active":{active}}}}}"#
+        );
+        let mut rec = BaseRecord::<(), String>::to(topic).payload(&v);
+        loop {
+            match producer.send(rec) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    rec = back;
+                    producer.poll(Duration::from_millis(1));
+                }
+            }
+        }
+        producer.poll(Duration::ZERO);
+        sent += 1;
+    }
+    producer.flush(Duration::from_secs(120))?;
+    if sent != rows {
+        bail!("sent {sent} of {rows}");
+    }
+    Ok(rows as f64 / start.elapsed().as_secs_f64())
+}
+
+/// The source phase: a table of `rows` rows read into Kafka by the PostgreSQL source in
+/// incrementing mode, timed from the connector's creation to the last record in the topic.
+async fn source_bench(stack: &Devstack, rows: i64) -> Result<Vec<[String; 5]>> {
+    let pg = stack.postgres().await?;
+    let table = unique_name("bench_src").replace('-', "_");
+    pg.batch_execute(&format!(r#"CREATE TABLE "{table}" {CREATE}"#))
+        .await?;
+    {
+        let sink = pg
+            .copy_in::<_, bytes::Bytes>(format!(r#"COPY "{table}" FROM STDIN"#).as_str())
+            .await?;
+        futures::pin_mut!(sink);
+        let mut buf = String::with_capacity(1 << 20);
+        for id in 1..=rows {
+            buf.push_str(&format!(
+                "{id}\tname-{id}\t{}\t{}.5\t{}\n",
+                id % 1000,
+                id % 97,
+                id % 2 == 0
+            ));
+            if buf.len() > 1 << 20 {
+                sink.send(bytes::Bytes::from(std::mem::take(&mut buf)))
+                    .await?;
+            }
+        }
+        sink.send(bytes::Bytes::from(buf)).await?;
+        sink.finish().await?;
+    }
+    pg.batch_execute(&format!(r#"VACUUM ANALYZE "{table}""#))
+        .await?;
+    let (copy, select) = read_ceilings(&pg, &table, rows).await?;
+    progress(&format!(
+        "source ceilings: COPY TO {copy:.0} rows/s, SELECT {select:.0} rows/s"
+    ));
+    let consumer: BaseConsumer = stack.kafka_config()?.create()?;
+    let admin: AdminClient<DefaultClientContext> = stack.kafka_config()?.create()?;
+    // Topics are made beforehand: a watermark asked of a topic not there yet stays unknown to
+    // the consumer's metadata for a while.
+    let create = |topic: String| {
+        let admin = &admin;
+        async move {
+            for r in admin
+                .create_topics(
+                    [&NewTopic::new(&topic, 1, TopicReplication::Fixed(1))],
+                    &AdminOptions::new(),
+                )
+                .await?
+            {
+                r.map_err(|(t, e)| anyhow::anyhow!("creating {t}: {e}"))?;
+            }
+            anyhow::Ok(())
+        }
+    };
+    let plain_topic = unique_name("bench-src-plain");
+    create(plain_topic.clone()).await?;
+    let pipeline = pipeline_ceiling(stack, &pg, &table, &plain_topic, rows).await?;
+    progress(&format!(
+        "source ceiling: SELECT → JSON → Kafka {pipeline:.0} rows/s"
+    ));
+    let dir = tempfile::tempdir()?;
+    let mut out = Vec::new();
+    for batch in [500i64, 5000] {
+        let prefix = format!("{}-", unique_name(&format!("bench-src-{batch}")));
+        let topic = format!("{prefix}{table}");
+        create(topic.clone()).await?;
+        let props = format!(
+            "bootstrap.servers={}
+key.converter=org.apache.kafka.connect.json.JsonConverter
+value.converter=org.apache.kafka.connect.json.JsonConverter
+offset.flush.interval.ms=5000
+",
+            stack.kafka_bootstrap()?
+        );
+        let name = format!("source-{batch}");
+        let mut worker = StandaloneWorker::start(dir.path(), &name, &props, &[])?;
+        worker.wait_healthy(Duration::from_secs(60)).await?;
+        let config = json!({
+            "connector.class": "PostgresSource",
+            "connection.url": stack.var("TRIBUTARY_PG_URL")?,
+            "mode": "incrementing", "incrementing.column.name": "id",
+            "table.whitelist": table, "topic.prefix": prefix,
+            "batch.max.rows": batch.to_string(), "poll.interval.ms": "1000",
+        });
+        let start = Instant::now();
+        let r = reqwest::Client::new()
+            .post(format!("{}/connectors", worker.rest_url))
+            .json(&json!({"name": unique_name(&name), "config": config}))
+            .send()
+            .await?;
+        if r.status().as_u16() != 201 {
+            bail!("create: {}", r.text().await?);
+        }
+        let deadline = start + Duration::from_secs(600);
+        loop {
+            let (_, high) = consumer
+                .fetch_watermarks(&topic, 0, Duration::from_secs(10))
+                .unwrap_or((0, 0));
+            if high >= rows {
+                break;
+            }
+            if Instant::now() > deadline {
+                let status = reqwest::get(format!("{}/connectors?expand=status", worker.rest_url))
+                    .await?
+                    .text()
+                    .await?;
+                bail!(
+                    "source {batch}: {high} of {rows} records in {topic} after 600 s: {status}\n{}",
+                    worker.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let rate = rows as f64 / start.elapsed().as_secs_f64();
+        progress(&format!("source batch {batch}: {rate:.0} rows/s"));
+        worker.stop();
+        out.push([
+            batch.to_string(),
+            format!("{rate:.0}"),
+            format!("{pipeline:.0}"),
+            format!("{:.0} %", 100.0 * rate / pipeline),
+            format!("{copy:.0} / {select:.0}"),
+        ]);
+    }
+    Ok(out)
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -113,6 +329,20 @@ async fn main() -> Result<()> {
         .transpose()?
         .unwrap_or(200_000);
     let stack = Devstack::shared()?;
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let source = if only.as_deref() != Some("sink") {
+        source_bench(stack, rows).await?
+    } else {
+        Vec::new()
+    };
+    if only.as_deref() == Some("source") {
+        print_source(rows, &source);
+        return Ok(());
+    }
     let mut pg = stack.postgres().await?;
     let topic = stack.create_topic("pgbench", 1, 1, &[]).await?;
     progress(&format!("producing {rows} records to {topic}"));
@@ -153,7 +383,10 @@ async fn main() -> Result<()> {
             } else {
                 upsert_ceiling(&mut pg, rows, batch).await?
             };
+            // The same table as the ceilings write (primary key on id), made beforehand.
             let target = unique_name(&format!("bench_{mode}_{batch}")).replace('-', "_");
+            pg.batch_execute(&format!(r#"CREATE TABLE "{target}" {CREATE}"#))
+                .await?;
             let props = format!(
                 "bootstrap.servers={}
 key.converter=org.apache.kafka.connect.json.JsonConverter
@@ -186,21 +419,30 @@ offset.flush.interval.ms=5000
             if r.status().as_u16() != 201 {
                 bail!("create: {}", r.text().await?);
             }
+            // One partition written in order, one transaction after the other: the last id in
+            // the table means all are (counted once the clock has stopped). An index lookup, so
+            // the polling costs the database nothing worth counting.
+            let last = format!(r#"SELECT count(*) FROM "{target}" WHERE id = {}"#, rows - 1);
             let deadline = start + Duration::from_secs(600);
             loop {
-                let n = count(&pg, &target).await;
-                if n >= rows {
+                let n: i64 = pg.query_one(last.as_str(), &[]).await?.get(0);
+                if n == 1 {
                     break;
                 }
                 if Instant::now() > deadline {
                     bail!(
-                        "{mode}/{batch}: {n} of {rows} rows after 600 s: {}",
+                        "{mode}/{batch}: {} of {rows} rows after 600 s: {}",
+                        count(&pg, &target).await,
                         worker.log()
                     );
                 }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
             let rate = rows as f64 / start.elapsed().as_secs_f64();
+            let n = count(&pg, &target).await;
+            if n != rows {
+                bail!("{mode}/{batch}: the last row is in but {n} of {rows} rows are");
+            }
             progress(&format!(
                 "{mode} batch {batch}: {rate:.0} rows/s (ceiling {ceiling:.0})"
             ));
@@ -223,5 +465,22 @@ offset.flush.interval.ms=5000
             println!("|---|---|---|---|---|");
         }
     }
+    print_source(rows, &source);
     Ok(())
+}
+
+fn print_source(rows: i64, source: &[[String; 5]]) {
+    if source.is_empty() {
+        return;
+    }
+    println!(
+        "\nPostgreSQL source, {rows} rows of 5 columns, incrementing mode, one task (table → Kafka, from the connector's creation):\n"
+    );
+    println!(
+        "| batch.max.rows | Tributary rows/s | ceiling: SELECT → JSON → Kafka rows/s | ratio | database alone: COPY TO / SELECT rows/s |"
+    );
+    println!("|---|---|---|---|---|");
+    for [a, b, c, d, e] in source {
+        println!("| {a} | {b} | {c} | {d} | {e} |");
+    }
 }
