@@ -19,9 +19,13 @@ build:
 test: install
 	tests/run.sh
 
-## test-long: everything in `make test`, then the long tiers (soak, chaos, long fuzz runs; added by later issues)
+## test-long: everything in `make test`, then the long tiers (long fuzz runs, the 1M-rows-per-mode PostgreSQL
+## round trip on release builds; soak and chaos tiers are added by later issues)
 test-long: test
 	TRIBUTARY_FUZZ_SECONDS=$${TRIBUTARY_FUZZ_SECONDS:-600} $(CARGO) test --locked -p tributary-tests --test fuzz -- --nocapture
+	$(CARGO) build --release --locked -p tributary-worker --bin tributary-worker
+	TRIBUTARY_PG_ROUNDTRIP_ROWS=$${TRIBUTARY_PG_ROUNDTRIP_ROWS:-1000000} TRIBUTARY_WORKER_BIN=$(CURDIR)/target/release/tributary-worker \
+	  $(CARGO) test --locked -p tributary-tests --test postgres_source -- every_type_goes_table_to_topic --nocapture
 
 ## demo: devstack, helm install of the chart, the datagen example pipeline, its resources and record
 ## counts live; Ctrl-C tears down (DEMO_DURATION=<seconds> for a timed run that fails without records)
@@ -68,7 +72,8 @@ bench-operator: install
 	  TRIBUTARY_OPERATOR_BIN=$(CURDIR)/target/operator/tributary-operator target/release/connector-bench $(BENCH_ARGS)
 
 ## bench-postgres: the PostgreSQL sink's rows/s (insert, upsert; batches of 500 and 5,000) against COPY and the
-## same UNNEST upsert run directly (`BENCH_ARGS=--rows 1000000` for a longer run); release builds; prints a table
+## same UNNEST upsert run directly, and the source's against a plain SELECT → JSON → Kafka program
+## (`BENCH_ARGS=--rows 1000000` for the issue's size, `--only sink|source`); release builds; prints tables
 bench-postgres: BENCH_ARGS :=
 bench-postgres: install
 	$(CARGO) build --release --locked -p tributary-worker -p tributary-tests --bin tributary-worker --bin devstack --bin postgres-bench

@@ -11,8 +11,8 @@
 //!   dropped one leaves them;
 //! - a table of every type goes table → topic → table (the PostgreSQL sink) in each mode, with
 //!   a kill -9 of the worker midway, and arrives whole and equal
-//!   (`TRIBUTARY_PG_ROUNDTRIP_ROWS`, default 5,000 rows per mode; the 1M-row run is
-//!   `make bench-postgres`).
+//!   (`TRIBUTARY_PG_ROUNDTRIP_ROWS`, default 5,000 rows per mode; `make test-long` runs it with
+//!   1M rows per mode on release builds).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -711,6 +711,8 @@ async fn every_type_goes_table_to_topic_to_table_in_each_mode_across_kill_9() ->
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(5_000);
+    // Waits grow with the rows: the 1M-row run of `make test-long` takes minutes per mode.
+    let wait = WAIT.max(Duration::from_millis(rows as u64));
     let stack = Devstack::shared()?;
     let pg = stack.postgres().await?;
     pg.batch_execute("SET TimeZone TO 'UTC'").await?;
@@ -738,7 +740,8 @@ INSERT INTO {schema}.{0} SELECT i, (i % 30000)::int2, i::int4 * 7, i * 1000003, 
   md5(i::text)::uuid, json_build_object('i', i), jsonb_build_object('k', i, 'a', 'x'), ARRAY[i::int4, NULL, -1],
   ARRAY['a' || i, 'b'], (ARRAY['sad', 'ok', 'happy'])[1 + i % 3]::{schema}.mood, 1
   FROM generate_series(1::int8, {rows}) i;
-UPDATE {schema}.{0} SET i2 = NULL, n = NULL, t = NULL, ai = NULL, m = NULL WHERE id % 10 = 0;",
+UPDATE {schema}.{0} SET i2 = NULL, n = NULL, t = NULL, ai = NULL, m = NULL WHERE id % 10 = 0;
+CREATE INDEX ON {schema}.{0} (ts, id); ANALYZE {schema}.{0};",
             table(m)
         ));
     }
@@ -793,7 +796,7 @@ UPDATE {schema}.{0} SET i2 = NULL, n = NULL, t = NULL, ai = NULL, m = NULL WHERE
 
     let count = |m: &'static str| dst_count(&pg, &schema, m);
     // kill -9 once a part of the rows went through, then go on.
-    wait_until("a part of the rows through", WAIT, || async {
+    wait_until("a part of the rows through", wait, || async {
         Ok((count("timestamp+incrementing").await? >= rows / 4).then_some(()))
     })
     .await?;
@@ -815,7 +818,7 @@ UPDATE {schema}.{0} SET i2 = NULL, n = NULL, t = NULL, ai = NULL, m = NULL WHERE
     for m in modes {
         let src = format!("{schema}.{}", table(m));
         let dst = format!("{schema}.dst_{}", m.replace('+', "_"));
-        let differences = wait_until(&format!("{m}: the copy equal to its table"), WAIT * 3, || {
+        let differences = wait_until(&format!("{m}: the copy equal to its table"), wait * 3, || {
             let (src, dst, pg) = (src.clone(), dst.clone(), &pg);
             async move {
                 if count(m).await? < rows {

@@ -118,9 +118,11 @@ impl Catalog {
                 c.value.errors.push(e.to_string());
             }
         }
-        // Show what the user wrote, not what a provider resolved it to.
+        // Show what the user wrote, not what a provider resolved it to (a value validation
+        // hid, such as a class that is not there, stays hidden).
         for c in &mut infos.configs {
             if c.definition.type_ != "PASSWORD"
+                && c.value.value.is_some()
                 && let Some(raw) = config.get(&c.value.name)
             {
                 c.value.value = Some(raw.clone());

@@ -193,14 +193,110 @@ pub fn key_info(k: &ConfigKey) -> ConfigKeyInfo {
     }
 }
 
+/// The keys Java adds for each alias (`ConnectorConfig.enrich`), under their full names: a
+/// "Transforms: <alias>" group with the type, its version, then `negate`, `predicate` and the
+/// transformation's own keys by name; a "Predicates: <alias>" group with the type, its version
+/// and the predicate's keys. A type that names no plugin gets only its first two keys.
+fn alias_def(config: &Config) -> ConfigDef {
+    let ours = env!("CARGO_PKG_VERSION");
+    let mut def = ConfigDef::new();
+    for (kind, group_name, noun, title) in [
+        ("transforms", TRANSFORMS, "transformation", "Transformation"),
+        ("predicates", PREDICATES, "predicate", "Predicate"),
+    ] {
+        for alias in crate::config::list_value(config, kind) {
+            let group = format!("{group_name}: {alias}");
+            let prefix = format!("{kind}.{alias}.");
+            def = def.define(key(
+                &format!("{prefix}type"),
+                T::Class,
+                I::High,
+                &format!("Class for the '{alias}' {noun}."),
+                &group,
+                0,
+                Width::Long,
+                &format!("{title} type for {alias}"),
+            ));
+            let class = config.get(&format!("{prefix}type"));
+            let own = match kind {
+                "transforms" => class
+                    .and_then(|c| crate::transforms::find_transform(c))
+                    .map(|p| (p.def)()),
+                _ => class
+                    .and_then(|c| crate::transforms::find_predicate(c))
+                    .map(|p| (p.def)()),
+            };
+            let version = key(
+                &format!("{prefix}plugin.version"),
+                T::String,
+                I::High,
+                &format!("Version of the '{alias}' {noun}."),
+                &group,
+                1,
+                Width::Long,
+                &format!("{title} version for {alias}"),
+            );
+            def = def.define(match own {
+                Some(_) => version.default_value(ours),
+                None => version.default_null(),
+            });
+            let Some(own) = own else {
+                // Java shows neither a type it cannot load nor a version for it.
+                continue;
+            };
+            let mut keys: Vec<ConfigKey> = own.keys().to_vec();
+            if kind == "transforms" {
+                keys.push(
+                    ConfigKey::new(
+                        "negate",
+                        T::Boolean,
+                        I::Medium,
+                        "Whether the configured predicate should be negated.",
+                    )
+                    .default_value("false"),
+                );
+                keys.push(
+                    ConfigKey::new(
+                        "predicate",
+                        T::String,
+                        I::Medium,
+                        "The alias of a predicate used to determine whether to apply this transformation.",
+                    )
+                    .default_null(),
+                );
+            }
+            // Java embeds them in ConfigDef's documentation order: required first, then by
+            // importance, then by name.
+            let rank = |i: &I| match i {
+                I::High => 0,
+                I::Medium => 1,
+                I::Low => 2,
+            };
+            keys.sort_by(|a, b| {
+                (!a.required(), rank(&a.importance), &a.name).cmp(&(
+                    !b.required(),
+                    rank(&b.importance),
+                    &b.name,
+                ))
+            });
+            for (order, mut k) in (2..).zip(keys) {
+                let bare = std::mem::take(&mut k.name);
+                k.name = format!("{prefix}{bare}");
+                def = def.define(k.group(&group, order, Width::None, &bare));
+            }
+        }
+    }
+    def
+}
+
 /// Cross-key checks; each error is attached to the key a user should fix.
 fn cross_checks(
     type_: ConnectorType,
     config: &Config,
     worker: &Config,
     override_policy: &str,
-) -> Vec<(&'static str, String)> {
-    let mut errors = Vec::new();
+) -> Vec<(String, String)> {
+    let mut errors: Vec<(String, String)> = Vec::new();
     for prefix in ["key.converter", "value.converter"] {
         if let Some(class) = config.get(prefix).filter(|c| !c.trim().is_empty()) {
             let dotted = format!("{prefix}.");
@@ -209,7 +305,7 @@ fn cross_checks(
                 .filter_map(|(k, v)| k.strip_prefix(&dotted).map(|k| (k.to_string(), v.clone())))
                 .collect();
             if let Err(e) = Converter::configure(class, &settings) {
-                errors.push((prefix, e.to_string()));
+                errors.push((prefix.to_string(), e.to_string()));
             }
         }
     }
@@ -220,7 +316,7 @@ fn cross_checks(
         let simple = crate::converter::SIMPLE_HEADER_CONVERTER;
         if class.trim() != simple && class.trim() != "SimpleHeaderConverter" {
             errors.push((
-                "header.converter",
+                "header.converter".to_string(),
                 format!("header converter {class} is not available; use {simple}"),
             ));
         }
@@ -236,7 +332,7 @@ fn cross_checks(
             && v != ours
         {
             errors.push((
-                k,
+                k.to_string(),
                 format!("Version {v} is not available; this worker has version {ours} only"),
             ));
         }
@@ -246,30 +342,24 @@ fn cross_checks(
             .get("exactly.once.support")
             .is_some_and(|v| v.trim() == "required")
     {
-        errors.push((
-            "exactly.once.support",
+        errors.push(("exactly.once.support".to_string(),
             "exactly.once.support=required cannot be met: this worker does not support exactly-once source connectors yet".to_string(),
         ));
     }
     // Every transform and predicate is built, so a wrong class or key is refused now, naming
     // the full key, rather than failing the tasks later.
     if let Err(e) = crate::transforms::Chain::from_config(config) {
-        for (key, message) in e.0 {
-            let at = if key.starts_with("predicates") {
-                "predicates"
-            } else {
-                "transforms"
-            };
-            errors.push((at, message));
-        }
+        // Each on its own key (validate shows the alias keys); `validate` falls back to
+        // `transforms`/`predicates` for a key it does not show.
+        errors.extend(e.0);
     }
     if let Err(e) = ErrorPolicy::from_config(config) {
-        errors.push(("errors.tolerance", e.to_string()));
+        errors.push(("errors.tolerance".to_string(), e.to_string()));
     }
     match type_ {
         ConnectorType::Sink => {
             if let Err(e) = subscription(config) {
-                errors.push(("topics", e.to_string()));
+                errors.push(("topics".to_string(), e.to_string()));
             }
             if let (Some(dlq), Ok(topics)) = (
                 config.get("errors.deadletterqueue.topic.name"),
@@ -277,18 +367,18 @@ fn cross_checks(
             ) && !dlq.trim().is_empty()
                 && topics.iter().any(|t| t == dlq.trim())
             {
-                errors.push(("errors.deadletterqueue.topic.name", format!("The DLQ topic '{dlq}' may not be included in the list of topics ('topics=...') consumed by the connector")));
+                errors.push(("errors.deadletterqueue.topic.name".to_string(), format!("The DLQ topic '{dlq}' may not be included in the list of topics ('topics=...') consumed by the connector")));
             }
         }
         _ => {
             if let Err(e) = TopicCreation::from_config(true, config) {
-                errors.push(("topic.creation.groups", e.to_string()));
+                errors.push(("topic.creation.groups".to_string(), e.to_string()));
             }
         }
     }
     for role in [Role::Producer, Role::Consumer, Role::Admin] {
         if let Err(e) = connector_client_settings(role, worker, config, override_policy) {
-            errors.push(("connector.class", e));
+            errors.push(("connector.class".to_string(), e));
         }
     }
     errors
@@ -331,6 +421,23 @@ pub fn validate(
         .cloned()
         .zip(common.validate(config))
         .collect();
+    // As Java: the common keys, then each alias's, then the connector's own.
+    let aliases = alias_def(config);
+    for (k, mut v) in aliases.keys().iter().cloned().zip(aliases.validate(config)) {
+        // A class that cannot be loaded shows as null, as Java shows it.
+        let unknown = |c: &str| {
+            if k.name.starts_with("transforms.") {
+                crate::transforms::find_transform(c).is_none()
+            } else {
+                crate::transforms::find_predicate(c).is_none()
+            }
+        };
+        let is_type = k.order_in_group == 0;
+        if is_type && v.value.as_deref().is_some_and(unknown) {
+            v.value = None;
+        }
+        results.push((k, v));
+    }
     let own_results = connector.validate(config);
     for k in own.keys() {
         if common.key(&k.name).is_some() {
@@ -342,6 +449,18 @@ pub fn validate(
     }
     for (name, error) in cross_checks(plugin.type_, config, worker, override_policy) {
         if let Some((_, v)) = results.iter_mut().find(|(k, _)| k.name == name) {
+            // The key's own validation may have said it already (a missing type, say).
+            if v.errors.is_empty() || aliases.key(&name).is_none() {
+                v.errors.push(error);
+            }
+            continue;
+        }
+        let list = if name.starts_with("predicates") {
+            "predicates"
+        } else {
+            "transforms"
+        };
+        if let Some((_, v)) = results.iter_mut().find(|(k, _)| k.name == list) {
             v.errors.push(error);
         }
     }
@@ -383,6 +502,14 @@ fn recommended(name: &str) -> Vec<String> {
             .collect(),
         "header.converter" => vec![crate::converter::SIMPLE_HEADER_CONVERTER.to_string()],
         n if n.ends_with("plugin.version") => vec![env!("CARGO_PKG_VERSION").to_string()],
+        n if n.starts_with("transforms.") && n.ends_with(".type") => crate::transforms::TRANSFORMS
+            .iter()
+            .map(|p| p.class.to_string())
+            .collect(),
+        n if n.starts_with("predicates.") && n.ends_with(".type") => crate::transforms::PREDICATES
+            .iter()
+            .map(|p| p.class.to_string())
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -440,6 +567,75 @@ mod tests {
                 .iter()
                 .any(|c| c.definition.name == "batch.size")
         );
+    }
+
+    #[test]
+    fn each_alias_gets_a_group_of_its_keys_and_errors_on_them() {
+        let plugin = find("FileStreamSource").unwrap_or_else(|| panic!("plugin"));
+        let infos = validate(
+            plugin,
+            &cfg(&[
+                ("name", "f"),
+                ("connector.class", "FileStreamSource"),
+                ("topic", "t"),
+                ("transforms", "route,nope"),
+                ("transforms.route.type", "RegexRouter"),
+                ("transforms.route.regex", "a(.*)"),
+                ("transforms.nope.type", "org.example.Nope"),
+                ("predicates", "p"),
+                ("predicates.p.type", "TopicNameMatches"),
+            ]),
+            &Config::new(),
+            "All",
+        );
+        assert!(
+            infos.groups.ends_with(&[
+                "Transforms: route".to_string(),
+                "Transforms: nope".to_string(),
+                "Predicates: p".to_string()
+            ]),
+            "{:?}",
+            infos.groups
+        );
+        let names: Vec<&str> = infos
+            .configs
+            .iter()
+            .map(|c| c.definition.name.as_str())
+            .filter(|n| n.starts_with("transforms.") || n.starts_with("predicates."))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "transforms.route.type",
+                "transforms.route.plugin.version",
+                "transforms.route.regex",
+                "transforms.route.replacement",
+                "transforms.route.negate",
+                "transforms.route.predicate",
+                "transforms.nope.type",
+                "transforms.nope.plugin.version",
+                "predicates.p.type",
+                "predicates.p.plugin.version",
+                "predicates.p.pattern",
+            ]
+        );
+        let info = |name: &str| {
+            infos
+                .configs
+                .iter()
+                .find(|c| c.definition.name == name)
+                .unwrap_or_else(|| panic!("{name}"))
+        };
+        assert_eq!(info("transforms.route.replacement").value.errors.len(), 1);
+        assert_eq!(info("predicates.p.pattern").value.errors.len(), 1);
+        let nope = info("transforms.nope.type");
+        assert_eq!(nope.value.value, None);
+        assert!(
+            nope.value.errors[0].contains("could not be found"),
+            "{nope:?}"
+        );
+        assert_eq!(info("transforms.nope.plugin.version").value.value, None);
+        assert_eq!(infos.error_count, 3, "{infos:?}");
     }
 
     #[test]

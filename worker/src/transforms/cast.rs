@@ -39,7 +39,6 @@ fn def() -> ConfigDef {
             "field:type pairs, or one type for the whole key or value; types: int8, int16, int32, int64, float32, float64, boolean, string.",
         ))
         .define(super::util::replace_null_key())
-        .define(super::util::field_syntax_key())
 }
 
 pub const CAST_KEY: TransformPlugin = TransformPlugin {

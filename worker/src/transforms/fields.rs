@@ -286,7 +286,6 @@ fn replace_field_def() -> ConfigDef {
             .default_value(""),
         )
         .define(replace_null_key())
-        .define(field_syntax_key())
 }
 
 #[derive(Debug)]
@@ -416,7 +415,6 @@ fn mask_field_def() -> ConfigDef {
             .validator(non_empty_string()),
         )
         .define(replace_null_key())
-        .define(field_syntax_key())
 }
 
 #[derive(Debug)]
@@ -549,7 +547,6 @@ pub const VALUE_TO_KEY: TransformPlugin = TransformPlugin {
                 "Fields of the value that make up the key.",
             ))
             .define(replace_null_key())
-            .define(field_syntax_key())
     },
     create: |s| {
         Ok(Box::new(ValueToKey {
@@ -736,7 +733,10 @@ key_value_plugins!(
     "Set the name and version of the key's or value's schema.",
     || {
         ConfigDef::new()
-            .define(optional_string("schema.name", "The schema name to set."))
+            .define(
+                ConfigKey::new("schema.name", T::String, I::High, "The schema name to set.")
+                    .default_null(),
+            )
             .define(
                 ConfigKey::new(
                     "schema.version",

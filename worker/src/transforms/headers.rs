@@ -174,7 +174,6 @@ fn header_from_def() -> ConfigDef {
                 .validator(tributary_connect_api::config_def::one_of(&["move", "copy"])),
         )
         .define(super::util::replace_null_key())
-        .define(super::util::field_syntax_key())
 }
 
 #[derive(Debug)]

@@ -30,7 +30,6 @@ fn def() -> ConfigDef {
                 .validator(one_of(&["seconds", "milliseconds", "microseconds", "nanoseconds"])),
         )
         .define(super::util::replace_null_key())
-        .define(super::util::field_syntax_key())
 }
 
 pub const TIMESTAMP_CONVERTER_KEY: TransformPlugin = TransformPlugin {
