@@ -53,12 +53,22 @@ async fn copy_ceiling(pg: &tokio_postgres::Client, rows: i64) -> Result<f64> {
     pg.batch_execute(&format!(r#"CREATE TABLE "{table}" {CREATE}"#))
         .await?;
     let start = Instant::now();
+    copy_rows(pg, &table, 0..rows).await?;
+    Ok(rows as f64 / start.elapsed().as_secs_f64())
+}
+
+/// COPYs the bench rows with these ids into `table`.
+async fn copy_rows(
+    pg: &tokio_postgres::Client,
+    table: &str,
+    ids: std::ops::Range<i64>,
+) -> Result<()> {
     let sink = pg
         .copy_in::<_, bytes::Bytes>(format!(r#"COPY "{table}" FROM STDIN"#).as_str())
         .await?;
     futures::pin_mut!(sink);
     let mut buf = String::with_capacity(1 << 20);
-    for id in 0..rows {
+    for id in ids {
         buf.push_str(&format!(
             "{id}\tname-{id}\t{}\t{}.5\t{}\n",
             id % 1000,
@@ -72,7 +82,7 @@ async fn copy_ceiling(pg: &tokio_postgres::Client, rows: i64) -> Result<f64> {
     }
     sink.send(bytes::Bytes::from(buf)).await?;
     sink.finish().await?;
-    Ok(rows as f64 / start.elapsed().as_secs_f64())
+    Ok(())
 }
 
 /// rows/s of the sink's own statement shape (UNNEST of text arrays, ON CONFLICT) in `batch`es,
@@ -199,27 +209,7 @@ async fn source_bench(stack: &Devstack, rows: i64) -> Result<Vec<[String; 5]>> {
     let table = unique_name("bench_src").replace('-', "_");
     pg.batch_execute(&format!(r#"CREATE TABLE "{table}" {CREATE}"#))
         .await?;
-    {
-        let sink = pg
-            .copy_in::<_, bytes::Bytes>(format!(r#"COPY "{table}" FROM STDIN"#).as_str())
-            .await?;
-        futures::pin_mut!(sink);
-        let mut buf = String::with_capacity(1 << 20);
-        for id in 1..=rows {
-            buf.push_str(&format!(
-                "{id}\tname-{id}\t{}\t{}.5\t{}\n",
-                id % 1000,
-                id % 97,
-                id % 2 == 0
-            ));
-            if buf.len() > 1 << 20 {
-                sink.send(bytes::Bytes::from(std::mem::take(&mut buf)))
-                    .await?;
-            }
-        }
-        sink.send(bytes::Bytes::from(buf)).await?;
-        sink.finish().await?;
-    }
+    copy_rows(&pg, &table, 1..rows + 1).await?;
     pg.batch_execute(&format!(r#"VACUUM ANALYZE "{table}""#))
         .await?;
     let (copy, select) = read_ceilings(&pg, &table, rows).await?;

@@ -34,22 +34,16 @@ pub struct TopicCreation {
 const RESERVED: &[&str] = &["include", "exclude", "replication.factor", "partitions"];
 
 fn patterns(config: &BTreeMap<String, String>, key: &str) -> Result<Vec<Regex>> {
-    config
-        .get(key)
-        .map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|p| {
-                    Regex::new(&format!("^(?:{p})$")).map_err(|e| {
-                        Error::Config(format!(
-                            "Invalid value {p} for configuration {key}: not a valid regular expression ({e})"
-                        ))
-                    })
-                })
-                .collect()
+    crate::config::list_value(config, key)
+        .iter()
+        .map(|p| {
+            Regex::new(&format!("^(?:{p})$")).map_err(|e| {
+                Error::Config(format!(
+                    "Invalid value {p} for configuration {key}: not a valid regular expression ({e})"
+                ))
+            })
         })
-        .unwrap_or_else(|| Ok(Vec::new()))
+        .collect()
 }
 
 fn number(config: &BTreeMap<String, String>, key: &str, required: bool) -> Result<i32> {
