@@ -133,8 +133,11 @@ impl Spec {
             Mode::TimestampIncrementing => {
                 let ts = self.ts_expr();
                 let inc = ident(self.incrementing.as_deref().unwrap_or_default());
+                // A row comparison, not the JDBC source's `(ts = p AND id > n) OR ts > p`: the
+                // same rows, but a (ts, id) index serves it as a range, where the OR form makes
+                // PostgreSQL walk the index from its start for every batch.
                 format!(
-                    "{select} WHERE {ts} < {end} AND (({ts} = {p} AND {inc} > $2::int8) OR {ts} > {p}) ORDER BY {ts} ASC, {inc} ASC LIMIT $4::int8",
+                    "{select} WHERE {ts} < {end} AND ({ts}, {inc}) > ({p}, $2::int8) ORDER BY {ts} ASC, {inc} ASC LIMIT $4::int8",
                     p = self.position(1),
                     end = self.end(3)
                 )
@@ -294,7 +297,7 @@ mod tests {
         assert_eq!(
             spec(Mode::TimestampIncrementing).batch_sql(),
             format!(
-                r#"SELECT "id", {at}, "id"::int8 AS __tributary_inc, {ts} FROM "public"."orders" WHERE "at" < (now() - $3::int8 * INTERVAL '1 millisecond')::timestamp AND (("at" = {p1} AND "id" > $2::int8) OR "at" > {p1}) ORDER BY "at" ASC, "id" ASC LIMIT $4::int8"#,
+                r#"SELECT "id", {at}, "id"::int8 AS __tributary_inc, {ts} FROM "public"."orders" WHERE "at" < (now() - $3::int8 * INTERVAL '1 millisecond')::timestamp AND ("at", "id") > ({p1}, $2::int8) ORDER BY "at" ASC, "id" ASC LIMIT $4::int8"#,
                 p1 = p(1)
             )
         );
