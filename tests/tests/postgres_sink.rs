@@ -541,8 +541,9 @@ async fn cut_connections_lose_no_batch_in_flight() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(700)).await;
         let cut = pg
             .query(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'tributary-postgres-sink'",
-                &[],
+                // This test's sink only: its last statement names the table.
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'tributary-postgres-sink' AND strpos(query, $1) > 0",
+                &[&table],
             )
             .await?;
         cuts += cut.len();

@@ -829,10 +829,9 @@ impl PostgresSinkTask {
         if let Err(e) = &outcome
             && e.is_retriable()
         {
-            // The connection may be gone: reconnect on the retry, then write these first.
-            if self.client.as_ref().is_some_and(|c| c.is_closed()) {
-                self.client = None;
-            }
+            // The connection may be gone even when the client does not know it yet: reconnect
+            // on the retry, then write these first.
+            self.client = None;
             self.pending = Some((groups, records));
         }
         outcome
@@ -863,9 +862,7 @@ impl PostgresSinkTask {
                 Err(ConnectError::Fatal(why)) => self.write_now(groups, records, Some(why))?,
                 Err(e) => {
                     tracing::warn!(error = %e, "a write failed; it is tried again");
-                    if self.client.as_ref().is_some_and(|c| c.is_closed()) {
-                        self.client = None;
-                    }
+                    self.client = None;
                     self.pending = Some((groups, records));
                 }
             }
@@ -1033,13 +1030,13 @@ impl SinkTask for PostgresSinkTask {
     }
 
     /// Everything `put` so far is written when this returns. A lost connection is tried again
-    /// here for a while: a failed flush fails the task.
+    /// here for about a minute (a restarting database): a failed flush fails the task.
     fn flush(&mut self, _offsets: &SinkOffsets) -> ConnectResult<()> {
         let mut delay = std::time::Duration::from_millis(100);
         let mut attempts = 0;
         loop {
             match self.settle() {
-                Err(e) if e.is_retriable() && attempts < 8 => {
+                Err(e) if e.is_retriable() && attempts < 12 => {
                     attempts += 1;
                     std::thread::sleep(delay);
                     delay = (delay * 2).min(std::time::Duration::from_secs(10));
