@@ -202,6 +202,25 @@ async fn pipeline_ceiling(
     Ok(rows as f64 / start.elapsed().as_secs_f64())
 }
 
+/// A standalone release worker with JSON converters, healthy.
+async fn bench_worker(
+    stack: &Devstack,
+    dir: &std::path::Path,
+    name: &str,
+) -> Result<StandaloneWorker> {
+    let props = format!(
+        "bootstrap.servers={}
+key.converter=org.apache.kafka.connect.json.JsonConverter
+value.converter=org.apache.kafka.connect.json.JsonConverter
+offset.flush.interval.ms=5000
+",
+        stack.kafka_bootstrap()?
+    );
+    let mut worker = StandaloneWorker::start(dir, name, &props, &[])?;
+    worker.wait_healthy(Duration::from_secs(60)).await?;
+    Ok(worker)
+}
+
 /// The source phase: a table of `rows` rows read into Kafka by the PostgreSQL source in
 /// incrementing mode, timed from the connector's creation to the last record in the topic.
 async fn source_bench(stack: &Devstack, rows: i64) -> Result<Vec<[String; 5]>> {
@@ -247,17 +266,8 @@ async fn source_bench(stack: &Devstack, rows: i64) -> Result<Vec<[String; 5]>> {
         let prefix = format!("{}-", unique_name(&format!("bench-src-{batch}")));
         let topic = format!("{prefix}{table}");
         create(topic.clone()).await?;
-        let props = format!(
-            "bootstrap.servers={}
-key.converter=org.apache.kafka.connect.json.JsonConverter
-value.converter=org.apache.kafka.connect.json.JsonConverter
-offset.flush.interval.ms=5000
-",
-            stack.kafka_bootstrap()?
-        );
         let name = format!("source-{batch}");
-        let mut worker = StandaloneWorker::start(dir.path(), &name, &props, &[])?;
-        worker.wait_healthy(Duration::from_secs(60)).await?;
+        let mut worker = bench_worker(stack, dir.path(), &name).await?;
         let config = json!({
             "connector.class": "PostgresSource",
             "connection.url": stack.var("TRIBUTARY_PG_URL")?,
@@ -377,17 +387,8 @@ async fn main() -> Result<()> {
             let target = unique_name(&format!("bench_{mode}_{batch}")).replace('-', "_");
             pg.batch_execute(&format!(r#"CREATE TABLE "{target}" {CREATE}"#))
                 .await?;
-            let props = format!(
-                "bootstrap.servers={}
-key.converter=org.apache.kafka.connect.json.JsonConverter
-value.converter=org.apache.kafka.connect.json.JsonConverter
-offset.flush.interval.ms=5000
-",
-                stack.kafka_bootstrap()?
-            );
             let name = format!("{mode}-{batch}");
-            let mut worker = StandaloneWorker::start(dir.path(), &name, &props, &[])?;
-            worker.wait_healthy(Duration::from_secs(60)).await?;
+            let mut worker = bench_worker(stack, dir.path(), &name).await?;
             let mut config = json!({
                 "connector.class": "PostgresSink", "topics": topic,
                 "connection.url": stack.var("TRIBUTARY_PG_URL")?,
