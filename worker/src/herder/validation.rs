@@ -193,6 +193,50 @@ pub fn key_info(k: &ConfigKey) -> ConfigKeyInfo {
     }
 }
 
+/// Whether `k` is an alias's `type` key (the first of its group), and of which kind.
+fn alias_type(k: &ConfigKey) -> Option<AliasKind> {
+    let group = k.group.as_deref()?;
+    if k.order_in_group != 0 {
+        return None;
+    }
+    if group.starts_with(&format!("{TRANSFORMS}: ")) {
+        Some(AliasKind::Transform)
+    } else if group.starts_with(&format!("{PREDICATES}: ")) {
+        Some(AliasKind::Predicate)
+    } else {
+        None
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum AliasKind {
+    Transform,
+    Predicate,
+}
+
+impl AliasKind {
+    /// Whether `class` names a built-in plugin of this kind.
+    fn knows(self, class: &str) -> bool {
+        match self {
+            AliasKind::Transform => crate::transforms::find_transform(class).is_some(),
+            AliasKind::Predicate => crate::transforms::find_predicate(class).is_some(),
+        }
+    }
+
+    fn classes(self) -> Vec<String> {
+        match self {
+            AliasKind::Transform => crate::transforms::TRANSFORMS
+                .iter()
+                .map(|p| p.class.to_string())
+                .collect(),
+            AliasKind::Predicate => crate::transforms::PREDICATES
+                .iter()
+                .map(|p| p.class.to_string())
+                .collect(),
+        }
+    }
+}
+
 /// The keys Java adds for each alias (`ConnectorConfig.enrich`), under their full names: a
 /// "Transforms: <alias>" group with the type, its version, then `negate`, `predicate` and the
 /// transformation's own keys by name; a "Predicates: <alias>" group with the type, its version
@@ -200,9 +244,21 @@ pub fn key_info(k: &ConfigKey) -> ConfigKeyInfo {
 fn alias_def(config: &Config) -> ConfigDef {
     let ours = env!("CARGO_PKG_VERSION");
     let mut def = ConfigDef::new();
-    for (kind, group_name, noun, title) in [
-        ("transforms", TRANSFORMS, "transformation", "Transformation"),
-        ("predicates", PREDICATES, "predicate", "Predicate"),
+    for (kind, group_name, noun, title, alias_kind) in [
+        (
+            "transforms",
+            TRANSFORMS,
+            "transformation",
+            "Transformation",
+            AliasKind::Transform,
+        ),
+        (
+            "predicates",
+            PREDICATES,
+            "predicate",
+            "Predicate",
+            AliasKind::Predicate,
+        ),
     ] {
         for alias in crate::config::list_value(config, kind) {
             let group = format!("{group_name}: {alias}");
@@ -218,14 +274,10 @@ fn alias_def(config: &Config) -> ConfigDef {
                 &format!("{title} type for {alias}"),
             ));
             let class = config.get(&format!("{prefix}type"));
-            let own = match kind {
-                "transforms" => class
-                    .and_then(|c| crate::transforms::find_transform(c))
-                    .map(|p| (p.def)()),
-                _ => class
-                    .and_then(|c| crate::transforms::find_predicate(c))
-                    .map(|p| (p.def)()),
-            };
+            let own = class.and_then(|c| match alias_kind {
+                AliasKind::Transform => crate::transforms::find_transform(c).map(|p| (p.def)()),
+                AliasKind::Predicate => crate::transforms::find_predicate(c).map(|p| (p.def)()),
+            });
             let version = key(
                 &format!("{prefix}plugin.version"),
                 T::String,
@@ -245,7 +297,7 @@ fn alias_def(config: &Config) -> ConfigDef {
                 continue;
             };
             let mut keys: Vec<ConfigKey> = own.keys().to_vec();
-            if kind == "transforms" {
+            if alias_kind == AliasKind::Transform {
                 keys.push(
                     ConfigKey::new(
                         "negate",
@@ -425,15 +477,9 @@ pub fn validate(
     let aliases = alias_def(config);
     for (k, mut v) in aliases.keys().iter().cloned().zip(aliases.validate(config)) {
         // A class that cannot be loaded shows as null, as Java shows it.
-        let unknown = |c: &str| {
-            if k.name.starts_with("transforms.") {
-                crate::transforms::find_transform(c).is_none()
-            } else {
-                crate::transforms::find_predicate(c).is_none()
-            }
-        };
-        let is_type = k.order_in_group == 0;
-        if is_type && v.value.as_deref().is_some_and(unknown) {
+        if let Some(kind) = alias_type(&k)
+            && v.value.as_deref().is_some_and(|c| !kind.knows(c))
+        {
             v.value = None;
         }
         results.push((k, v));
@@ -482,7 +528,7 @@ pub fn validate(
             .map(|(k, v)| ConfigInfo {
                 definition: key_info(&k),
                 value: ConfigValueInfo {
-                    recommended_values: recommended(&k.name),
+                    recommended_values: recommended(&k),
                     name: v.name,
                     value: v.value,
                     errors: v.errors,
@@ -494,22 +540,17 @@ pub fn validate(
 }
 
 /// Values a UI may offer for a key, as Java's recommenders give them.
-fn recommended(name: &str) -> Vec<String> {
-    match name {
+fn recommended(k: &ConfigKey) -> Vec<String> {
+    if let Some(kind) = alias_type(k) {
+        return kind.classes();
+    }
+    match k.name.as_str() {
         "key.converter" | "value.converter" => crate::converter::CONVERTER_CLASSES
             .iter()
             .map(|c| (*c).to_string())
             .collect(),
         "header.converter" => vec![crate::converter::SIMPLE_HEADER_CONVERTER.to_string()],
         n if n.ends_with("plugin.version") => vec![env!("CARGO_PKG_VERSION").to_string()],
-        n if n.starts_with("transforms.") && n.ends_with(".type") => crate::transforms::TRANSFORMS
-            .iter()
-            .map(|p| p.class.to_string())
-            .collect(),
-        n if n.starts_with("predicates.") && n.ends_with(".type") => crate::transforms::PREDICATES
-            .iter()
-            .map(|p| p.class.to_string())
-            .collect(),
         _ => Vec::new(),
     }
 }
@@ -635,7 +676,39 @@ mod tests {
             "{nope:?}"
         );
         assert_eq!(info("transforms.nope.plugin.version").value.value, None);
+        assert_eq!(
+            info("transforms.route.type").value.recommended_values.len(),
+            crate::transforms::TRANSFORMS.len()
+        );
         assert_eq!(infos.error_count, 3, "{infos:?}");
+    }
+
+    #[test]
+    fn only_an_alias_type_key_offers_the_plugin_classes() {
+        let plugin = find("FileStreamSource").unwrap_or_else(|| panic!("plugin"));
+        let infos = validate(
+            plugin,
+            &cfg(&[
+                ("name", "f"),
+                ("connector.class", "FileStreamSource"),
+                ("topic", "t"),
+                ("transforms", "ts"),
+                ("transforms.ts.type", "TimestampConverter$Value"),
+                ("transforms.ts.target.type", "unix"),
+            ]),
+            &Config::new(),
+            "All",
+        );
+        let recommended = |name: &str| {
+            infos
+                .configs
+                .iter()
+                .find(|c| c.definition.name == name)
+                .map(|c| c.value.recommended_values.clone())
+                .unwrap_or_else(|| panic!("{name}"))
+        };
+        assert!(recommended("transforms.ts.type").len() > 1);
+        assert!(recommended("transforms.ts.target.type").is_empty());
     }
 
     #[test]

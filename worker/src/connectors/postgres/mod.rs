@@ -259,7 +259,6 @@ struct InFlight {
 }
 
 /// What a row's table, columns and key are, decided by the record's topic and schemas.
-#[derive(Clone)]
 struct Shape {
     topic: String,
     key_schema: Option<Schema>,
@@ -332,9 +331,15 @@ impl Row {
 /// indexes.
 struct Statement {
     sql: String,
-    params: Vec<Vec<Option<String>>>,
-    copy: Option<String>,
+    data: StatementData,
     indexes: Vec<usize>,
+}
+
+enum StatementData {
+    /// One text array parameter per column.
+    Arrays(Vec<Vec<Option<String>>>),
+    /// COPY's text-format rows.
+    Copy(String),
 }
 
 pub(crate) fn db_error(e: &tokio_postgres::Error) -> String {
@@ -498,7 +503,7 @@ impl PostgresSinkTask {
         }
         if delete {
             if s.delete_enabled {
-                return Ok(Some(self.shaped(r, known, columns, pk, values, index)));
+                return Ok(Some(self.shaped(r, known, (columns, pk, values), index)));
             }
             // A tombstone without delete.enabled has nothing to write, as in the JDBC sink.
             return Ok(None);
@@ -533,7 +538,7 @@ impl PostgresSinkTask {
                 s.pk_fields.clone()
             };
         }
-        Ok(Some(self.shaped(r, known, columns, pk, values, index)))
+        Ok(Some(self.shaped(r, known, (columns, pk, values), index)))
     }
 
     /// The row of `r`'s values in the shape known for its topic and schemas, or in the shape
@@ -542,9 +547,7 @@ impl PostgresSinkTask {
         &mut self,
         r: &SinkRecord,
         known: Option<ShapeParts>,
-        columns: Vec<Column>,
-        pk: Vec<String>,
-        values: Vec<Option<String>>,
+        (columns, pk, values): (Vec<Column>, Vec<String>, Vec<Option<String>>),
         index: usize,
     ) -> Row {
         let delete = r.value.is_none();
@@ -760,15 +763,13 @@ impl PostgresSinkTask {
                     }
                     Statement {
                         sql: sql::copy_in(&c[0].table, &c[0].columns),
-                        params: Vec::new(),
-                        copy: Some(data),
+                        data: StatementData::Copy(data),
                         indexes,
                     }
                 } else {
                     Statement {
                         sql: self.sql_for(c),
-                        params: Self::params(c),
-                        copy: None,
+                        data: StatementData::Arrays(Self::params(c)),
                         indexes,
                     }
                 }
@@ -878,6 +879,23 @@ impl PostgresSinkTask {
     }
 }
 
+/// Where `r` is, without its contents: all a refusal needs when there is no errant record
+/// reporter to hand the record to.
+fn located(r: &SinkRecord) -> SinkRecord {
+    SinkRecord {
+        topic: r.topic.clone(),
+        kafka_partition: r.kafka_partition,
+        kafka_offset: r.kafka_offset,
+        key_schema: None,
+        key: None,
+        value_schema: None,
+        value: None,
+        timestamp: r.timestamp,
+        timestamp_type: r.timestamp_type,
+        headers: Default::default(),
+    }
+}
+
 /// Runs the statements in one transaction. Row by row (`one_by_one`), each row in a
 /// savepoint, it returns the rows the database refused (their index in the put and why) and
 /// commits the rest; otherwise a refusal fails the whole (`Fatal`, to be retried row by row)
@@ -901,23 +919,20 @@ async fn execute(
             ConnectError::retriable(db_error(&e))
         }
     };
-    for Statement {
-        sql,
-        params,
-        copy,
-        indexes,
-    } in statements
-    {
-        if let Some(data) = copy {
-            let sink = tx
-                .copy_in::<_, bytes::Bytes>(sql.as_str())
-                .await
-                .map_err(whole)?;
-            futures::pin_mut!(sink);
-            sink.send(bytes::Bytes::from(data)).await.map_err(whole)?;
-            sink.finish().await.map_err(whole)?;
-            continue;
-        }
+    for Statement { sql, data, indexes } in statements {
+        let params = match data {
+            StatementData::Copy(rows) => {
+                let sink = tx
+                    .copy_in::<_, bytes::Bytes>(sql.as_str())
+                    .await
+                    .map_err(whole)?;
+                futures::pin_mut!(sink);
+                sink.send(bytes::Bytes::from(rows)).await.map_err(whole)?;
+                sink.finish().await.map_err(whole)?;
+                continue;
+            }
+            StatementData::Arrays(params) => params,
+        };
         let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
             .iter()
             .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
@@ -1021,10 +1036,22 @@ impl SinkTask for PostgresSinkTask {
             let outcome = execute(&mut client, statements, false).await;
             (client, outcome)
         });
+        // The records stay for the rows the database may refuse. Without an errant record
+        // reporter a refusal fails the task naming where the record is, so only that is kept:
+        // no copy of every value on the hot path.
+        let reporter = self
+            .context
+            .as_ref()
+            .is_some_and(|c| c.errant_record_reporter().is_some());
+        let records = if reporter {
+            records.to_vec()
+        } else {
+            records.iter().map(located).collect()
+        };
         self.in_flight = Some(InFlight {
             handle,
             groups,
-            records: records.to_vec(),
+            records,
         });
         Ok(())
     }

@@ -1,9 +1,9 @@
 //! What the PostgreSQL sink says to the database, built without it: column types for Connect
 //! schemas, `CREATE TABLE`/`ALTER TABLE` DDL, the batch statements (`COPY … FROM STDIN` for
 //! inserts, `INSERT … SELECT FROM UNNEST(…) ON CONFLICT … DO UPDATE`, `UPDATE … FROM UNNEST`,
-//! `DELETE … USING UNNEST`), and
-//! each value as the text PostgreSQL parses into the column's type. Every column travels as a
-//! `text[]` parameter cast to its type, so one statement writes a whole batch of any types.
+//! `DELETE … USING UNNEST`), and each value as the text PostgreSQL parses into the column's
+//! type. In the statements every column travels as a `text[]` parameter cast to its type, so
+//! one statement writes a whole batch of any types; COPY carries the same texts as rows.
 
 use tributary_connect_api::{Schema, Type, Value, logical};
 
@@ -301,6 +301,10 @@ fn float_text(f: f64, single: Option<f32>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use num_bigint::BigInt;
+    use tributary_connect_api::{Decimal, SchemaBuilder};
+
     #[test]
     fn copy_rows_escape_what_the_text_format_gives_a_meaning_to() {
         let mut out = String::new();
@@ -325,10 +329,6 @@ mod tests {
             r#"COPY "s"."t" ("a""b") FROM STDIN"#
         );
     }
-
-    use super::*;
-    use num_bigint::BigInt;
-    use tributary_connect_api::{Decimal, SchemaBuilder};
 
     fn col(name: &str, t: &str, optional: bool) -> Column {
         Column {
