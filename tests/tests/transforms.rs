@@ -437,6 +437,65 @@ fn cases() -> Vec<Json> {
             ),
             without.clone(),
         ),
+        schemad(
+            "ExtractField$Value V2 nested",
+            one(
+                "org.apache.kafka.connect.transforms.ExtractField$Value",
+                &[("field", "address.geo.lat"), ("field.syntax.version", "V2")],
+            ),
+            vec![
+                rec("t", None, Some(NESTED)),
+                rec(
+                    "t",
+                    None,
+                    Some(&NESTED.replace(r#"{"city":"Oslo","geo":{"lat":1.5,"lon":2.5}}"#, "null")),
+                ),
+            ],
+        ),
+        schemad(
+            "ExtractField$Value V2 unknown nested field",
+            one(
+                "org.apache.kafka.connect.transforms.ExtractField$Value",
+                &[("field", "address.nope"), ("field.syntax.version", "v2")],
+            ),
+            vec![rec("t", None, Some(NESTED))],
+        ),
+        schemad(
+            "ExtractField$Value V2 through a string",
+            one(
+                "org.apache.kafka.connect.transforms.ExtractField$Value",
+                &[("field", "name.x"), ("field.syntax.version", "V2")],
+            ),
+            vec![rec("t", None, Some(NESTED))],
+        ),
+        schemad(
+            "ExtractField$Value V1 reads a dotted path as one name",
+            one(
+                "org.apache.kafka.connect.transforms.ExtractField$Value",
+                &[("field", "address.city")],
+            ),
+            vec![rec("t", None, Some(NESTED))],
+        ),
+        schemaless(
+            "ExtractField$Value V2 maps and backticks",
+            one(
+                "org.apache.kafka.connect.transforms.ExtractField$Value",
+                &[("field", "`a.b`.c"), ("field.syntax.version", "V2")],
+            ),
+            vec![
+                rec("t", None, Some(r#"{"a.b":{"c":[1,2]},"a":{"b":{"c":3}}}"#)),
+                rec("t", None, Some(r#"{"a":{"b":{"c":3}}}"#)),
+                rec("t", None, Some(r#"{"a.b":"flat"}"#)),
+            ],
+        ),
+        schemaless(
+            "ExtractField$Value V2 unclosed backtick",
+            one(
+                "org.apache.kafka.connect.transforms.ExtractField$Value",
+                &[("field", "a.`b"), ("field.syntax.version", "V2")],
+            ),
+            vec![rec("t", None, Some(r#"{"a":{"b":1}}"#))],
+        ),
         schemaless(
             "ValueToKey tombstone",
             one(
@@ -797,21 +856,34 @@ fn ours(case: &Json) -> Result<Vec<Json>> {
                 return Ok(json!({"dropped": true}));
             };
             let text = |b: Option<Vec<u8>>| b.map(|b| String::from_utf8_lossy(&b).into_owned());
-            let mut hs = Vec::new();
-            for h in t.headers.iter() {
-                hs.push(json!([
-                    h.key,
-                    text(SimpleHeaderConverter.from_connect_header(h.value.as_ref())?)
-                ]));
-            }
-            Ok(json!({
+            // Filled in the runner's order, so a conversion that fails leaves what Java's
+            // leaves (topic, partition, timestamp, and the key when the value fails).
+            let mut out = json!({
                 "topic": t.topic,
                 "partition": t.kafka_partition,
                 "timestamp": t.timestamp,
-                "key": text(json_converter.from_connect(t.key_schema.as_ref(), t.key.as_ref())?),
-                "value": text(json_converter.from_connect(t.value_schema.as_ref(), t.value.as_ref())?),
-                "headers": hs,
-            }))
+            });
+            let converted = (|| -> Result<()> {
+                out["key"] = json!(text(
+                    json_converter.from_connect(t.key_schema.as_ref(), t.key.as_ref())?
+                ));
+                out["value"] = json!(text(
+                    json_converter.from_connect(t.value_schema.as_ref(), t.value.as_ref())?
+                ));
+                let mut hs = Vec::new();
+                for h in t.headers.iter() {
+                    hs.push(json!([
+                        h.key,
+                        text(SimpleHeaderConverter.from_connect_header(h.value.as_ref())?)
+                    ]));
+                }
+                out["headers"] = json!(hs);
+                Ok(())
+            })();
+            if let Err(e) = converted {
+                out["error"] = json!(e.to_string());
+            }
+            Ok(out)
         })();
         out.push(result.unwrap_or_else(|e| json!({"error": format!("{e:#}")})));
     }

@@ -12,7 +12,7 @@ pub enum Error {
         reason: String,
     },
     /// Data a converter cannot write or read.
-    #[error("conversion error: {0}")]
+    #[error("Conversion error: {0}")]
     Conversion(String),
     #[error("cannot read {}: {source}", path.display())]
     Io {

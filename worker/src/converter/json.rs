@@ -218,7 +218,7 @@ impl JsonConverter {
                     _ if s.is_optional() => out.push_str("null"),
                     _ => {
                         return Err(conversion(
-                            "null value for a field that is required and has no default value",
+                            "null value for field that is required and has no default value",
                         ));
                     }
                 },

@@ -142,7 +142,7 @@ mod tests {
             .expect_err("string");
         assert_eq!(
             err.to_string(),
-            "conversion error: Invalid schema type for ByteArrayConverter: STRING"
+            "Conversion error: Invalid schema type for ByteArrayConverter: STRING"
         );
         assert_eq!(
             c.to_connect_data(Some(&[9])).expect("ok").1,

@@ -12,6 +12,7 @@ use tributary_connect_api::{
     Value, logical,
 };
 
+use super::field_path::FieldPath;
 use super::util::{
     self, MapEntries, build, field_syntax_key, get, java_class, map_get, map_put, put,
     replace_null_key, require_map, require_schema, require_struct, struct_basics,
@@ -628,7 +629,7 @@ fn extract_field_def() -> ConfigDef {
 #[derive(Debug)]
 pub struct ExtractField {
     side: Side,
-    field: String,
+    path: FieldPath,
     replace_null: bool,
 }
 
@@ -636,9 +637,11 @@ const EXTRACT_PURPOSE: &str = "field extraction";
 
 impl ExtractField {
     fn new(side: Side, s: &Settings) -> Result<Self, String> {
+        let field = util::string(s, "field").unwrap_or_default();
+        let version = util::string(s, "field.syntax.version").unwrap_or_else(|| "V1".into());
         Ok(Self {
             side,
-            field: util::string(s, "field").unwrap_or_default(),
+            path: FieldPath::parse(&field, &version)?,
             replace_null: util::boolean(s, REPLACE_NULL, true),
         })
     }
@@ -651,7 +654,7 @@ impl Transformation for ExtractField {
             None => {
                 let extracted = match value {
                     None => None,
-                    v => map_get(&require_map(v, EXTRACT_PURPOSE)?, &self.field).cloned(),
+                    v => self.path.value_of_map(&require_map(v, EXTRACT_PURPOSE)?)?,
                 };
                 self.side.set(&mut r, None, extracted);
             }
@@ -660,12 +663,12 @@ impl Transformation for ExtractField {
                     None => None,
                     v => Some(require_struct(v, EXTRACT_PURPOSE)?),
                 };
-                let field = schema
-                    .field(&self.field)
-                    .ok_or_else(|| TransformError(format!("Unknown field: {}", self.field)))?;
+                let field = self.path.field_of(&schema)?.ok_or_else(|| {
+                    TransformError(format!("Unknown field: {}", self.path.text()))
+                })?;
                 let extracted = match value {
                     None => None,
-                    Some(s) => get(&s, &self.field, self.replace_null)?,
+                    Some(s) => self.path.value_of_struct(&s, self.replace_null)?,
                 };
                 self.side.set(&mut r, Some(field.schema.clone()), extracted);
             }

@@ -10,6 +10,7 @@
 
 pub(crate) mod cast;
 mod chain;
+mod field_path;
 mod fields;
 mod flatten;
 mod headers;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use tributary_connect_api::{Headers, Schema, SchemaBuilder, Struct, Value, logical};
+use tributary_connect_api::{Headers, Schema, SchemaBuilder, Struct, Type, Value, logical};
 
 use super::{Chain, Record};
 
@@ -457,26 +457,84 @@ fn set_schema_metadata_renames_the_schema_and_its_struct() {
 }
 
 #[test]
-fn nested_field_paths_are_refused_rather_than_misread() {
-    let e = Chain::from_config(&config(&[
+fn extract_field_v2_reads_nested_paths_and_v1_reads_names_with_dots() {
+    let inner = SchemaBuilder::struct_()
+        .field("c.d", Schema::int32())
+        .build()
+        .unwrap();
+    let outer = SchemaBuilder::struct_()
+        .field("a", inner.clone())
+        .field("a.b", Schema::string())
+        .build()
+        .unwrap();
+    let mut i = Struct::new(inner).unwrap();
+    i.put("c.d", Some(Value::Int32(7))).unwrap();
+    let mut o = Struct::new(outer.clone()).unwrap();
+    o.put("a", Some(Value::Struct(i))).unwrap();
+    o.put("a.b", Some(Value::String("flat".into()))).unwrap();
+    let rec = || record(Some(outer.clone()), Some(Value::Struct(o.clone())));
+    let v2 = chain(&[
+        ("transforms", "x"),
+        ("transforms.x.type", "ExtractField$Value"),
+        ("transforms.x.field", "a.`c.d`"),
+        ("transforms.x.field.syntax.version", "v2"),
+    ]);
+    let out = v2.apply(rec()).unwrap().unwrap();
+    assert_eq!(out.value, Some(Value::Int32(7)));
+    assert_eq!(out.value_schema.map(|s| s.type_()), Some(Type::Int32));
+    let v1 = chain(&[
         ("transforms", "x"),
         ("transforms.x.type", "ExtractField$Value"),
         ("transforms.x.field", "a.b"),
+    ]);
+    let out = v1.apply(rec()).unwrap().unwrap();
+    assert_eq!(out.value, Some(Value::String("flat".into())));
+    // A missing step is an unknown field; a step into a non-struct is refused as in Java.
+    let through = chain(&[
+        ("transforms", "x"),
+        ("transforms.x.type", "ExtractField$Value"),
+        ("transforms.x.field", "a.b.c"),
         ("transforms.x.field.syntax.version", "V2"),
+    ]);
+    assert_eq!(
+        through.apply(rec()).unwrap_err().error.0,
+        "Unknown field: a.b.c"
+    );
+    let through = chain(&[
+        ("transforms", "x"),
+        ("transforms.x.type", "ExtractField$Value"),
+        ("transforms.x.field", "a.`c.d`.e"),
+        ("transforms.x.field.syntax.version", "V2"),
+    ]);
+    assert_eq!(
+        through.apply(rec()).unwrap_err().error.0,
+        "Cannot look up fields on non-struct type"
+    );
+    let e = Chain::from_config(&config(&[
+        ("transforms", "x"),
+        ("transforms.x.type", "ExtractField$Value"),
+        ("transforms.x.field", "a.`b"),
+        ("transforms.x.field.syntax.version", "V2"),
+    ]))
+    .unwrap_err();
+    assert!(
+        e.0[0]
+            .1
+            .contains("Incomplete backtick pair in path: [a.`b]"),
+        "{e}"
+    );
+    let e = Chain::from_config(&config(&[
+        ("transforms", "x"),
+        ("transforms.x.type", "ExtractField$Value"),
+        ("transforms.x.field", "a"),
+        ("transforms.x.field.syntax.version", "V3"),
     ]))
     .unwrap_err();
     assert_eq!(e.0[0].0, "transforms.x.field.syntax.version");
     assert!(
         e.0[0]
             .1
-            .contains("V2 (nested field paths) is not supported yet"),
+            .contains("String must be one of (case insensitive): V1, V2"),
         "{e}"
     );
-    // V1, the default, is accepted when spelled out.
-    chain(&[
-        ("transforms", "x"),
-        ("transforms.x.type", "ExtractField$Value"),
-        ("transforms.x.field", "a"),
-        ("transforms.x.field.syntax.version", "V1"),
-    ]);
 }

@@ -188,21 +188,22 @@ pub fn replace_null_key() -> ConfigKey {
     .default_value("true")
 }
 
-/// `field.syntax.version` (KIP-821): V1, plain field names, is what this worker has; V2's
-/// nested paths are refused rather than read as plain names.
+/// `field.syntax.version` (KIP-821): how a field path is read (see `field_path`).
 pub fn field_syntax_key() -> ConfigKey {
     ConfigKey::new(
         "field.syntax.version",
         ConfigType::String,
         Importance::High,
-        "V1: field names name top-level fields. V2 (dotted paths to nested fields) is not supported yet.",
+        "Defines the version of the syntax to access fields. V1: field paths name top-level \
+         fields of the struct or map. V2: dotted paths reach nested fields; wrap a field name \
+         that contains dots in backticks, e.g. `foo.bar`.baz for the field baz of the field \
+         named foo.bar.",
     )
     .default_value("V1")
     .validator(std::sync::Arc::new(|v| match v {
-        ConfigValue::String(s) if s.eq_ignore_ascii_case("V1") => Ok(()),
-        ConfigValue::String(s) if s.eq_ignore_ascii_case("V2") => {
-            Err("V2 (nested field paths) is not supported yet; use V1 and top-level field names".into())
+        ConfigValue::String(s) if s.eq_ignore_ascii_case("V1") || s.eq_ignore_ascii_case("V2") => {
+            Ok(())
         }
-        _ => Err("String must be one of: V1, V2".into()),
+        _ => Err("String must be one of (case insensitive): V1, V2".into()),
     }))
 }
