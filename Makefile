@@ -72,10 +72,11 @@ bench-operator: install
 	  TRIBUTARY_OPERATOR_BIN=$(CURDIR)/target/operator/tributary-operator target/release/connector-bench $(BENCH_ARGS)
 
 ## bench-postgres: the PostgreSQL sink's rows/s (insert, upsert; batches of 500 and 5,000) against COPY and the
-## same UNNEST upsert run directly, and the source's against a plain SELECT → JSON → Kafka program
+## same UNNEST upsert run directly and Debezium's JDBC sink (Java), and the source's against a plain SELECT → JSON → Kafka program
 ## (`BENCH_ARGS=--rows 1000000` for the issue's size, `--only sink|source`); release builds; prints tables
 bench-postgres: BENCH_ARGS :=
 bench-postgres: install
+	tests/infra/install.sh debezium-jdbc
 	$(CARGO) build --release --locked -p tributary-worker -p tributary-tests --bin tributary-worker --bin devstack --bin postgres-bench
 	TRIBUTARY_DEVSTACK_BIN=$(CURDIR)/target/release/devstack TRIBUTARY_WORKER_BIN=$(CURDIR)/target/release/tributary-worker \
 	  target/release/postgres-bench $(BENCH_ARGS)

@@ -6,7 +6,8 @@
 #
 #   tests/infra/install.sh            install everything that is missing
 #   tests/infra/install.sh kafka k8s  only these components (system kafka k8s etcd helm helm-docs
-#                                     promtool monitoring-crds hadolint fuzz)
+#                                     promtool monitoring-crds hadolint fuzz; debezium-jdbc
+#                                     only when named: the Java baseline of make bench-postgres)
 #   tests/infra/install.sh --print-env  print the paths the devstack reads, install nothing
 set -euo pipefail
 
@@ -28,6 +29,7 @@ HADOLINT_DIR=$CACHE/hadolint/$HADOLINT_VERSION
 HELM_DOCS_BIN=$CACHE/helm-docs/$HELM_DOCS_VERSION
 PROMTOOL_BIN=$CACHE/promtool/$PROMETHEUS_VERSION
 MONITORING_CRDS=$CACHE/prometheus-operator-crds/$PROMETHEUS_OPERATOR_VERSION
+DEBEZIUM_JDBC_DIR=$CACHE/debezium-jdbc/$DEBEZIUM_JDBC_VERSION
 M2_REPO=$CACHE/m2/repository
 
 export GOMODCACHE=$CACHE/go/mod GOCACHE=$CACHE/go/build GOPATH=$CACHE/go/path
@@ -49,6 +51,7 @@ TRIBUTARY_HADOLINT=$HADOLINT_DIR/bin/hadolint
 TRIBUTARY_HELM_DOCS=$HELM_DOCS_BIN/helm-docs
 TRIBUTARY_PROMTOOL=$PROMTOOL_BIN/promtool
 TRIBUTARY_MONITORING_CRDS=$MONITORING_CRDS
+TRIBUTARY_DEBEZIUM_JDBC_PLUGINS=$DEBEZIUM_JDBC_DIR/plugins
 EOF
 }
 
@@ -135,6 +138,21 @@ build_kafka_compat() {
 build_connect() {
   mvn_copy "$HERE/maven/connect.pom.xml" "$KAFKA_VERSION" "$KAFKA_DIR/connect-libs"
   has_class "$KAFKA_DIR/connect-libs/connect-runtime-$KAFKA_VERSION.jar" org/apache/kafka/connect/cli/ConnectDistributed.class
+}
+
+# Debezium's JDBC sink as Connect loads a plugin: its tarball (every jar it needs, a PostgreSQL
+# driver included) unpacked into a plugin.path folder.
+build_debezium_jdbc() {
+  local tmp=$DEBEZIUM_JDBC_DIR/download
+  rm -rf "$tmp" "$DEBEZIUM_JDBC_DIR/plugins"
+  mvn -B -q -Dstyle.color=never -Dmaven.repo.local="$M2_REPO" \
+    "org.apache.maven.plugins:maven-dependency-plugin:$MAVEN_DEPENDENCY_PLUGIN:copy" \
+    -Dartifact="io.debezium:debezium-connector-jdbc:$DEBEZIUM_JDBC_VERSION:tar.gz:plugin" -DoutputDirectory="$tmp"
+  mkdir -p "$DEBEZIUM_JDBC_DIR/plugins"
+  tar -xzf "$tmp"/debezium-connector-jdbc-*.tar.gz -C "$DEBEZIUM_JDBC_DIR/plugins"
+  rm -rf "$tmp"
+  has_class "$DEBEZIUM_JDBC_DIR/plugins/debezium-connector-jdbc/debezium-connector-jdbc-$DEBEZIUM_JDBC_VERSION.jar" \
+    io/debezium/connector/jdbc/JdbcSinkConnector.class
 }
 
 # --- Kubernetes control plane, kubectl, etcd and helm from the Go module proxy ------------------
@@ -247,6 +265,10 @@ if want monitoring-crds; then
 fi
 if want hadolint; then step "hadolint $HADOLINT_VERSION" "$HADOLINT_DIR/.done" build_hadolint; fi
 if want fuzz; then step "cargo-fuzz $CARGO_FUZZ_VERSION" "$CARGO_FUZZ_DIR/.done" build_cargo_fuzz; fi
+# Named only: a benchmark's baseline, not something the tests or the demo need.
+if [[ " ${COMPONENTS[*]} " == *" debezium-jdbc "* ]]; then
+  step "debezium jdbc sink $DEBEZIUM_JDBC_VERSION" "$DEBEZIUM_JDBC_DIR/.done" build_debezium_jdbc
+fi
 if want k8s; then step "kubernetes $K8S_VERSION (kube-apiserver, kube-controller-manager, kubectl)" "$K8S_BIN/.done" build_k8s; fi
 if [[ -n "${KAFKA_PID:-}" ]] && ! wait "$KAFKA_PID"; then
   log "the Kafka jars could not be installed (see above)"

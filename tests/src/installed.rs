@@ -32,6 +32,7 @@ pub struct Versions {
     pub helm_docs: String,
     pub prometheus: String,
     pub prometheus_operator: String,
+    pub debezium_jdbc: String,
 }
 
 impl Versions {
@@ -55,6 +56,7 @@ impl Versions {
             helm_docs: get("HELM_DOCS_VERSION"),
             prometheus: get("PROMETHEUS_VERSION"),
             prometheus_operator: get("PROMETHEUS_OPERATOR_VERSION"),
+            debezium_jdbc: get("DEBEZIUM_JDBC_VERSION"),
         }
     }
 }
@@ -127,6 +129,21 @@ impl Installed {
             "kafka",
             dir.join("connect-libs.done"),
             dir.join("connect-libs"),
+        )
+    }
+
+    /// A `plugin.path` folder holding Debezium's JDBC sink connector (the Java baseline of the
+    /// PostgreSQL benchmark).
+    pub fn debezium_jdbc_plugins(&self) -> Result<PathBuf> {
+        let dir = self
+            .cache
+            .join("debezium-jdbc")
+            .join(&self.versions.debezium_jdbc);
+        self.require(
+            &format!("Debezium JDBC sink {}", self.versions.debezium_jdbc),
+            "debezium-jdbc",
+            dir.join(".done"),
+            dir.join("plugins"),
         )
     }
 

@@ -2,20 +2,25 @@
 //! 5,000) against the raw ceiling of the same database — COPY for inserts and the same UNNEST
 //! upsert, from this program, with no Kafka in between — and the PostgreSQL source's rows/s
 //! (incrementing mode, batch.max.rows 500 and 5,000) against COPY TO and a plain SELECT of the
-//! same table. Prints Markdown tables; docs/benchmarks.md keeps a run. No Java baseline: the
-//! JDBC connectors are Confluent's and not on Maven Central.
+//! same table. The Java baseline of the sink is Debezium's JDBC sink connector (Maven Central's
+//! plugin tarball, `tests/infra/install.sh debezium-jdbc`) on Apache Kafka's connect-standalone,
+//! run on the same topic into its own table: Confluent's JDBC connectors are not on Maven
+//! Central. Prints Markdown tables; docs/benchmarks.md keeps a run.
 //!
 //! Flags: `--rows N` (default 200,000).
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use futures::SinkExt;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::json;
+use tributary_tests::installed::Installed;
+use tributary_tests::stack::java_connect::{BENCH_JVM_OPTS, JavaConnect};
+use tributary_tests::stack::process::tail;
 use tributary_tests::worker::StandaloneWorker;
 use tributary_tests::{Devstack, unique_name};
 
@@ -318,6 +323,194 @@ async fn source_bench(stack: &Devstack, rows: i64) -> Result<Vec<[String; 5]>> {
     Ok(out)
 }
 
+/// One sink measurement: a fresh target table with the ceilings' primary key, a fresh worker
+/// and connector reading the whole topic, timed from the connector's creation to the last row.
+struct SinkRun<'a> {
+    stack: &'a Devstack,
+    pg: &'a tokio_postgres::Client,
+    dir: &'a std::path::Path,
+    topic: &'a str,
+    rows: i64,
+    mode: &'a str,
+    batch: i64,
+}
+
+impl SinkRun<'_> {
+    async fn target(&self, who: &str) -> Result<String> {
+        let target =
+            unique_name(&format!("bench_{who}_{}_{}", self.mode, self.batch)).replace('-', "_");
+        self.pg
+            .batch_execute(&format!(r#"CREATE TABLE "{target}" {CREATE}"#))
+            .await?;
+        Ok(target)
+    }
+
+    async fn tributary(&self) -> Result<f64> {
+        let target = self.target("t").await?;
+        let name = format!("{}-{}", self.mode, self.batch);
+        let mut worker = bench_worker(self.stack, self.dir, &name).await?;
+        let mut config = json!({
+            "connector.class": "PostgresSink", "topics": self.topic,
+            "connection.url": self.stack.var("TRIBUTARY_PG_URL")?,
+            "insert.mode": self.mode, "auto.create": "true", "table.name.format": target,
+            "batch.size": self.batch.to_string(),
+            "consumer.override.max.poll.records": self.batch.to_string(),
+            "consumer.override.auto.offset.reset": "earliest",
+        });
+        if self.mode == "upsert" {
+            config["pk.mode"] = json!("record_key");
+            config["pk.fields"] = json!("id");
+        }
+        let rate = self
+            .timed(&worker.rest_url.clone(), &name, config, &target, || {
+                worker.log()
+            })
+            .await;
+        worker.stop();
+        rate
+    }
+
+    /// Debezium's JDBC sink on Apache Kafka's connect-standalone (Kafka's own JVM defaults),
+    /// configured as ours: the same batch size and poll size, the key as primary key for upserts.
+    async fn debezium(&self, plugins: &std::path::Path) -> Result<f64> {
+        let target = self.target("j").await?;
+        let name = format!("java-{}-{}", self.mode, self.batch);
+        let (jdbc_url, user, password) = jdbc(self.stack.var("TRIBUTARY_PG_URL")?)?;
+        let props = format!(
+            "bootstrap.servers={}
+key.converter=org.apache.kafka.connect.json.JsonConverter
+value.converter=org.apache.kafka.connect.json.JsonConverter
+offset.flush.interval.ms=5000
+plugin.path={}
+",
+            self.stack.kafka_bootstrap()?,
+            plugins.display()
+        );
+        let mut worker = JavaConnect::start_standalone_with(
+            &Installed::locate(),
+            BENCH_JVM_OPTS,
+            &unique_name(&name),
+            &props,
+            self.dir,
+            &[],
+        )?;
+        worker.wait_ready(Duration::from_secs(180)).await?;
+        let upsert = self.mode == "upsert";
+        let config = json!({
+            "connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector",
+            "topics": self.topic, "tasks.max": "1",
+            "connection.url": jdbc_url, "connection.username": user,
+            "connection.password": password,
+            "insert.mode": self.mode,
+            // The value's id, which is the key: Debezium 3.6 fails on a primitive record key
+            // (ClassCastException Long → Struct in keyAsStruct) whatever primary.key.fields says.
+            "primary.key.mode": if upsert { "record_value" } else { "none" },
+            "primary.key.fields": if upsert { "id" } else { "" },
+            "schema.evolution": "none",
+            "collection.name.format": target,
+            "batch.size": self.batch.to_string(),
+            "consumer.override.max.poll.records": self.batch.to_string(),
+            "consumer.override.auto.offset.reset": "earliest",
+        });
+        let log = worker.process.log.clone();
+        let rate = self
+            .timed(&worker.url.clone(), &name, config, &target, || {
+                tail(&log, 40)
+            })
+            .await;
+        drop(worker);
+        rate
+    }
+
+    /// Creates the connector through `url` and waits for every row: one partition written in
+    /// order, one transaction after the other, so the last id in the table means all are
+    /// (counted once the clock has stopped). An index lookup, so the polling costs the
+    /// database nothing worth counting.
+    async fn timed(
+        &self,
+        url: &str,
+        name: &str,
+        config: serde_json::Value,
+        target: &str,
+        log: impl Fn() -> String,
+    ) -> Result<f64> {
+        let (rows, mode, batch) = (self.rows, self.mode, self.batch);
+        let start = Instant::now();
+        let connector = unique_name(name);
+        let r = reqwest::Client::new()
+            .post(format!("{url}/connectors"))
+            .json(&json!({"name": connector, "config": config}))
+            .send()
+            .await?;
+        if r.status().as_u16() != 201 {
+            bail!("create {name}: {}", r.text().await?);
+        }
+        let last = format!(r#"SELECT count(*) FROM "{target}" WHERE id = {}"#, rows - 1);
+        let deadline = start + Duration::from_secs(900);
+        let mut checked = Instant::now();
+        loop {
+            let n: i64 = self.pg.query_one(last.as_str(), &[]).await?.get(0);
+            if n == 1 {
+                break;
+            }
+            // A failed task never finishes: say so now, with its trace, instead of at the deadline.
+            if checked.elapsed() > Duration::from_secs(3) {
+                checked = Instant::now();
+                if let Some(trace) = failed_task(url, &connector).await {
+                    bail!("{name}: the task failed:\n{trace}");
+                }
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{name}: {} of {rows} rows after 900 s:\n{}",
+                    count(self.pg, target).await,
+                    log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let rate = rows as f64 / start.elapsed().as_secs_f64();
+        let n = count(self.pg, target).await;
+        if n != rows {
+            bail!("{mode}/{batch} ({name}): the last row is in but {n} of {rows} rows are");
+        }
+        Ok(rate)
+    }
+}
+
+/// The trace of the connector's first FAILED task, if one has failed.
+async fn failed_task(url: &str, connector: &str) -> Option<String> {
+    let status: serde_json::Value = reqwest::get(format!("{url}/connectors/{connector}/status"))
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    status["tasks"]
+        .as_array()?
+        .iter()
+        .find(|t| t["state"] == "FAILED")
+        .map(|t| t["trace"].as_str().unwrap_or("(no trace)").to_string())
+}
+
+/// `postgres://user:password@host:port/db` as JDBC wants it: URL, user, password.
+fn jdbc(url: &str) -> Result<(String, String, String)> {
+    let rest = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+        .context("a postgres:// URL")?;
+    let (auth, host_db) = rest.rsplit_once('@').context("user@ in the URL")?;
+    let (user, password) = auth.split_once(':').unwrap_or((auth, ""));
+    // reWriteBatchedInserts: pgjdbc sends a batch of INSERTs as multi-row statements, the tuning
+    // every PostgreSQL guide gives for JDBC batches (several times faster than without).
+    let sep = if host_db.contains('?') { '&' } else { '?' };
+    Ok((
+        format!("jdbc:postgresql://{host_db}{sep}reWriteBatchedInserts=true"),
+        user.to_string(),
+        password.to_string(),
+    ))
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -366,16 +559,11 @@ async fn main() -> Result<()> {
     }
     producer.flush(Duration::from_secs(60))?;
 
-    let mut table = vec![(
-        "mode".to_string(),
-        "batch".to_string(),
-        "Tributary rows/s".to_string(),
-        "ceiling rows/s".to_string(),
-        "ratio".to_string(),
-    )];
     let copy = copy_ceiling(&pg, rows).await?;
     progress(&format!("ceiling: COPY {copy:.0} rows/s"));
+    let plugins = Installed::locate().debezium_jdbc_plugins()?;
     let dir = tempfile::tempdir()?;
+    let mut table = Vec::new();
     for mode in ["insert", "upsert"] {
         for batch in [500i64, 5000] {
             let ceiling = if mode == "insert" {
@@ -383,78 +571,41 @@ async fn main() -> Result<()> {
             } else {
                 upsert_ceiling(&mut pg, rows, batch).await?
             };
-            // The same table as the ceilings write (primary key on id), made beforehand.
-            let target = unique_name(&format!("bench_{mode}_{batch}")).replace('-', "_");
-            pg.batch_execute(&format!(r#"CREATE TABLE "{target}" {CREATE}"#))
-                .await?;
-            let name = format!("{mode}-{batch}");
-            let mut worker = bench_worker(stack, dir.path(), &name).await?;
-            let mut config = json!({
-                "connector.class": "PostgresSink", "topics": topic,
-                "connection.url": stack.var("TRIBUTARY_PG_URL")?,
-                "insert.mode": mode, "auto.create": "true", "table.name.format": target,
-                "batch.size": batch.to_string(),
-                "consumer.override.max.poll.records": batch.to_string(),
-                "consumer.override.auto.offset.reset": "earliest",
-            });
-            if mode == "upsert" {
-                config["pk.mode"] = json!("record_key");
-                config["pk.fields"] = json!("id");
-            }
-            let start = Instant::now();
-            let r = reqwest::Client::new()
-                .post(format!("{}/connectors", worker.rest_url))
-                .json(&json!({"name": unique_name(&name), "config": config}))
-                .send()
-                .await?;
-            if r.status().as_u16() != 201 {
-                bail!("create: {}", r.text().await?);
-            }
-            // One partition written in order, one transaction after the other: the last id in
-            // the table means all are (counted once the clock has stopped). An index lookup, so
-            // the polling costs the database nothing worth counting.
-            let last = format!(r#"SELECT count(*) FROM "{target}" WHERE id = {}"#, rows - 1);
-            let deadline = start + Duration::from_secs(600);
-            loop {
-                let n: i64 = pg.query_one(last.as_str(), &[]).await?.get(0);
-                if n == 1 {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    bail!(
-                        "{mode}/{batch}: {} of {rows} rows after 600 s: {}",
-                        count(&pg, &target).await,
-                        worker.log()
-                    );
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            let rate = rows as f64 / start.elapsed().as_secs_f64();
-            let n = count(&pg, &target).await;
-            if n != rows {
-                bail!("{mode}/{batch}: the last row is in but {n} of {rows} rows are");
-            }
+            let run = SinkRun {
+                stack,
+                pg: &pg,
+                dir: dir.path(),
+                topic: &topic,
+                rows,
+                mode,
+                batch,
+            };
+            let ours = run.tributary().await?;
+            let java = run.debezium(&plugins).await?;
             progress(&format!(
-                "{mode} batch {batch}: {rate:.0} rows/s (ceiling {ceiling:.0})"
+                "{mode} batch {batch}: Tributary {ours:.0}, Debezium JDBC {java:.0} rows/s (ceiling {ceiling:.0})"
             ));
-            worker.stop();
-            table.push((
-                mode.into(),
+            table.push([
+                mode.to_string(),
                 batch.to_string(),
-                format!("{rate:.0}"),
+                format!("{ours:.0}"),
+                format!("{java:.0}"),
                 format!("{ceiling:.0}"),
-                format!("{:.0} %", 100.0 * rate / ceiling),
-            ));
+                format!("{:.0} %", 100.0 * ours / ceiling),
+                format!("{:.1}×", ours / java),
+            ]);
         }
     }
     println!(
         "\nPostgreSQL sink, {rows} rows of 5 columns, one partition, one task (Kafka → table, from the connector's creation):\n"
     );
-    for (i, (a, b, c, d, e)) in table.iter().enumerate() {
-        println!("| {a} | {b} | {c} | {d} | {e} |");
-        if i == 0 {
-            println!("|---|---|---|---|---|");
-        }
+    println!(
+        "| mode | batch | Tributary rows/s | Debezium JDBC {} (Java) rows/s | ceiling rows/s | Tributary / ceiling | Tributary / Java |",
+        Installed::locate().versions.debezium_jdbc
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for row in &table {
+        println!("| {} |", row.join(" | "));
     }
     print_source(rows, &source);
     Ok(())

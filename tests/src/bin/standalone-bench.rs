@@ -17,22 +17,10 @@ use nix::sys::signal::Signal;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use tributary_tests::installed::Installed;
-use tributary_tests::stack::java_connect::java_command;
+use tributary_tests::stack::java_connect::{BENCH_JVM_OPTS, java_command};
 use tributary_tests::stack::ports::free_ports;
 use tributary_tests::stack::process::{Managed, spawn};
 use tributary_tests::{Devstack, unique_name};
-
-/// Kafka's own `kafka-run-class.sh` defaults for Connect.
-const JAVA_OPTS: &[&str] = &[
-    "-Xms256M",
-    "-Xmx2G",
-    "-server",
-    "-XX:+UseG1GC",
-    "-XX:MaxGCPauseMillis=20",
-    "-XX:InitiatingHeapOccupancyPercent=35",
-    "-XX:+ExplicitGCInvokesConcurrent",
-    "-Djava.awt.headless=true",
-];
 
 fn progress(msg: &str) {
     eprintln!("[bench {}] {msg}", chrono_now());
@@ -141,7 +129,7 @@ listeners=http://127.0.0.1:{}
         c.arg("standalone").env("TRIBUTARY_LOG", "warn");
         c
     } else {
-        java_command(&Installed::locate(), JAVA_OPTS, "ConnectStandalone")?
+        java_command(&Installed::locate(), BENCH_JVM_OPTS, "ConnectStandalone")?
     };
     cmd.args(&files);
     let started = Instant::now();

@@ -14,6 +14,19 @@ use super::ports::free_ports;
 use super::process::{Managed, spawn, tail};
 use crate::installed::Installed;
 
+/// Kafka's own `kafka-run-class.sh` defaults for Connect, so benchmarks measure the Java worker as
+/// users run it (the tests' JVMs are smaller).
+pub const BENCH_JVM_OPTS: &[&str] = &[
+    "-Xms256M",
+    "-Xmx2G",
+    "-server",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-Djava.awt.headless=true",
+];
+
 #[derive(Debug)]
 pub struct JavaConnect {
     pub url: String,
@@ -103,6 +116,25 @@ impl JavaConnect {
         dir: &Path,
         connectors: &[std::path::PathBuf],
     ) -> Result<Self> {
+        Self::start_standalone_with(
+            installed,
+            TEST_JVM_OPTS,
+            name,
+            worker_props,
+            dir,
+            connectors,
+        )
+    }
+
+    /// [`Self::start_standalone`] with the JVM options given (benchmarks use [`BENCH_JVM_OPTS`]).
+    pub fn start_standalone_with(
+        installed: &Installed,
+        jvm_opts: &[&str],
+        name: &str,
+        worker_props: &str,
+        dir: &Path,
+        connectors: &[std::path::PathBuf],
+    ) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
         let port = free_ports(1)?[0];
         let props = dir.join(format!("{name}.properties"));
@@ -113,7 +145,7 @@ impl JavaConnect {
                 dir.join(format!("{name}.offsets")).display()
             ),
         )?;
-        let mut cmd = java_command(installed, TEST_JVM_OPTS, "ConnectStandalone")?;
+        let mut cmd = java_command(installed, jvm_opts, "ConnectStandalone")?;
         cmd.arg(&props).args(connectors);
         let process = spawn(
             &format!("java-standalone-{name}"),
