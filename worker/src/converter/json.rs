@@ -8,7 +8,9 @@ use num_bigint::BigInt;
 use tributary_connect_api::logical;
 use tributary_connect_api::{Decimal, Schema, SchemaBuilder, Struct, Type, Value};
 
-use super::json_text::{Json, java_double, java_float, parse, split_envelope, string};
+use super::json_text::{
+    Json, java_double, java_float, parse, parse_payload, split_envelope, string, typed_value,
+};
 use crate::error::{Error, Result};
 
 /// How decimals are written in payloads.
@@ -311,12 +313,21 @@ impl JsonConverter {
             return Ok((None, None));
         };
         if self.schemas_enable
-            && let Some((schema_text, payload)) = split_envelope(bytes)
+            && let Some((schema_text, payload_text)) = split_envelope(bytes)
             && let Some(schema) = self.schema_from_text(schema_text)
         {
             let schema = schema?;
-            let value = self.read_value(schema.as_ref(), &payload)?;
-            return Ok((schema, value));
+            // Straight into values when it can; otherwise the tree, which also words errors.
+            if let Some(s) = schema.as_ref()
+                && let Some(value) = typed_value(payload_text, s, self.replace_null_with_default)
+            {
+                return Ok((schema, value));
+            }
+            // Text that is not JSON goes the general way, which says where from the start.
+            if let Ok(payload) = parse_payload(payload_text) {
+                let value = self.read_value(schema.as_ref(), &payload)?;
+                return Ok((schema, value));
+            }
         }
         let json = parse(bytes).map_err(|e| {
             Error::Conversion(format!(
@@ -698,4 +709,130 @@ fn plain_decimal(d: &Decimal) -> String {
     };
     let (int_part, frac_part) = padded.split_at(padded.len() - scale);
     format!("{sign}{int_part}.{frac_part}")
+}
+
+#[cfg(test)]
+mod typed_tests {
+    use super::*;
+
+    fn schema(text: &str) -> Schema {
+        JsonConverter::default()
+            .read_schema(&parse(text.as_bytes()).unwrap())
+            .unwrap()
+    }
+
+    /// The general path: the payload's tree, then values.
+    fn general(c: &JsonConverter, schema: &Schema, payload: &str) -> Option<Result<Option<Value>>> {
+        let tree = parse_payload(payload.as_bytes()).ok()?;
+        Some(c.read_value(Some(schema), &tree))
+    }
+
+    const ROW: &str = r#"{"type":"struct","name":"row","optional":false,"fields":[
+        {"field":"id","type":"int64","optional":false},
+        {"field":"name","type":"string","optional":true},
+        {"field":"score","type":"int32","optional":false,"default":7},
+        {"field":"tiny","type":"int8","optional":true},
+        {"field":"f","type":"float","optional":true},
+        {"field":"d","type":"double","optional":true},
+        {"field":"ok","type":"boolean","optional":true},
+        {"field":"raw","type":"bytes","optional":true},
+        {"field":"day","type":"int32","name":"org.apache.kafka.connect.data.Date","version":1,"optional":true},
+        {"field":"at","type":"int64","name":"org.apache.kafka.connect.data.Timestamp","version":1,"optional":true},
+        {"field":"tags","type":"array","items":{"type":"string","optional":true},"optional":true},
+        {"field":"inner","type":"struct","optional":true,"fields":[{"field":"x","type":"int16","optional":false}]}]}"#;
+
+    /// The direct reader returns only what the tree would (never another value, never a
+    /// value where the tree refuses), and does take on the everyday shapes.
+    #[test]
+    fn reading_straight_into_values_agrees_with_the_tree() {
+        let row = schema(ROW);
+        // (payload, whether the direct reader must take it on)
+        let cases = [
+            (r#"{"id":1,"name":"a","score":2}"#, true),
+            (r#"{"score":2,"name":"a","id":1}"#, true),
+            (r#" { "id" : -9223372036854775808 , "name" : null } "#, true),
+            (
+                r#"{"id":1,"name":"caf\u00e9 \"q\" \ud83d\ude00","score":null}"#,
+                true,
+            ),
+            (r#"{"id":1,"n\u0061me":"escaped member name"}"#, true),
+            (
+                r#"{"id":1,"extra":{"deep":[1,{"a":null}],"s":"}"},"more":[]}"#,
+                true,
+            ),
+            (
+                r#"{"id":1,"tiny":-128,"f":1.5e3,"d":-0.0,"ok":false,"raw":"AQI="}"#,
+                true,
+            ),
+            (
+                r#"{"id":1,"f":3,"d":1E-7,"day":19000,"at":1700000000000}"#,
+                true,
+            ),
+            (r#"{"id":1,"tags":["a",null,"b"],"inner":{"x":300}}"#, true),
+            (r#"{"id":1,"tags":[],"inner":null}"#, true),
+            // Refused or unusual: the general path decides (and words the error).
+            (r#"{"id":1,"tiny":128}"#, false),
+            (r#"{"id":1.0}"#, false),
+            (r#"{"id":1e2}"#, false),
+            (r#"{"id":"1"}"#, false),
+            (r#"{"name":"no id"}"#, false),
+            (r#"{"id":1,"id":2}"#, false),
+            (r#"{"id":1,"raw":"not base64!"}"#, false),
+            (r#"{"id":1,"inner":{}}"#, false),
+            (r#"{"id":1,"ok":"true"}"#, false),
+            (r#"{"id":1,"tags":"a"}"#, false),
+            (r#"{"id":1,}"#, false),
+            (r#"{"id":1 "name":"a"}"#, false),
+            (r#"{"id":01}"#, false),
+            (r#"{"id":1} x"#, false),
+            (r#"[1]"#, false),
+            (r#"null"#, false),
+        ];
+        for replace in [true, false] {
+            let c = JsonConverter::new(true, DecimalFormat::Base64, replace);
+            for (payload, taken) in cases {
+                let fast = typed_value(payload.as_bytes(), &row, replace);
+                let slow = general(&c, &row, payload);
+                match (&fast, &slow) {
+                    (Some(v), Some(Ok(w))) => assert_eq!(v, w, "{payload}"),
+                    (Some(v), other) => panic!("{payload}: direct {v:?}, tree {other:?}"),
+                    // Without replacement the required `score` refuses a missing member.
+                    (None, _) => assert!(!taken || !replace, "{payload}: not taken on"),
+                }
+            }
+        }
+        // A default replaces a null or a missing member only when asked to; without, a
+        // required field's null is refused (by the general path, which says so).
+        let Some(Some(Value::Struct(with))) = typed_value(br#"{"id":1,"score":null}"#, &row, true)
+        else {
+            panic!("replaced")
+        };
+        assert_eq!(with.get("score").unwrap(), Some(&Value::Int32(7)));
+        assert_eq!(typed_value(br#"{"id":1}"#, &row, false), None);
+        let c = JsonConverter::new(true, DecimalFormat::Base64, false);
+        assert!(general(&c, &row, r#"{"id":1}"#).unwrap().is_err());
+    }
+
+    #[test]
+    fn maps_decimals_and_deep_nesting_go_the_general_way() {
+        let map = schema(
+            r#"{"type":"map","keys":{"type":"string","optional":false},"values":{"type":"int32","optional":false},"optional":false}"#,
+        );
+        assert_eq!(typed_value(br#"{"a":1}"#, &map, true), None);
+        let dec = schema(
+            r#"{"type":"bytes","name":"org.apache.kafka.connect.data.Decimal","version":1,"parameters":{"scale":"2"},"optional":false}"#,
+        );
+        assert_eq!(typed_value(b"\"MDk=\"", &dec, true), None);
+        let deep = schema(
+            r#"{"type":"array","items":{"type":"array","items":{"type":"int8","optional":true},"optional":true},"optional":false}"#,
+        );
+        assert_eq!(
+            typed_value(b"[[1],[null]]", &deep, true).map(|v| v.is_some()),
+            Some(true)
+        );
+        let c = JsonConverter::default();
+        let text = format!("{}{}", "[".repeat(600), "]".repeat(600));
+        assert_eq!(typed_value(text.as_bytes(), &deep, true), None);
+        assert!(general(&c, &deep, &text).is_none());
+    }
 }

@@ -2,6 +2,10 @@
 //! Jackson's string escapes. Written by hand because general JSON writers print doubles their own
 //! way (`1e10`, `10000000000.0`) where Java prints `1.0E10`.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use tributary_connect_api::{Schema, Struct, Type, Value, logical};
+
 /// `Double.toString`: plain between 10^-3 and 10^7, otherwise `d.dddE±n`; always a fraction digit.
 pub fn java_double(d: f64) -> String {
     if d.is_nan() || d.is_infinite() {
@@ -170,13 +174,34 @@ pub fn parse(bytes: &[u8]) -> Result<Json, String> {
     Ok(v)
 }
 
-/// Splits `{"schema": S, "payload": P}` (members in that order, names written plainly) into S's
-/// exact text and P parsed, without building S's tree: records of one stream repeat one schema,
-/// and the converter looks its parsed form up by this text. S is only delimited here, not
-/// checked; whoever has no parsed schema for its text parses it, which checks it. `None` for
-/// any other shape, valid or not: the caller then takes the general path, which also words the
+/// Parses an envelope's payload text as [`parse`] parses a whole document, counting nesting
+/// from inside the envelope.
+pub fn parse_payload(bytes: &[u8]) -> Result<Json, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
+    let mut p = Parser {
+        s: text.as_bytes(),
+        i: 0,
+        text,
+    };
+    let v = p.value(1)?;
+    p.ws();
+    if p.i != p.s.len() {
+        return Err(format!(
+            "unexpected content after the document at byte {}",
+            p.i
+        ));
+    }
+    Ok(v)
+}
+
+/// Splits `{"schema": S, "payload": P}` (members in that order, names written plainly) into the
+/// exact texts of S and P, without building either tree: records of one stream repeat one
+/// schema, which the converter looks up by its text, and the payload is then read straight
+/// into Connect values under it ([`typed_value`]). Neither text is checked here (only strings
+/// and nesting are tracked to find their ends); whoever reads them checks them. `None` for any
+/// other shape, valid or not: the caller then takes the general path, which also words the
 /// errors.
-pub fn split_envelope(bytes: &[u8]) -> Option<(&[u8], Json)> {
+pub fn split_envelope(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let text = std::str::from_utf8(bytes).ok()?;
     let mut p = Parser {
         s: text.as_bytes(),
@@ -211,13 +236,40 @@ pub fn split_envelope(bytes: &[u8]) -> Option<(&[u8], Json)> {
     if !p.eat(":") {
         return None;
     }
-    let payload = p.value(1).ok()?;
+    p.ws();
+    let start = p.i;
+    p.skip_value()?;
+    let payload = &bytes[start..p.i];
     p.ws();
     if !p.eat("}") {
         return None;
     }
     p.ws();
     (p.i == p.s.len()).then_some((schema, payload))
+}
+
+/// Reads `text` (one JSON value) straight into the Connect value `schema` describes, with the
+/// converter's rules for nulls (`replace_null_with_default`), numbers and missing struct
+/// members, and without the intermediate [`Json`] tree: the hot path of every schema'd record.
+/// `None` for anything it does not take on (maps, decimals, schemaless parts, duplicate
+/// members, bad JSON, values the schema refuses): the caller then reads the text the general
+/// way, which accepts and refuses exactly the same values and words the errors. So this only
+/// ever returns what the general path would.
+pub fn typed_value(
+    text: &[u8],
+    schema: &Schema,
+    replace_null_with_default: bool,
+) -> Option<Option<Value>> {
+    let text = std::str::from_utf8(text).ok()?;
+    let mut p = Parser {
+        s: text.as_bytes(),
+        i: 0,
+        text,
+    };
+    // Depth 1: the payload sits inside the envelope, as the general parser counts it.
+    let v = p.typed(schema, replace_null_with_default, 1)?;
+    p.ws();
+    (p.i == p.s.len()).then_some(v)
 }
 
 struct Parser<'a> {
@@ -228,7 +280,7 @@ struct Parser<'a> {
 
 const MAX_DEPTH: usize = 512;
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn ws(&mut self) {
         while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t' | b'\n' | b'\r') {
             self.i += 1;
@@ -440,6 +492,175 @@ impl Parser<'_> {
         }
     }
 
+    /// See [`typed_value`].
+    fn typed(&mut self, schema: &Schema, replace: bool, depth: usize) -> Option<Option<Value>> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.ws();
+        if self.eat("null") {
+            return null_under(schema, replace);
+        }
+        let value = match (schema.name(), schema.type_()) {
+            (Some(logical::DECIMAL), _) => return None,
+            (Some(logical::DATE | logical::TIME), Type::Int32) => {
+                let n = i32::try_from(self.integer()?).ok()?;
+                logical::from_primitive(schema, Value::Int32(n)).ok()?
+            }
+            (Some(logical::TIMESTAMP), Type::Int64) => {
+                logical::from_primitive(schema, Value::Int64(self.integer()?)).ok()?
+            }
+            (_, Type::Int8) => Value::Int8(i8::try_from(self.integer()?).ok()?),
+            (_, Type::Int16) => Value::Int16(i16::try_from(self.integer()?).ok()?),
+            (_, Type::Int32) => Value::Int32(i32::try_from(self.integer()?).ok()?),
+            (_, Type::Int64) => Value::Int64(self.integer()?),
+            (_, Type::Float32) => Value::Float32(self.number_text()?.parse().ok()?),
+            (_, Type::Float64) => Value::Float64(self.number_text()?.parse().ok()?),
+            (_, Type::Boolean) => {
+                if self.eat("true") {
+                    Value::Boolean(true)
+                } else if self.eat("false") {
+                    Value::Boolean(false)
+                } else {
+                    return None;
+                }
+            }
+            (_, Type::String) => {
+                if self.s.get(self.i) != Some(&b'"') {
+                    return None;
+                }
+                Value::String(self.string().ok()?)
+            }
+            (_, Type::Bytes) => {
+                if self.s.get(self.i) != Some(&b'"') {
+                    return None;
+                }
+                Value::Bytes(BASE64.decode(self.string().ok()?).ok()?)
+            }
+            (_, Type::Array) => {
+                let element = schema.value_schema()?;
+                if !self.eat("[") {
+                    return None;
+                }
+                let mut items = Vec::new();
+                self.ws();
+                if !self.eat("]") {
+                    loop {
+                        items.push(self.typed(element, replace, depth + 1)?);
+                        self.ws();
+                        if self.eat(",") {
+                            continue;
+                        }
+                        if self.eat("]") {
+                            break;
+                        }
+                        return None;
+                    }
+                }
+                Value::Array(items)
+            }
+            (_, Type::Map) => return None,
+            (_, Type::Struct) => Value::Struct(self.typed_struct(schema, replace, depth)?),
+        };
+        Some(Some(value))
+    }
+
+    /// A struct's members in any order (the writer's is usually the schema's, tried first);
+    /// members the schema does not name are passed over, as the general path ignores them;
+    /// fields with no member read as null.
+    fn typed_struct(&mut self, schema: &Schema, replace: bool, depth: usize) -> Option<Struct> {
+        if !self.eat("{") {
+            return None;
+        }
+        let fields = schema.fields();
+        let mut values: Vec<Option<Option<Value>>> = vec![None; fields.len()];
+        let mut next = 0;
+        self.ws();
+        if !self.eat("}") {
+            loop {
+                self.ws();
+                if self.s.get(self.i) != Some(&b'"') {
+                    return None;
+                }
+                let key = self.member_name()?;
+                self.ws();
+                if !self.eat(":") {
+                    return None;
+                }
+                let index = if fields.get(next).is_some_and(|f| f.name == *key) {
+                    Some(next)
+                } else {
+                    fields.iter().position(|f| f.name == *key)
+                };
+                match index {
+                    Some(i) => {
+                        if values[i].is_some() {
+                            return None; // a repeated member: the general path decides
+                        }
+                        values[i] = Some(self.typed(&fields[i].schema, replace, depth + 1)?);
+                        next = i + 1;
+                    }
+                    None => {
+                        // Not read, but it must be JSON for the record to be.
+                        self.value(depth + 1).ok()?;
+                    }
+                }
+                self.ws();
+                if self.eat(",") {
+                    continue;
+                }
+                if self.eat("}") {
+                    break;
+                }
+                return None;
+            }
+        }
+        let mut out = Struct::new(schema.clone()).ok()?;
+        for (field, value) in fields.iter().zip(values) {
+            let value = match value {
+                Some(v) => v,
+                None => null_under(&field.schema, replace)?,
+            };
+            out.put_field(field, value).ok()?;
+        }
+        Some(out)
+    }
+
+    /// A member name; borrowed from the text unless it has escapes.
+    fn member_name(&mut self) -> Option<std::borrow::Cow<'a, str>> {
+        let from = self.i + 1;
+        let mut end = from;
+        while end < self.s.len() && !matches!(self.s[end], b'"' | b'\\' | 0..=0x1f) {
+            end += 1;
+        }
+        if self.s.get(end) == Some(&b'"') {
+            self.i = end + 1;
+            let text: &'a str = self.text;
+            return Some(std::borrow::Cow::Borrowed(&text[from..end]));
+        }
+        self.string().ok().map(std::borrow::Cow::Owned)
+    }
+
+    /// A JSON number's text, checked as the general parser checks it.
+    fn number_text(&mut self) -> Option<&str> {
+        let start = self.i;
+        match self.s.get(self.i) {
+            Some(c) if *c == b'-' || c.is_ascii_digit() => {}
+            _ => return None,
+        }
+        self.number().ok()?;
+        Some(&self.text[start..self.i])
+    }
+
+    /// An integral JSON number (no fraction or exponent) that fits an i64.
+    fn integer(&mut self) -> Option<i64> {
+        let n = self.number_text()?;
+        if n.contains(['.', 'e', 'E']) {
+            return None;
+        }
+        n.parse().ok()
+    }
+
     fn hex4(&mut self) -> Result<u32, String> {
         let hex = self
             .text
@@ -449,6 +670,16 @@ impl Parser<'_> {
             .map_err(|_| format!("bad \\u escape at byte {}", self.i))?;
         self.i += 4;
         Ok(code)
+    }
+}
+
+/// A JSON null under `schema`: its default (when nulls are replaced), else null when it is
+/// optional; `None` (refused: the general path words why) when it is required.
+fn null_under(schema: &Schema, replace: bool) -> Option<Option<Value>> {
+    match schema.default_value() {
+        Some(d) if replace => Some(Some(d.clone())),
+        _ if schema.is_optional() => Some(None),
+        _ => None,
     }
 }
 
@@ -509,16 +740,19 @@ mod parse_tests {
             schema,
             &br#"{"type":"struct","name":"a}]\"b","fields":[{"field":"x","type":"int64"}]}"#[..]
         );
-        assert_eq!(payload, parse(br#"{"x":1}"#).expect("json"));
+        assert_eq!(payload, br#"{"x":1}"#);
         let (schema, payload) = split_envelope(br#"{"schema":null,"payload":"s"}"#).expect("null");
         assert_eq!(schema, b"null");
-        assert_eq!(payload, Json::String("s".into()));
+        assert_eq!(payload, br#""s""#);
+        // Only delimited: a payload that is not JSON is found, and refused by whoever reads it.
+        let (_, payload) = split_envelope(br#"{"schema":null,"payload":[1,]}"#).expect("delimited");
+        assert_eq!(payload, b"[1,]");
+        assert!(parse_payload(payload).is_err());
         // Anything else goes the general way.
         for other in [
             &br#"{"payload":1,"schema":null}"#[..],
             br#"{"schema":null,"payload":1,"extra":2}"#,
             br#"{"schema":null,"payload":1} x"#,
-            br#"{"schema":null,"payload":[1,]}"#,
             br#"{"schema":{"type":"int64""#,
             br#"{"sch\u0065ma":null,"payload":1}"#,
             br#"[1]"#,
