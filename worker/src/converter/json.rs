@@ -313,8 +313,8 @@ impl JsonConverter {
             return Ok((None, None));
         };
         if self.schemas_enable
-            && let Some((schema_text, payload_text)) = split_envelope(bytes)
-            && let Some(schema) = self.schema_from_text(schema_text)
+            && let Some((schema_text, payload_text, known)) = self.split_known(bytes)
+            && let Some(schema) = known.map(Ok).or_else(|| self.schema_from_text(schema_text))
         {
             let schema = schema?;
             // Straight into values when it can; otherwise the tree, which also words errors.
@@ -324,7 +324,7 @@ impl JsonConverter {
                 return Ok((schema, value));
             }
             // Text that is not JSON goes the general way, which says where from the start.
-            if let Ok(payload) = parse_payload(payload_text) {
+            if let Ok(payload) = parse_payload(payload_text.as_bytes()) {
                 let value = self.read_value(schema.as_ref(), &payload)?;
                 return Ok((schema, value));
             }
@@ -352,16 +352,27 @@ impl JsonConverter {
         Ok((schema, value))
     }
 
+    /// The envelope's schema and payload texts, and the schema itself when its text is the
+    /// one parsed last.
+    #[allow(clippy::type_complexity)]
+    fn split_known<'a>(
+        &self,
+        bytes: &'a [u8],
+    ) -> Option<(&'a str, &'a str, Option<Option<Schema>>)> {
+        let cache = self.last_read.0.lock().ok();
+        let last = cache.as_ref().and_then(|c| c.as_ref());
+        let (schema_text, payload) = split_envelope(bytes, last.map(|(t, _)| t.as_slice()))?;
+        let known = last
+            .filter(|(t, _)| t.as_slice() == schema_text.as_bytes())
+            .map(|(_, s)| s.clone());
+        Some((schema_text, payload, known))
+    }
+
     /// The envelope's schema from its text, parsed once per distinct text in a row; `None`
     /// when the text is not JSON (the general path then says where, counting from the start
     /// of the record).
-    fn schema_from_text(&self, text: &[u8]) -> Option<Result<Option<Schema>>> {
-        if let Ok(cache) = self.last_read.0.lock()
-            && let Some((cached, schema)) = cache.as_ref()
-            && cached.as_slice() == text
-        {
-            return Some(Ok(schema.clone()));
-        }
+    fn schema_from_text(&self, text: &str) -> Option<Result<Option<Schema>>> {
+        let text = text.as_bytes();
         let schema = match parse(text).ok()? {
             Json::Null => None,
             json => match self.read_schema(&json) {
@@ -791,7 +802,7 @@ mod typed_tests {
         for replace in [true, false] {
             let c = JsonConverter::new(true, DecimalFormat::Base64, replace);
             for (payload, taken) in cases {
-                let fast = typed_value(payload.as_bytes(), &row, replace);
+                let fast = typed_value(payload, &row, replace);
                 let slow = general(&c, &row, payload);
                 match (&fast, &slow) {
                     (Some(v), Some(Ok(w))) => assert_eq!(v, w, "{payload}"),
@@ -803,12 +814,12 @@ mod typed_tests {
         }
         // A default replaces a null or a missing member only when asked to; without, a
         // required field's null is refused (by the general path, which says so).
-        let Some(Some(Value::Struct(with))) = typed_value(br#"{"id":1,"score":null}"#, &row, true)
+        let Some(Some(Value::Struct(with))) = typed_value(r#"{"id":1,"score":null}"#, &row, true)
         else {
             panic!("replaced")
         };
         assert_eq!(with.get("score").unwrap(), Some(&Value::Int32(7)));
-        assert_eq!(typed_value(br#"{"id":1}"#, &row, false), None);
+        assert_eq!(typed_value(r#"{"id":1}"#, &row, false), None);
         let c = JsonConverter::new(true, DecimalFormat::Base64, false);
         assert!(general(&c, &row, r#"{"id":1}"#).unwrap().is_err());
     }
@@ -818,21 +829,21 @@ mod typed_tests {
         let map = schema(
             r#"{"type":"map","keys":{"type":"string","optional":false},"values":{"type":"int32","optional":false},"optional":false}"#,
         );
-        assert_eq!(typed_value(br#"{"a":1}"#, &map, true), None);
+        assert_eq!(typed_value(r#"{"a":1}"#, &map, true), None);
         let dec = schema(
             r#"{"type":"bytes","name":"org.apache.kafka.connect.data.Decimal","version":1,"parameters":{"scale":"2"},"optional":false}"#,
         );
-        assert_eq!(typed_value(b"\"MDk=\"", &dec, true), None);
+        assert_eq!(typed_value("\"MDk=\"", &dec, true), None);
         let deep = schema(
             r#"{"type":"array","items":{"type":"array","items":{"type":"int8","optional":true},"optional":true},"optional":false}"#,
         );
         assert_eq!(
-            typed_value(b"[[1],[null]]", &deep, true).map(|v| v.is_some()),
+            typed_value("[[1],[null]]", &deep, true).map(|v| v.is_some()),
             Some(true)
         );
         let c = JsonConverter::default();
         let text = format!("{}{}", "[".repeat(600), "]".repeat(600));
-        assert_eq!(typed_value(text.as_bytes(), &deep, true), None);
+        assert_eq!(typed_value(&text, &deep, true), None);
         assert!(general(&c, &deep, &text).is_none());
     }
 }

@@ -195,13 +195,18 @@ pub fn parse_payload(bytes: &[u8]) -> Result<Json, String> {
 }
 
 /// Splits `{"schema": S, "payload": P}` (members in that order, names written plainly) into the
-/// exact texts of S and P, without building either tree: records of one stream repeat one
-/// schema, which the converter looks up by its text, and the payload is then read straight
-/// into Connect values under it ([`typed_value`]). Neither text is checked here (only strings
-/// and nesting are tracked to find their ends); whoever reads them checks them. `None` for any
-/// other shape, valid or not: the caller then takes the general path, which also words the
-/// errors.
-pub fn split_envelope(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+/// texts of S and P, without building either tree: records of one stream repeat one schema,
+/// which the converter looks up by its text, and the payload is then read straight into
+/// Connect values under it ([`typed_value`]). `known_schema` is the schema text seen last: a
+/// record that starts with it needs no scan of its schema. P is everything between the colon
+/// and the closing brace, not checked here: a record with more members or junk after P gives
+/// a P that is not one JSON value, which its reader refuses, sending the record the general
+/// way. `None` for any other shape, valid or not: the caller then takes the general path,
+/// which also words the errors.
+pub fn split_envelope<'a>(
+    bytes: &'a [u8],
+    known_schema: Option<&[u8]>,
+) -> Option<(&'a str, &'a str)> {
     let text = std::str::from_utf8(bytes).ok()?;
     let mut p = Parser {
         s: text.as_bytes(),
@@ -222,8 +227,17 @@ pub fn split_envelope(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     }
     p.ws();
     let start = p.i;
-    p.skip_value()?;
-    let schema = &bytes[start..p.i];
+    // A complete JSON value followed by the comma is the whole schema; a number that merely
+    // starts with the known one is followed by a digit, not a comma, and is scanned.
+    let known = known_schema.filter(|k| !k.is_empty() && p.s[start..].starts_with(k));
+    let mut after_known = p.clone_at(start + known.map_or(0, <[u8]>::len));
+    after_known.ws();
+    if known.is_some() && after_known.s.get(after_known.i) == Some(&b',') {
+        p.i = start + known.map_or(0, <[u8]>::len);
+    } else {
+        p.skip_value()?;
+    }
+    let schema = &text[start..p.i];
     p.ws();
     if !p.eat(",") {
         return None;
@@ -236,16 +250,9 @@ pub fn split_envelope(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     if !p.eat(":") {
         return None;
     }
-    p.ws();
-    let start = p.i;
-    p.skip_value()?;
-    let payload = &bytes[start..p.i];
-    p.ws();
-    if !p.eat("}") {
-        return None;
-    }
-    p.ws();
-    (p.i == p.s.len()).then_some((schema, payload))
+    let body = text[p.i..].trim_end_matches([' ', '\t', '\n', '\r']);
+    let payload = body.strip_suffix('}')?;
+    Some((schema, payload))
 }
 
 /// Reads `text` (one JSON value) straight into the Connect value `schema` describes, with the
@@ -256,11 +263,10 @@ pub fn split_envelope(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 /// way, which accepts and refuses exactly the same values and words the errors. So this only
 /// ever returns what the general path would.
 pub fn typed_value(
-    text: &[u8],
+    text: &str,
     schema: &Schema,
     replace_null_with_default: bool,
 ) -> Option<Option<Value>> {
-    let text = std::str::from_utf8(text).ok()?;
     let mut p = Parser {
         s: text.as_bytes(),
         i: 0,
@@ -281,6 +287,14 @@ struct Parser<'a> {
 const MAX_DEPTH: usize = 512;
 
 impl<'a> Parser<'a> {
+    fn clone_at(&self, i: usize) -> Self {
+        Parser {
+            s: self.s,
+            i,
+            text: self.text,
+        }
+    }
+
     fn ws(&mut self) {
         while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t' | b'\n' | b'\r') {
             self.i += 1;
@@ -735,30 +749,46 @@ mod parse_tests {
     #[test]
     fn an_envelope_splits_into_schema_text_and_payload() {
         let doc = br#" { "schema" : {"type":"struct","name":"a}]\"b","fields":[{"field":"x","type":"int64"}]} , "payload" : {"x":1} } "#;
-        let (schema, payload) = split_envelope(doc).expect("an envelope");
-        assert_eq!(
-            schema,
-            &br#"{"type":"struct","name":"a}]\"b","fields":[{"field":"x","type":"int64"}]}"#[..]
-        );
-        assert_eq!(payload, br#"{"x":1}"#);
-        let (schema, payload) = split_envelope(br#"{"schema":null,"payload":"s"}"#).expect("null");
-        assert_eq!(schema, b"null");
-        assert_eq!(payload, br#""s""#);
-        // Only delimited: a payload that is not JSON is found, and refused by whoever reads it.
-        let (_, payload) = split_envelope(br#"{"schema":null,"payload":[1,]}"#).expect("delimited");
-        assert_eq!(payload, b"[1,]");
-        assert!(parse_payload(payload).is_err());
+        let schema_text =
+            r#"{"type":"struct","name":"a}]\"b","fields":[{"field":"x","type":"int64"}]}"#;
+        for known in [
+            None,
+            Some(schema_text.as_bytes()),
+            Some(&b"{\"type\":\"int8\"}"[..]),
+        ] {
+            let (schema, payload) = split_envelope(doc, known).expect("an envelope");
+            assert_eq!(schema, schema_text);
+            assert_eq!(parse_payload(payload.as_bytes()), parse(br#"{"x":1}"#));
+        }
+        let (schema, payload) =
+            split_envelope(br#"{"schema":null,"payload":"s"}"#, None).expect("null");
+        assert_eq!((schema, payload), ("null", r#""s""#));
+        // A known number that only starts the record's is not taken for it.
+        let (schema, _) = split_envelope(br#"{"schema":12,"payload":1}"#, Some(b"1")).expect("12");
+        assert_eq!(schema, "12");
+        // Only delimited: what follows the payload, or a payload that is not JSON, is left to
+        // whoever reads it, and refused there.
+        for (doc, payload) in [
+            (&br#"{"schema":null,"payload":[1,]}"#[..], "[1,]"),
+            (
+                br#"{"schema":null,"payload":1,"extra":2}"#,
+                r#"1,"extra":2"#,
+            ),
+        ] {
+            let (_, got) = split_envelope(doc, None).expect("delimited");
+            assert_eq!(got, payload);
+            assert!(parse_payload(got.as_bytes()).is_err());
+        }
         // Anything else goes the general way.
         for other in [
             &br#"{"payload":1,"schema":null}"#[..],
-            br#"{"schema":null,"payload":1,"extra":2}"#,
             br#"{"schema":null,"payload":1} x"#,
             br#"{"schema":{"type":"int64""#,
             br#"{"sch\u0065ma":null,"payload":1}"#,
             br#"[1]"#,
         ] {
             assert!(
-                split_envelope(other).is_none(),
+                split_envelope(other, None).is_none(),
                 "{}",
                 String::from_utf8_lossy(other)
             );
