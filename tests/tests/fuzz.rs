@@ -9,7 +9,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use tributary_tests::installed::Installed;
 
-const TARGETS: &[&str] = &["assignment", "metadata"];
+const TARGETS: &[&str] = &["assignment", "metadata", "json_converter"];
 
 fn fuzz(target: &str) -> Result<()> {
     let cargo_fuzz = Installed::locate().cargo_fuzz()?;
@@ -51,7 +51,7 @@ fn fuzz(target: &str) -> Result<()> {
 }
 
 #[test]
-fn codec_fuzz_targets_find_nothing() -> Result<()> {
+fn fuzz_targets_find_nothing() -> Result<()> {
     for t in TARGETS {
         fuzz(t)?;
     }

@@ -309,14 +309,30 @@ impl JsonConverter {
 impl JsonConverter {
     /// The schema and value of record bytes; `(None, None)` for a null record.
     pub fn to_connect_data(&self, bytes: Option<&[u8]>) -> Result<(Option<Schema>, Option<Value>)> {
+        self.read(bytes, true)
+    }
+
+    /// [`Self::to_connect_data`] by the general path only (whole tree, no schema cache, no
+    /// direct reader): what the fast paths must always agree with. For the fuzz target.
+    #[doc(hidden)]
+    pub fn to_connect_data_general(
+        &self,
+        bytes: Option<&[u8]>,
+    ) -> Result<(Option<Schema>, Option<Value>)> {
+        self.read(bytes, false)
+    }
+
+    fn read(&self, bytes: Option<&[u8]>, fast: bool) -> Result<(Option<Schema>, Option<Value>)> {
         let Some(bytes) = bytes else {
             return Ok((None, None));
         };
-        if self.schemas_enable
+        if fast
+            && self.schemas_enable
             && let Some((schema_text, payload_text, known)) = self.split_known(bytes)
-            && let Some(schema) = known.map(Ok).or_else(|| self.schema_from_text(schema_text))
+            // A schema it refuses goes the general way too: there a payload that is not JSON
+            // is reported first, as Java's parser reports it before reading any schema.
+            && let Some(Ok(schema)) = known.map(Ok).or_else(|| self.schema_from_text(schema_text))
         {
-            let schema = schema?;
             // Straight into values when it can; otherwise the tree, which also words errors.
             if let Some(s) = schema.as_ref()
                 && let Some(value) = typed_value(payload_text, s, self.replace_null_with_default)
@@ -822,6 +838,26 @@ mod typed_tests {
         assert_eq!(typed_value(r#"{"id":1}"#, &row, false), None);
         let c = JsonConverter::new(true, DecimalFormat::Base64, false);
         assert!(general(&c, &row, r#"{"id":1}"#).unwrap().is_err());
+    }
+
+    /// Found by the json_converter fuzz target: a refused schema in a record that is not JSON
+    /// reported the schema, where the general path (and Java) reports the JSON first.
+    #[test]
+    fn a_record_that_is_not_json_says_so_before_judging_its_schema() {
+        let c = JsonConverter::default();
+        let record = br#"{"schema":{"type":"nope","optional":true},"payload":{"a":1,}}"#;
+        for _ in 0..2 {
+            let fast = c.to_connect_data(Some(record)).unwrap_err().to_string();
+            let general = c
+                .to_connect_data_general(Some(record))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(fast, general);
+            assert!(fast.contains("serialization error"), "{fast}");
+        }
+        let fine = br#"{"schema":{"type":"nope","optional":true},"payload":1}"#;
+        let e = c.to_connect_data(Some(fine)).unwrap_err().to_string();
+        assert!(e.contains("Unknown schema type: nope"), "{e}");
     }
 
     #[test]

@@ -157,33 +157,23 @@ impl Json {
 
 /// Parses one JSON document (RFC 8259); errors say where.
 pub fn parse(bytes: &[u8]) -> Result<Json, String> {
-    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
-    let mut p = Parser {
-        s: text.as_bytes(),
-        i: 0,
-        text,
-    };
-    let v = p.value(0)?;
-    p.ws();
-    if p.i != p.s.len() {
-        return Err(format!(
-            "unexpected content after the document at byte {}",
-            p.i
-        ));
-    }
-    Ok(v)
+    parse_at(bytes, 0)
 }
 
 /// Parses an envelope's payload text as [`parse`] parses a whole document, counting nesting
 /// from inside the envelope.
 pub fn parse_payload(bytes: &[u8]) -> Result<Json, String> {
+    parse_at(bytes, 1)
+}
+
+fn parse_at(bytes: &[u8], depth: usize) -> Result<Json, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
     let mut p = Parser {
         s: text.as_bytes(),
         i: 0,
         text,
     };
-    let v = p.value(1)?;
+    let v = p.value(depth)?;
     p.ws();
     if p.i != p.s.len() {
         return Err(format!(
