@@ -346,7 +346,15 @@ impl ConfigKey {
             ConfigType::Password => ConfigValue::Password(Password::new(trimmed)),
         };
         if let Some(validate) = &self.validator {
-            validate(&value).map_err(invalid)?;
+            // Java's validators see the parsed value and print it: a list as `[a, b]`.
+            validate(&value).map_err(|reason| match &value {
+                ConfigValue::List(items) => ConfigError::Invalid {
+                    name: self.name.clone(),
+                    value: format!("[{}]", items.join(", ")),
+                    reason,
+                },
+                _ => invalid(reason),
+            })?;
         }
         Ok(value)
     }

@@ -137,12 +137,23 @@ fn unescape(s: &str) -> Result<String, String> {
             Some('r') => out.push('\r'),
             Some('f') => out.push('\u{c}'),
             Some('u') => {
-                let hex: String = chars.by_ref().take(4).collect();
-                let code = (hex.len() == 4)
-                    .then(|| u32::from_str_radix(&hex, 16).ok())
-                    .flatten()
-                    .ok_or_else(|| format!("malformed \\uxxxx escape: \\u{hex}"))?;
-                // A lone surrogate half cannot be a Rust char; Java would keep it as is.
+                let code = hex4(&mut chars)?;
+                // `Properties.store` writes a character past U+FFFF as two escaped UTF-16
+                // halves; they make one char. A lone half cannot be a Rust char (Java would
+                // keep it as is).
+                if (0xD800..0xDC00).contains(&code) {
+                    let mut ahead = chars.clone();
+                    if ahead.next() == Some('\\')
+                        && ahead.next() == Some('u')
+                        && let Ok(low) = hex4(&mut ahead)
+                        && (0xDC00..0xE000).contains(&low)
+                    {
+                        chars = ahead;
+                        let joined = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                        out.push(char::from_u32(joined).unwrap_or('\u{fffd}'));
+                        continue;
+                    }
+                }
                 out.push(char::from_u32(code).unwrap_or('\u{fffd}'));
             }
             Some(other) => out.push(other),
@@ -150,6 +161,15 @@ fn unescape(s: &str) -> Result<String, String> {
         }
     }
     Ok(out)
+}
+
+/// The four hex digits of a `\u` escape.
+fn hex4(chars: &mut std::str::Chars<'_>) -> Result<u32, String> {
+    let hex: String = chars.by_ref().take(4).collect();
+    (hex.len() == 4)
+        .then(|| u32::from_str_radix(&hex, 16).ok())
+        .flatten()
+        .ok_or_else(|| format!("malformed \\uxxxx escape: \\u{hex}"))
 }
 
 #[cfg(test)]
@@ -223,6 +243,19 @@ mod tests {
         assert_eq!(
             kv("regex=^topic-\\\\d+$"),
             pairs(&[("regex", "^topic-\\d+$")])
+        );
+    }
+
+    /// Found by the properties fuzz target: `Properties.store` writes 😀 as `\uD83D\uDE00`.
+    #[test]
+    fn escaped_utf16_halves_make_one_character_and_a_lone_half_is_replaced() {
+        assert_eq!(
+            kv("emoji=\\uD83D\\uDE00!\nlone=\\uD83Dx\nswapped=\\uDE00\\uD83D"),
+            pairs(&[
+                ("emoji", "\u{1F600}!"),
+                ("lone", "\u{fffd}x"),
+                ("swapped", "\u{fffd}\u{fffd}")
+            ])
         );
     }
 
