@@ -182,7 +182,9 @@ build_k8s() {
       k8s.io/kubernetes/cmd/kube-controller-manager
   )
   rm -rf "$w"
-  "$K8S_BIN/kubectl" version --client | grep -q "v$K8S_VERSION"
+  # Not `| grep -q`: grep can leave before kubectl has written everything, and the SIGPIPE
+  # fails the pipeline under pipefail (seen: exit 141 on a fresh machine).
+  [[ "$("$K8S_BIN/kubectl" version --client)" == *"v$K8S_VERSION"* ]]
 }
 
 build_etcd() {
@@ -196,7 +198,9 @@ build_etcd() {
     go build -ldflags "-s -w" -o "$ETCD_BIN/etcd" go.etcd.io/etcd/server/v3
   )
   rm -rf "$w"
-  "$ETCD_BIN/etcd" --version | head -1
+  local version
+  version=$("$ETCD_BIN/etcd" --version)
+  echo "${version%%$'\n'*}"
 }
 
 build_helm() {
