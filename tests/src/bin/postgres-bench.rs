@@ -7,7 +7,8 @@
 //! run on the same topic into its own table: Confluent's JDBC connectors are not on Maven
 //! Central. Prints Markdown tables; docs/benchmarks.md keeps a run.
 //!
-//! Flags: `--rows N` (default 200,000), `--only sink|source`, `--no-java` (the sink without the
+//! Flags: `--rows N` (default 200,000), `--only sink|source`, `--repeat N` (each sink cell N times,
+//! interleaved, medians shown), `--no-java` (the sink without the
 //! Debezium baseline, for quick runs).
 
 use std::time::{Duration, Instant};
@@ -81,6 +82,12 @@ async fn copy_ceiling(pg: &tokio_postgres::Client, rows: i64, batch: Option<i64>
     Ok(rate)
 }
 
+/// The middle value (the upper middle of an even count); NaN for none.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
 /// Writes out what earlier phases left dirty, so that a checkpoint they triggered does not
 /// land in (and slow) the phase about to be timed; the ceilings and the runs drop their
 /// tables afterwards for the same reason (runs of 1M rows otherwise vary by 2× here).
@@ -119,7 +126,7 @@ async fn copy_rows(
 
 /// rows/s of the sink's own statement shape (UNNEST of text arrays, ON CONFLICT) in `batch`es,
 /// one transaction per batch.
-async fn upsert_ceiling(pg: &mut tokio_postgres::Client, rows: i64, batch: i64) -> Result<f64> {
+async fn upsert_ceiling(pg: &tokio_postgres::Client, rows: i64, batch: i64) -> Result<f64> {
     let table = unique_name("ceil_upsert").replace('-', "_");
     pg.batch_execute(&format!(r#"CREATE TABLE "{table}" {CREATE}"#))
         .await?;
@@ -138,13 +145,13 @@ async fn upsert_ceiling(pg: &mut tokio_postgres::Client, rows: i64, batch: i64) 
             (id..end).map(|i| Some(format!("{}.5", i % 97))).collect(),
             (id..end).map(|i| Some((i % 2 == 0).to_string())).collect(),
         ];
-        let tx = pg.transaction().await?;
-        tx.execute(
+        pg.batch_execute("BEGIN").await?;
+        pg.execute(
             sql.as_str(),
             &[&cols[0], &cols[1], &cols[2], &cols[3], &cols[4]],
         )
         .await?;
-        tx.commit().await?;
+        pg.batch_execute("COMMIT").await?;
         id = end;
     }
     let rate = rows as f64 / start.elapsed().as_secs_f64();
@@ -578,7 +585,7 @@ async fn main() -> Result<()> {
         print_source(rows, &source);
         return Ok(());
     }
-    let mut pg = stack.postgres().await?;
+    let pg = stack.postgres().await?;
     let topic = stack.create_topic("pgbench", 1, 1, &[]).await?;
     progress(&format!("producing {rows} records to {topic}"));
     let producer: BaseProducer = stack
@@ -604,16 +611,22 @@ async fn main() -> Result<()> {
     let one_copy = copy_ceiling(&pg, rows, None).await?;
     progress(&format!("one COPY of every row: {one_copy:.0} rows/s"));
     let java = !args.iter().any(|a| a == "--no-java");
-    let plugins = Installed::locate().debezium_jdbc_plugins()?;
+    let repeat: usize = args
+        .iter()
+        .position(|a| a == "--repeat")
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse())
+        .transpose()?
+        .unwrap_or(1);
+    let plugins = if java {
+        Some(Installed::locate().debezium_jdbc_plugins()?)
+    } else {
+        None
+    };
     let dir = tempfile::tempdir()?;
     let mut table = Vec::new();
     for mode in ["insert", "upsert"] {
         for batch in [500i64, 5000] {
-            let ceiling = if mode == "insert" {
-                copy_ceiling(&pg, rows, Some(batch)).await?
-            } else {
-                upsert_ceiling(&mut pg, rows, batch).await?
-            };
             let run = SinkRun {
                 stack,
                 pg: &pg,
@@ -623,12 +636,22 @@ async fn main() -> Result<()> {
                 mode,
                 batch,
             };
-            let ours = run.tributary().await?;
-            let java = if java {
-                run.debezium(&plugins).await?
-            } else {
-                f64::NAN
-            };
+            // Each of the three measured `repeat` times, interleaved, and the medians kept:
+            // single runs of the same cell differ by up to a third on this shared machine.
+            let (mut ceilings, mut ourses, mut javas) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..repeat {
+                ceilings.push(if mode == "insert" {
+                    copy_ceiling(run.pg, rows, Some(batch)).await?
+                } else {
+                    upsert_ceiling(run.pg, rows, batch).await?
+                });
+                ourses.push(run.tributary().await?);
+                javas.push(match &plugins {
+                    Some(plugins) => run.debezium(plugins).await?,
+                    None => f64::NAN,
+                });
+            }
+            let (ceiling, ours, java) = (median(ceilings), median(ourses), median(javas));
             progress(&format!(
                 "{mode} batch {batch}: Tributary {ours:.0}, Debezium JDBC {java:.0} rows/s (ceiling {ceiling:.0})"
             ));

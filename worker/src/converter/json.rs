@@ -37,7 +37,10 @@ pub struct JsonConverter {
 }
 
 #[derive(Debug, Default)]
-struct ReadCache(std::sync::Mutex<Option<(Vec<u8>, Option<Schema>)>>);
+/// The last envelope schema read: its text and what it parsed to. Shared so that the lock is
+/// held only to take or replace it, never while a record is scanned (sink tasks convert a
+/// batch on two threads with one converter).
+struct ReadCache(std::sync::Mutex<Option<std::sync::Arc<(Vec<u8>, Option<Schema>)>>>);
 
 impl Clone for ReadCache {
     fn clone(&self) -> Self {
@@ -375,12 +378,11 @@ impl JsonConverter {
         &self,
         bytes: &'a [u8],
     ) -> Option<(&'a str, &'a str, Option<Option<Schema>>)> {
-        let cache = self.last_read.0.lock().ok();
-        let last = cache.as_ref().and_then(|c| c.as_ref());
-        let (schema_text, payload) = split_envelope(bytes, last.map(|(t, _)| t.as_slice()))?;
+        let last = self.last_read.0.lock().ok().and_then(|c| c.clone());
+        let (schema_text, payload) = split_envelope(bytes, last.as_ref().map(|l| l.0.as_slice()))?;
         let known = last
-            .filter(|(t, _)| t.as_slice() == schema_text.as_bytes())
-            .map(|(_, s)| s.clone());
+            .filter(|l| l.0.as_slice() == schema_text.as_bytes())
+            .map(|l| l.1.clone());
         Some((schema_text, payload, known))
     }
 
@@ -397,7 +399,7 @@ impl JsonConverter {
             },
         };
         if let Ok(mut cache) = self.last_read.0.lock() {
-            *cache = Some((text.to_vec(), schema.clone()));
+            *cache = Some(std::sync::Arc::new((text.to_vec(), schema.clone())));
         }
         Some(Ok(schema))
     }

@@ -417,6 +417,44 @@ fn transform(
     }
 }
 
+/// A polled record converted and transformed (`None`: a transform dropped it).
+type Converted = std::result::Result<Option<SinkRecord>, (Stage, &'static str, Error)>;
+
+/// Batches at least this large are converted on two threads.
+const PARALLEL_MIN: usize = 256;
+
+/// Converts and transforms `messages` in order. A large batch is split in two halves, the
+/// second converted on a scoped helper thread while this one converts the first (converters
+/// and transforms are shareable; the JSON converter's schema cache is taken, not held, per
+/// record). A helper that cannot be started leaves the work to this thread.
+fn convert_all(
+    converters: &Converters,
+    chain: &Chain,
+    messages: &[BorrowedMessage<'_>],
+) -> Vec<Converted> {
+    let convert =
+        |m: &BorrowedMessage<'_>| sink_record(converters, m).and_then(|r| transform(chain, r));
+    if messages.len() < PARALLEL_MIN {
+        return messages.iter().map(convert).collect();
+    }
+    let (first, second) = messages.split_at(messages.len() / 2);
+    std::thread::scope(|scope| {
+        let helper = std::thread::Builder::new()
+            .name("sink-convert".into())
+            .spawn_scoped(scope, || second.iter().map(convert).collect::<Vec<_>>());
+        let mut out: Vec<Converted> = Vec::with_capacity(messages.len());
+        out.extend(first.iter().map(convert));
+        match helper {
+            Ok(h) => match h.join() {
+                Ok(rest) => out.extend(rest),
+                Err(panic) => std::panic::resume_unwind(panic),
+            },
+            Err(_) => out.extend(second.iter().map(convert)),
+        }
+        out
+    })
+}
+
 fn dlq_for(
     policy: &ErrorPolicy,
     spec: &TaskSpec,
@@ -563,19 +601,18 @@ pub fn run(
                 }
                 paused_all = want_paused;
             }
-            let mut batch = Vec::new();
-            // Where each record of the batch was consumed, kept only when transforms may have
-            // renamed its topic (the record alone no longer says which partition it came from).
-            let mut origins: Vec<TopicPartition> = Vec::new();
+            // Poll the batch first, then convert it (on two threads when it is large): the
+            // converters are most of a sink task's CPU.
+            let mut polled: Vec<BorrowedMessage<'_>> = Vec::new();
             let mut polled_next: Vec<(String, i32, i64)> = Vec::new();
             topics.begin_batch(status);
-            while batch.len() < max_poll_records {
-                let wait = if batch.is_empty() && polled_next.is_empty() {
+            while polled.len() < max_poll_records {
+                let wait = if polled.is_empty() && polled_next.is_empty() {
                     Duration::from_millis(200)
                 } else {
                     Duration::ZERO
                 };
-                let polled = consumer.poll(wait);
+                let next = consumer.poll(wait);
                 // A rebalance served inside that poll revoked partitions: drop what this batch
                 // already holds of them (a message returned by the same poll came after it).
                 let revoked = ctx
@@ -584,23 +621,15 @@ pub fn run(
                     .map(|mut r| std::mem::take(&mut *r))
                     .unwrap_or_default();
                 if !revoked.is_empty() {
-                    if origins.is_empty() {
-                        batch.retain(|r: &SinkRecord| {
-                            !revoked
-                                .contains(&TopicPartition::new(r.topic.clone(), r.kafka_partition))
-                        });
-                    } else {
-                        let mut kept = origins.iter().map(|o| !revoked.contains(o));
-                        batch.retain(|_| kept.next().unwrap_or(true));
-                        origins.retain(|o| !revoked.contains(o));
-                    }
-                    polled_next.retain(|(t, p, _)| {
-                        !revoked
+                    let of_revoked = |topic: &str, partition: i32| {
+                        revoked
                             .iter()
-                            .any(|tp| tp.partition == *p && &tp.topic == t)
-                    });
+                            .any(|tp| tp.partition == partition && tp.topic == topic)
+                    };
+                    polled.retain(|m| !of_revoked(m.topic(), m.partition()));
+                    polled_next.retain(|(t, p, _)| !of_revoked(t, *p));
                 }
-                match polled {
+                match next {
                     None => break,
                     Some(Err(e)) => {
                         tracing::warn!(task = %spec.id, error = %e, "consumer error");
@@ -622,30 +651,30 @@ pub fn run(
                                 polled_next.push((topic.to_string(), partition, msg.offset() + 1))
                             }
                         }
-                        match sink_record(&converters, &msg).and_then(|r| transform(&chain, r)) {
-                            Ok(Some(r)) => {
-                                if !chain.is_empty() {
-                                    origins.push(TopicPartition::new(topic, partition));
-                                }
-                                batch.push(r);
-                            }
-                            // Dropped by a transform: its offset is committed with the batch's.
-                            Ok(None) => {}
-                            Err((stage, class, e)) => {
-                                skipped.inc();
-                                let headers = msg.headers().map(|h| h.detach());
-                                failures.handle(
-                                    stage,
-                                    class,
-                                    (msg.topic(), msg.partition(), msg.offset()),
-                                    (msg.key(), msg.payload(), headers),
-                                    &e.to_string(),
-                                )?;
-                            }
-                        }
+                        polled.push(msg);
                     }
                 }
             }
+            let mut batch = Vec::with_capacity(polled.len());
+            for (msg, converted) in polled.iter().zip(convert_all(&converters, &chain, &polled)) {
+                match converted {
+                    Ok(Some(r)) => batch.push(r),
+                    // Dropped by a transform: its offset is committed with the batch's.
+                    Ok(None) => {}
+                    Err((stage, class, e)) => {
+                        skipped.inc();
+                        let headers = msg.headers().map(|h| h.detach());
+                        failures.handle(
+                            stage,
+                            class,
+                            (msg.topic(), msg.partition(), msg.offset()),
+                            (msg.key(), msg.payload(), headers),
+                            &e.to_string(),
+                        )?;
+                    }
+                }
+            }
+            drop(polled);
             if let Some(f) = ctx.failure.lock().ok().and_then(|mut f| f.take()) {
                 return Err(Error::Kafka(f));
             }
