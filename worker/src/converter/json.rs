@@ -40,7 +40,10 @@ pub struct JsonConverter {
 /// The last envelope schema read: its text and what it parsed to. Shared so that the lock is
 /// held only to take or replace it, never while a record is scanned (sink tasks convert a
 /// batch on two threads with one converter).
-struct ReadCache(std::sync::Mutex<Option<std::sync::Arc<(Vec<u8>, Option<Schema>)>>>);
+struct ReadCache(std::sync::Mutex<Option<std::sync::Arc<SchemaRead>>>);
+
+/// A schema's text and what it parsed to (`None`: a null schema).
+type SchemaRead = (Vec<u8>, Option<Schema>);
 
 impl Clone for ReadCache {
     fn clone(&self) -> Self {
