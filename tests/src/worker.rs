@@ -79,6 +79,8 @@ pub struct WorkerProcess {
     pub rest_url: String,
     pub health_url: String,
     args: Vec<PathBuf>,
+    /// Extra environment of the worker process (after the tests' default `TRIBUTARY_LOG`).
+    env: Vec<(String, String)>,
     pub process: Option<Managed>,
     starts: usize,
 }
@@ -91,6 +93,17 @@ impl WorkerProcess {
         name: &str,
         worker_props: &str,
         connectors: &[(&str, String)],
+    ) -> Result<Self> {
+        Self::start_with_env(dir, name, worker_props, connectors, &[])
+    }
+
+    /// [`start`](Self::start) with extra environment variables for the worker process.
+    pub fn start_with_env(
+        dir: &Path,
+        name: &str,
+        worker_props: &str,
+        connectors: &[(&str, String)],
+        env: &[(&str, &str)],
     ) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
         let ports = free_ports(2)?;
@@ -117,6 +130,10 @@ impl WorkerProcess {
             rest_url: format!("http://127.0.0.1:{}", ports[0]),
             health_url: format!("http://127.0.0.1:{}", ports[1]),
             args,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             process: None,
             starts: 0,
         };
@@ -150,6 +167,7 @@ impl WorkerProcess {
             rest_url: format!("{scheme}://127.0.0.1:{}", ports[0]),
             health_url: format!("http://127.0.0.1:{}", ports[1]),
             args: vec![worker_file],
+            env: Vec::new(),
             process: None,
             starts: 0,
         };
@@ -169,6 +187,7 @@ impl WorkerProcess {
         let mut cmd = Command::new(worker_binary()?);
         cmd.arg(self.mode).args(&self.args);
         cmd.env("TRIBUTARY_LOG", "info,librdkafka=warn");
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         self.starts += 1;
         self.process = Some(spawn(
             &format!("{}-{}", self.name, self.starts),

@@ -280,6 +280,10 @@ pub fn spawn(
     let thread = std::thread::Builder::new()
         .name(format!("task-{}", spec.id))
         .spawn(move || {
+            // KIP-449's connector context: every line this thread writes names the task.
+            let span =
+                tracing::info_span!("task", connector = %spec.id.connector, task = spec.id.task);
+            let _context = span.enter();
             let id = spec.id.clone();
             let status = worker.status.clone();
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match plugin {

@@ -438,10 +438,15 @@ fn convert_all(
         return messages.iter().map(convert).collect();
     }
     let (first, second) = messages.split_at(messages.len() / 2);
+    // The helper's lines carry the task's context too.
+    let span = tracing::Span::current();
     std::thread::scope(|scope| {
         let helper = std::thread::Builder::new()
             .name("sink-convert".into())
-            .spawn_scoped(scope, || second.iter().map(convert).collect::<Vec<_>>());
+            .spawn_scoped(scope, || {
+                let _context = span.enter();
+                second.iter().map(convert).collect::<Vec<_>>()
+            });
         let mut out: Vec<Converted> = Vec::with_capacity(messages.len());
         out.extend(first.iter().map(convert));
         match helper {

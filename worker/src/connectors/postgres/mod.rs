@@ -371,11 +371,14 @@ impl PostgresSinkTask {
                         db_error(&e)
                     ))
                 })?;
-        rt.spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(error = %e, "PostgreSQL connection closed");
-            }
-        });
+        rt.spawn(tracing::Instrument::instrument(
+            async move {
+                if let Err(e) = connection.await {
+                    tracing::warn!(error = %e, "PostgreSQL connection closed");
+                }
+            },
+            tracing::Span::current(),
+        ));
         self.client = Some(client);
         self.tables.clear();
         Ok(())
