@@ -560,16 +560,23 @@ fn jdbc(url: &str) -> Result<(String, String, String)> {
     ))
 }
 
+/// The value after `name` on the command line, parsed.
+fn flag<T>(args: &[String], name: &str) -> Result<Option<T>>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse::<T>().with_context(|| format!("{name} {v}")))
+        .transpose()
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let rows: i64 = args
-        .iter()
-        .position(|a| a == "--rows")
-        .and_then(|i| args.get(i + 1))
-        .map(|v| v.parse())
-        .transpose()?
-        .unwrap_or(200_000);
+    let rows: i64 = flag(&args, "--rows")?.unwrap_or(200_000);
     let stack = Devstack::shared()?;
     let only = args
         .iter()
@@ -611,13 +618,7 @@ async fn main() -> Result<()> {
     let one_copy = copy_ceiling(&pg, rows, None).await?;
     progress(&format!("one COPY of every row: {one_copy:.0} rows/s"));
     let java = !args.iter().any(|a| a == "--no-java");
-    let repeat: usize = args
-        .iter()
-        .position(|a| a == "--repeat")
-        .and_then(|i| args.get(i + 1))
-        .map(|v| v.parse())
-        .transpose()?
-        .unwrap_or(1);
+    let repeat: usize = flag(&args, "--repeat")?.unwrap_or(1);
     let plugins = if java {
         Some(Installed::locate().debezium_jdbc_plugins()?)
     } else {
