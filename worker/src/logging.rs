@@ -53,115 +53,107 @@ pub fn tracing_level(level: &str) -> Option<&'static str> {
 
 /// Apache Kafka Connect's loggers (classes and packages) and the tracing targets that do their
 /// job in this worker. A Java package names every logger beneath it, as in log4j.
-pub const JAVA_LOGGERS: &[(&str, &str)] = &[
-    ("org.apache.kafka.clients", "librdkafka"),
+pub const JAVA_LOGGERS: &[(&str, &[&str])] = &[
+    ("org.apache.kafka.clients", &["librdkafka"]),
     (
         "org.apache.kafka.common.config.provider",
-        "tributary_worker::config::providers",
+        &["tributary_worker::config::providers"],
     ),
     (
         "org.apache.kafka.connect.converters",
-        "tributary_worker::converter",
+        &["tributary_worker::converter"],
     ),
     (
         "org.apache.kafka.connect.file",
-        "tributary_worker::connectors::file",
+        &["tributary_worker::connectors::file"],
     ),
     (
         "org.apache.kafka.connect.json",
-        "tributary_worker::converter",
+        &["tributary_worker::converter"],
     ),
     (
         "org.apache.kafka.connect.runtime.AbstractWorkerSourceTask",
-        "tributary_worker::task::source",
+        &["tributary_worker::task::source"],
     ),
     (
         "org.apache.kafka.connect.runtime.Worker",
-        "tributary_worker::task",
+        &["tributary_worker::task"],
     ),
     (
         "org.apache.kafka.connect.runtime.WorkerSinkTask",
-        "tributary_worker::task::sink",
+        &["tributary_worker::task::sink"],
     ),
     (
         "org.apache.kafka.connect.runtime.WorkerSourceTask",
-        "tributary_worker::task::source",
+        &["tributary_worker::task::source"],
     ),
     (
         "org.apache.kafka.connect.runtime.WorkerTask",
-        "tributary_worker::task",
+        &["tributary_worker::task"],
     ),
     (
         "org.apache.kafka.connect.runtime.distributed.DistributedHerder",
-        "tributary_worker::distributed",
-    ),
-    (
-        "org.apache.kafka.connect.runtime.distributed.DistributedHerder",
-        "tributary_worker::herder",
+        &["tributary_worker::distributed", "tributary_worker::herder"],
     ),
     (
         "org.apache.kafka.connect.runtime.distributed.EagerAssignor",
-        "tributary_connect_protocol",
+        &["tributary_connect_protocol"],
     ),
     (
         "org.apache.kafka.connect.runtime.distributed.IncrementalCooperativeAssignor",
-        "tributary_connect_protocol",
+        &["tributary_connect_protocol"],
     ),
     (
         "org.apache.kafka.connect.runtime.distributed.WorkerCoordinator",
-        "tributary_worker::coordinator",
+        &["tributary_worker::coordinator"],
     ),
     (
         "org.apache.kafka.connect.runtime.distributed.WorkerGroupMember",
-        "tributary_worker::coordinator",
+        &["tributary_worker::coordinator"],
     ),
     (
         "org.apache.kafka.connect.runtime.errors",
-        "tributary_worker::task::errors",
+        &["tributary_worker::task::errors"],
     ),
     (
         "org.apache.kafka.connect.runtime.rest",
-        "tributary_worker::rest",
+        &["tributary_worker::rest"],
     ),
     (
         "org.apache.kafka.connect.runtime.standalone.StandaloneHerder",
-        "tributary_worker::standalone",
-    ),
-    (
-        "org.apache.kafka.connect.runtime.standalone.StandaloneHerder",
-        "tributary_worker::herder",
+        &["tributary_worker::standalone", "tributary_worker::herder"],
     ),
     (
         "org.apache.kafka.connect.storage.FileOffsetBackingStore",
-        "tributary_worker::offset_store",
+        &["tributary_worker::offset_store"],
     ),
     (
         "org.apache.kafka.connect.storage.KafkaConfigBackingStore",
-        "tributary_worker::config_store",
+        &["tributary_worker::config_store"],
     ),
     (
         "org.apache.kafka.connect.storage.KafkaOffsetBackingStore",
-        "tributary_worker::offset_store",
+        &["tributary_worker::offset_store"],
     ),
     (
         "org.apache.kafka.connect.storage.KafkaStatusBackingStore",
-        "tributary_worker::status_store",
+        &["tributary_worker::status_store"],
     ),
     (
         "org.apache.kafka.connect.storage.StringConverter",
-        "tributary_worker::converter",
+        &["tributary_worker::converter"],
     ),
     (
         "org.apache.kafka.connect.transforms",
-        "tributary_worker::transforms",
+        &["tributary_worker::transforms"],
     ),
     (
         "org.apache.kafka.connect.util.KafkaBasedLog",
-        "tributary_worker::kafka_log",
+        &["tributary_worker::kafka_log"],
     ),
     (
         "org.apache.kafka.connect.util.TopicAdmin",
-        "tributary_worker::task::topic_creation",
+        &["tributary_worker::task::topic_creation"],
     ),
 ];
 
@@ -175,7 +167,7 @@ pub fn targets(namespace: &str) -> Vec<String> {
             java.strip_prefix(ns)
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
         })
-        .map(|(_, t)| (*t).to_string())
+        .flat_map(|(_, ts)| ts.iter().map(|t| (*t).to_string()))
         .collect();
     if out.is_empty() {
         out.push(ns.replace('.', "::"));
@@ -356,14 +348,20 @@ mod tests {
             vec!["com::example::MyConnector"]
         );
         // Every mapped target is a module of this workspace or librdkafka's.
-        for (java, t) in JAVA_LOGGERS {
-            assert!(
-                t.starts_with("tributary_worker")
-                    || *t == "tributary_connect_protocol"
-                    || *t == "librdkafka",
-                "{java} → {t}"
-            );
+        for (java, ts) in JAVA_LOGGERS {
+            for t in *ts {
+                assert!(
+                    t.starts_with("tributary_worker")
+                        || *t == "tributary_connect_protocol"
+                        || *t == "librdkafka",
+                    "{java} → {t}"
+                );
+            }
         }
+        assert_eq!(
+            targets("org.apache.kafka.connect.runtime.distributed.DistributedHerder"),
+            vec!["tributary_worker::distributed", "tributary_worker::herder"]
+        );
     }
 
     #[test]

@@ -606,20 +606,32 @@ mod tests {
             .collect()
     }
 
+    /// A FileStreamSource named `f` writing to `t`, plus `extra`, validated as a worker with
+    /// the `All` override policy would.
+    fn file_source(extra: &[(&str, &str)]) -> ConfigInfos {
+        let plugin = find("FileStreamSource").unwrap_or_else(|| panic!("plugin"));
+        let mut config = cfg(&[
+            ("name", "f"),
+            ("connector.class", "FileStreamSource"),
+            ("topic", "t"),
+        ]);
+        config.extend(cfg(extra));
+        validate(plugin, &config, &Config::new(), "All")
+    }
+
+    /// The errors validation reported on `name`.
+    fn errors_of(infos: &ConfigInfos, name: &str) -> Vec<String> {
+        infos
+            .configs
+            .iter()
+            .filter(|c| c.value.name == name)
+            .flat_map(|c| c.value.errors.clone())
+            .collect()
+    }
+
     #[test]
     fn a_good_file_source_has_no_errors_and_javas_groups() {
-        let plugin = find("FileStreamSource").unwrap_or_else(|| panic!("plugin"));
-        let infos = validate(
-            plugin,
-            &cfg(&[
-                ("name", "f"),
-                ("connector.class", "FileStreamSource"),
-                ("topic", "t"),
-                ("file", "/tmp/x"),
-            ]),
-            &Config::new(),
-            "All",
-        );
+        let infos = file_source(&[("file", "/tmp/x")]);
         assert_eq!(infos.error_count, 0, "{infos:?}");
         assert_eq!(
             infos.groups[..2],
@@ -637,38 +649,21 @@ mod tests {
     /// twice and the request panicked.
     #[test]
     fn a_repeated_alias_is_refused_on_its_list_as_in_java() {
-        let plugin = find("FileStreamSource").unwrap_or_else(|| panic!("plugin"));
-        let infos = validate(
-            plugin,
-            &cfg(&[
-                ("name", "f"),
-                ("connector.class", "FileStreamSource"),
-                ("topic", "t"),
-                ("transforms", "a, a"),
-                (
-                    "transforms.a.type",
-                    "org.apache.kafka.connect.transforms.InsertHeader",
-                ),
-                ("transforms.a.header", "h"),
-                ("transforms.a.value.literal", "v"),
-                ("predicates", "p,p"),
-                (
-                    "predicates.p.type",
-                    "org.apache.kafka.connect.transforms.predicates.RecordIsTombstone",
-                ),
-                ("topic.creation.groups", "g,g"),
-            ]),
-            &Config::new(),
-            "All",
-        );
-        let errors = |name: &str| -> Vec<String> {
-            infos
-                .configs
-                .iter()
-                .filter(|c| c.value.name == name)
-                .flat_map(|c| c.value.errors.clone())
-                .collect()
-        };
+        let infos = file_source(&[
+            ("transforms", "a, a"),
+            (
+                "transforms.a.type",
+                "org.apache.kafka.connect.transforms.InsertHeader",
+            ),
+            ("transforms.a.header", "h"),
+            ("transforms.a.value.literal", "v"),
+            ("predicates", "p,p"),
+            (
+                "predicates.p.type",
+                "org.apache.kafka.connect.transforms.predicates.RecordIsTombstone",
+            ),
+            ("topic.creation.groups", "g,g"),
+        ]);
         for (list, shown) in [
             ("transforms", "[a, a]"),
             ("predicates", "[p, p]"),
@@ -676,7 +671,7 @@ mod tests {
         ] {
             // (Topic creation also misses its default group's settings here.)
             assert_eq!(
-                errors(list).first(),
+                errors_of(&infos, list).first(),
                 Some(&format!(
                     "Invalid value {shown} for configuration {list}: Duplicate alias provided."
                 )),
@@ -694,23 +689,14 @@ mod tests {
 
     #[test]
     fn each_alias_gets_a_group_of_its_keys_and_errors_on_them() {
-        let plugin = find("FileStreamSource").unwrap_or_else(|| panic!("plugin"));
-        let infos = validate(
-            plugin,
-            &cfg(&[
-                ("name", "f"),
-                ("connector.class", "FileStreamSource"),
-                ("topic", "t"),
-                ("transforms", "route,nope"),
-                ("transforms.route.type", "RegexRouter"),
-                ("transforms.route.regex", "a(.*)"),
-                ("transforms.nope.type", "org.example.Nope"),
-                ("predicates", "p"),
-                ("predicates.p.type", "TopicNameMatches"),
-            ]),
-            &Config::new(),
-            "All",
-        );
+        let infos = file_source(&[
+            ("transforms", "route,nope"),
+            ("transforms.route.type", "RegexRouter"),
+            ("transforms.route.regex", "a(.*)"),
+            ("transforms.nope.type", "org.example.Nope"),
+            ("predicates", "p"),
+            ("predicates.p.type", "TopicNameMatches"),
+        ]);
         assert!(
             infos.groups.ends_with(&[
                 "Transforms: route".to_string(),
@@ -767,20 +753,11 @@ mod tests {
 
     #[test]
     fn only_an_alias_type_key_offers_the_plugin_classes() {
-        let plugin = find("FileStreamSource").unwrap_or_else(|| panic!("plugin"));
-        let infos = validate(
-            plugin,
-            &cfg(&[
-                ("name", "f"),
-                ("connector.class", "FileStreamSource"),
-                ("topic", "t"),
-                ("transforms", "ts"),
-                ("transforms.ts.type", "TimestampConverter$Value"),
-                ("transforms.ts.target.type", "unix"),
-            ]),
-            &Config::new(),
-            "All",
-        );
+        let infos = file_source(&[
+            ("transforms", "ts"),
+            ("transforms.ts.type", "TimestampConverter$Value"),
+            ("transforms.ts.target.type", "unix"),
+        ]);
         let recommended = |name: &str| {
             infos
                 .configs
@@ -807,17 +784,9 @@ mod tests {
             &Config::new(),
             "None",
         );
-        let errors_of = |name: &str| {
-            infos
-                .configs
-                .iter()
-                .find(|c| c.definition.name == name)
-                .map(|c| c.value.errors.clone())
-                .unwrap_or_default()
-        };
-        assert_eq!(errors_of("tasks.max").len(), 1);
-        assert_eq!(errors_of("topics").len(), 1);
-        assert_eq!(errors_of("value.converter").len(), 1);
+        assert_eq!(errors_of(&infos, "tasks.max").len(), 1);
+        assert_eq!(errors_of(&infos, "topics").len(), 1);
+        assert_eq!(errors_of(&infos, "value.converter").len(), 1);
         assert_eq!(infos.error_count, 3);
         assert!(invalid_message(&infos).contains("3 error(s)"));
     }
