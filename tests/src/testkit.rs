@@ -285,10 +285,19 @@ impl Devstack {
 
     /// Kills one component of an owned stack at once, as a crash would (`kafka-2`, `postgres`, ...).
     pub fn kill_component(&self, name: &str) -> Result<()> {
+        self.control(&format!("stop {name}"))
+    }
+
+    /// Starts a killed Kafka node of an owned stack again on its storage and ports (`kafka-2`).
+    pub fn start_component(&self, name: &str) -> Result<()> {
+        self.control(&format!("start {name}"))
+    }
+
+    fn control(&self, command: &str) -> Result<()> {
         let owned = self
             .owned
             .as_ref()
-            .context("only a stack this test started can have components killed")?;
+            .context("only a stack this test started can have components stopped and started")?;
         let mut control = owned
             .control
             .lock()
@@ -296,7 +305,7 @@ impl Devstack {
         let stdin = control
             .as_mut()
             .context("the devstack control channel is closed")?;
-        writeln!(stdin, "stop {name}")?;
+        writeln!(stdin, "{command}")?;
         stdin.flush()?;
         Ok(())
     }

@@ -83,6 +83,8 @@ pub struct WorkerProcess {
     env: Vec<(String, String)>,
     pub process: Option<Managed>,
     starts: usize,
+    /// The network namespace it runs in (`ip netns exec`), if not the host's.
+    netns: Option<String>,
 }
 
 impl WorkerProcess {
@@ -136,6 +138,7 @@ impl WorkerProcess {
                 .collect(),
             process: None,
             starts: 0,
+            netns: None,
         };
         w.launch()?;
         Ok(w)
@@ -170,9 +173,53 @@ impl WorkerProcess {
             env: Vec::new(),
             process: None,
             starts: 0,
+            netns: None,
         };
         w.launch()?;
         Ok(w)
+    }
+
+    /// [`start_distributed`](Self::start_distributed) inside network namespace `netns`, listening
+    /// and advertised on `ip` (its address there), with extra environment `env`. Cutting the
+    /// namespace's link cuts the worker off from the broker and the other workers at once.
+    pub fn start_distributed_in_netns(
+        dir: &Path,
+        name: &str,
+        worker_props: &str,
+        netns: &str,
+        ip: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let worker_file = dir.join(format!("{name}-worker.properties"));
+        std::fs::write(
+            &worker_file,
+            format!(
+                "{worker_props}\nlisteners=http://{ip}:8083\nrest.advertised.host.name={ip}\ntributary.health.listener=http://{ip}:8084\n"
+            ),
+        )?;
+        let mut w = Self {
+            name: name.to_string(),
+            mode: "distributed",
+            dir: dir.to_path_buf(),
+            rest_url: format!("http://{ip}:8083"),
+            health_url: format!("http://{ip}:8084"),
+            args: vec![worker_file],
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            process: None,
+            starts: 0,
+            netns: Some(netns.to_string()),
+        };
+        w.launch()?;
+        Ok(w)
+    }
+
+    /// The worker's process id (of its current start), for signals.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(Managed::pid)
     }
 
     /// `host:port` as statuses name this worker.
@@ -184,7 +231,15 @@ impl WorkerProcess {
     }
 
     fn launch(&mut self) -> Result<()> {
-        let mut cmd = Command::new(worker_binary()?);
+        let mut cmd = match &self.netns {
+            // `ip netns exec` execs the worker: the pid stays the worker's, for kill and stop.
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(worker_binary()?);
+                c
+            }
+            None => Command::new(worker_binary()?),
+        };
         cmd.arg(self.mode).args(&self.args);
         cmd.env("TRIBUTARY_LOG", "info,librdkafka=warn");
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));

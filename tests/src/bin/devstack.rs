@@ -53,6 +53,10 @@ struct UpArgs {
     /// Do not start etcd, kube-apiserver and kube-controller-manager.
     #[arg(long)]
     no_kube: bool,
+    /// Give Kafka listeners on the pod network (the `tribbr0` bridge) even with --no-kube, for
+    /// workers run in network namespaces of their own.
+    #[arg(long)]
+    pod_network: bool,
     /// Do not start PostgreSQL.
     #[arg(long)]
     no_postgres: bool,
@@ -75,7 +79,7 @@ struct UpArgs {
     /// Stop when the parent process dies (for scripts).
     #[arg(long)]
     exit_with_parent: bool,
-    /// Read commands from standard input (`stop <component>`), and stop at its end (for the
+    /// Read commands from standard input (`stop <component>`, `start kafka-<n>`), and stop at its end (for the
     /// testkit: the stack then dies with the test process, however that ends).
     #[arg(long)]
     control_stdin: bool,
@@ -151,6 +155,7 @@ fn up(args: UpArgs) -> Result<ExitCode> {
         kafka_nodes: args.kafka_nodes,
         kafka_compat: args.kafka_compat,
         kube: !args.no_kube,
+        pod_network: args.pod_network,
         postgres: !args.no_postgres,
         java_connect: args.java_connect,
     };
@@ -239,10 +244,14 @@ fn control(stack: &mut Stack, line: &str) {
             Ok(()) => tracing::info!(component = name, "stopped on request"),
             Err(e) => tracing::warn!("{e}"),
         },
+        Some(("start", name)) => match stack.start_component(name.trim()) {
+            Ok(()) => tracing::info!(component = name, "started again on request"),
+            Err(e) => tracing::warn!("{e:#}"),
+        },
         _ if line.is_empty() => {}
         _ => tracing::warn!(
             command = line,
-            "unknown control command (known: `stop <component>`)"
+            "unknown control command (known: `stop <component>`, `start kafka-<n>`)"
         ),
     }
 }

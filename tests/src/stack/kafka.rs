@@ -43,6 +43,8 @@ pub struct KafkaNode {
     /// The listeners for pods of the pod runner, on the pod network: plain text and SASL_SSL.
     pub pod_port: Option<(u16, u16)>,
     pub process: Managed,
+    /// Its storage and `server.properties`, kept for a restart.
+    data: PathBuf,
 }
 
 /// How many nodes, and whether pods of the pod runner get a listener.
@@ -255,6 +257,7 @@ impl KafkaCluster {
                 controller_port: p.2,
                 pod_port: pod_ports[i],
                 process,
+                data,
             });
         }
         Ok(Self {
@@ -263,6 +266,30 @@ impl KafkaCluster {
             sasl_password,
             ca_cert: ca_cert.to_path_buf(),
         })
+    }
+
+    /// Starts node `name` (`kafka-2`) again on its storage and ports after it was killed, as a
+    /// restarted broker pod would be. A node still running is left alone.
+    pub fn restart_node(
+        &mut self,
+        name: &str,
+        installed: &Installed,
+        libs: &Path,
+        log_dir: &Path,
+    ) -> Result<()> {
+        let node = self
+            .nodes
+            .iter_mut()
+            .find(|n| format!("kafka-{}", n.id) == name)
+            .with_context(|| format!("no Kafka node named {name}"))?;
+        if node.process.poll_exit().is_none() {
+            return Ok(());
+        }
+        let mut cmd = java_command(installed, libs, &node.data);
+        cmd.arg("kafka.Kafka")
+            .arg(node.data.join("server.properties"));
+        node.process = spawn(name, &mut cmd, log_dir, Signal::SIGTERM)?;
+        Ok(())
     }
 
     pub fn bootstrap(&self) -> String {

@@ -38,6 +38,9 @@ pub struct Options {
     /// Run the 3.x compatibility broker instead of the current one.
     pub kafka_compat: bool,
     pub kube: bool,
+    /// Give Kafka listeners on the pod network even without `kube` (for tests that run workers
+    /// in network namespaces of their own).
+    pub pod_network: bool,
     pub postgres: bool,
     pub java_connect: bool,
 }
@@ -56,6 +59,8 @@ pub struct Stack {
     /// Runs the Pods of the control plane (with `kube`).
     pub pod_runner: Option<pod_runner::PodRunner>,
     kafka_version: String,
+    /// The broker's jars, for restarting a node.
+    kafka_libs: PathBuf,
 }
 
 impl Stack {
@@ -71,6 +76,7 @@ impl Stack {
             postgres: None,
             java_connect: None,
             pod_runner: None,
+            kafka_libs: PathBuf::new(),
         }
     }
 
@@ -113,15 +119,19 @@ impl Stack {
     /// thread that outlives the stack (children die with the thread that spawned them).
     pub async fn up(&mut self, opts: &Options) -> Result<()> {
         let libs = self.preflight(opts)?;
+        self.kafka_libs = libs.clone();
         if opts.kafka_compat {
             self.kafka_version = self.installed.versions.kafka_compat.clone();
         }
         std::fs::create_dir_all(&self.log_dir)?;
         let pki = pki::Pki::create(&self.dir.join("pki"), &self.log_dir)?;
 
-        if opts.kube {
+        let pod_network = opts.kube || opts.pod_network;
+        if pod_network {
             // Before Kafka: the broker listens on the bridge for pods.
             pod_net::ensure_bridge()?;
+        }
+        if opts.kube {
             tracing::info!("starting etcd and kube-apiserver");
             self.kube = Some(ControlPlane::start(
                 &self.installed,
@@ -147,7 +157,7 @@ impl Stack {
             &self.log_dir,
             kafka::Layout {
                 nodes: opts.kafka_nodes,
-                pod_network: opts.kube,
+                pod_network,
             },
             &kafka_cert,
             &pki.ca_cert,
@@ -362,6 +372,15 @@ impl Stack {
             }
             None => bail!("no component named {name}"),
         }
+    }
+
+    /// Starts a killed component again (`start kafka-2` on the control channel); only Kafka
+    /// nodes can be restarted.
+    pub fn start_component(&mut self, name: &str) -> Result<()> {
+        let Some(kafka) = self.kafka.as_mut() else {
+            bail!("no component named {name}");
+        };
+        kafka.restart_node(name, &self.installed, &self.kafka_libs, &self.log_dir)
     }
 
     /// Stops everything with each child's own stop signal and a grace period. etcd goes last:

@@ -124,6 +124,12 @@ impl PodNet {
         Ok(())
     }
 
+    /// Takes the host side of the veth pair down or up: a cable pulled and plugged back in. The
+    /// namespace keeps its address and routes, so connections resume on their own after `up`.
+    pub fn set_link(&self, up: bool) -> Result<()> {
+        ip(&["link", "set", &self.host_if, if up { "up" } else { "down" }])
+    }
+
     /// Removes the namespace (and with it the veth pair) and its files.
     pub fn delete(&self) {
         let _ = Command::new("ip")

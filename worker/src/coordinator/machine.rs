@@ -99,6 +99,10 @@ pub trait GroupMember {
         protocol: &str,
         assignment: &[u8],
     );
+    /// Until when this member is sure the coordinator still counts it in its generation (the
+    /// last answered heartbeat plus the session timeout), or `None` while it is not a stable
+    /// member. Told after every step; a worker writes nothing under its generation past it.
+    fn on_membership(&mut self, _valid_until: Option<Instant>) {}
 }
 
 /// Requests the machine wants sent.
@@ -246,6 +250,10 @@ pub struct GroupMachine {
     heartbeat_in_flight: Option<u64>,
     next_heartbeat: Option<Instant>,
     last_heartbeat_ok: Option<Instant>,
+    /// The last time the coordinator confirmed this member's generation (a completed
+    /// SyncGroup or an answered heartbeat); unlike `last_heartbeat_ok`, never set to "now"
+    /// for pacing.
+    confirmed_at: Option<Instant>,
     retry_at: Option<Instant>,
     member_id: String,
     generation: i32,
@@ -269,6 +277,7 @@ impl GroupMachine {
             heartbeat_in_flight: None,
             next_heartbeat: None,
             last_heartbeat_ok: None,
+            confirmed_at: None,
             retry_at: None,
             member_id: String::new(),
             generation: -1,
@@ -302,6 +311,14 @@ impl GroupMachine {
     /// Since when no coordinator has been known (Connect stops its work after a while).
     pub fn coordinator_unknown_since(&self) -> Option<Instant> {
         self.coordinator_unknown_since
+    }
+
+    /// See [`GroupMember::on_membership`].
+    pub fn membership_valid_until(&self) -> Option<Instant> {
+        if self.phase != Phase::Stable || self.coordinator.is_none() {
+            return None;
+        }
+        self.confirmed_at.map(|t| t + self.settings.session_timeout)
     }
 
     /// When the machine next needs a [`Input::Tick`] if nothing else arrives.
@@ -361,6 +378,7 @@ impl GroupMachine {
             self.coordinator_unknown_since = Some(now);
         }
         self.heartbeat_in_flight = None;
+        self.confirmed_at = None;
         if matches!(self.phase, Phase::Joining | Phase::Syncing) {
             self.pending = None;
             self.phase = Phase::Unjoined;
@@ -371,6 +389,7 @@ impl GroupMachine {
     /// join again.
     fn reset(&mut self, forget_member_id: bool) {
         self.generation = -1;
+        self.confirmed_at = None;
         self.protocol = None;
         if forget_member_id {
             self.member_id.clear();
@@ -518,7 +537,10 @@ impl GroupMachine {
                         self.rejoin_requested = false;
                         self.needs_prepare = true;
                         self.last_heartbeat_ok = Some(now);
+                        self.confirmed_at = Some(now);
                         self.next_heartbeat = Some(now + self.settings.heartbeat_interval);
+                        // Before the round is handed over, so the herder may write under it.
+                        member.on_membership(self.membership_valid_until());
                         let protocol = self.protocol.clone().unwrap_or_default();
                         member.on_join_complete(
                             self.generation,
@@ -545,6 +567,7 @@ impl GroupMachine {
                 match error {
                     code::NONE => {
                         self.last_heartbeat_ok = Some(now);
+                        self.confirmed_at = Some(now);
                     }
                     code::REBALANCE_IN_PROGRESS => self.rejoin_requested = true,
                     code::UNKNOWN_MEMBER_ID | code::FENCED_INSTANCE_ID => self.reset(true),

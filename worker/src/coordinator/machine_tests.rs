@@ -533,3 +533,49 @@ fn rejoin_on_request_and_leave_on_shutdown() {
     let mut h = Harness::new();
     assert_eq!(h.input(Input::Leave), [Output::Left]);
 }
+
+#[test]
+fn membership_holds_a_session_past_the_last_answer_and_not_after_a_freeze() {
+    let mut h = Harness::stable_leader();
+    let session = settings().session_timeout;
+    let synced = h.now;
+    assert_eq!(h.m.membership_valid_until(), Some(synced + session));
+    // An answered heartbeat moves it on.
+    let hb = h.next_heartbeat();
+    h.respond(hb, Response::Heartbeat { error: code::NONE });
+    assert_eq!(h.m.membership_valid_until(), Some(h.now + session));
+
+    // Frozen past the session: on waking, the machine drops the coordinator and with it the
+    // membership, before anything is answered again.
+    let answered = h.now;
+    h.now += session * 2;
+    h.input(Input::Tick);
+    assert_eq!(h.m.membership_valid_until(), None);
+    assert!(answered + session < h.now);
+
+    // Found again, still "Stable" with its old generation, but not confirmed until a heartbeat
+    // is answered: nothing may be written under generation 1 in between.
+    let mut h = Harness::stable_leader();
+    let hb = h.next_heartbeat();
+    let out = h.respond(
+        hb,
+        Response::Heartbeat {
+            error: code::NOT_COORDINATOR,
+        },
+    );
+    h.respond(sends(&out)[0].id, found());
+    assert_eq!(h.m.phase(), Phase::Stable);
+    assert_eq!(h.m.membership_valid_until(), None);
+    let hb = h.next_heartbeat();
+    h.respond(
+        hb,
+        Response::Heartbeat {
+            error: code::UNKNOWN_MEMBER_ID,
+        },
+    );
+    assert_eq!(
+        h.m.membership_valid_until(),
+        None,
+        "a rejoin is not a membership"
+    );
+}

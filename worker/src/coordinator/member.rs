@@ -86,6 +86,9 @@ pub struct ConnectMember {
     /// The herder, told of every completed round. With a herder, the follow-up rejoin after
     /// revocations is the herder's to send, once it has stopped the revoked work.
     events: Option<Notify>,
+    /// Until when the coordinator surely counts this member in (see
+    /// [`GroupMember::on_membership`]), shared with the herder.
+    membership: Arc<Mutex<Option<std::time::Instant>>>,
 }
 
 /// The herder's callback for completed rounds.
@@ -117,7 +120,15 @@ impl ConnectMember {
             view: Arc::default(),
             rejoin,
             events: None,
+            membership: Arc::default(),
         }
+    }
+
+    /// Shares until when the membership is sure to hold with the herder, which writes no status
+    /// under its generation past that (a worker frozen or cut off past its session).
+    pub fn with_membership(mut self, membership: Arc<Mutex<Option<std::time::Instant>>>) -> Self {
+        self.membership = membership;
+        self
     }
 
     /// Reports every completed round to a herder (see [`Rebalanced`]).
@@ -143,6 +154,12 @@ impl ConnectMember {
 }
 
 impl GroupMember for ConnectMember {
+    fn on_membership(&mut self, valid_until: Option<std::time::Instant>) {
+        if let Ok(mut m) = self.membership.lock() {
+            *m = valid_until;
+        }
+    }
+
     fn metadata(&mut self) -> Vec<(String, Vec<u8>)> {
         let offset = self.snapshot().offset;
         self.protocol

@@ -203,6 +203,7 @@ pub async fn run(config: WorkerConfig, raw_props: BTreeMap<String, String>) -> R
         ready: AtomicBool::new(false),
         events: Mutex::new(events_tx.clone()),
         heartbeat_ms: std::sync::atomic::AtomicI64::new(crate::herder::distributed::now_ms()),
+        membership: Arc::default(),
     });
     let herder = Arc::new(DistributedHerder {
         shared: shared.clone(),
@@ -231,7 +232,8 @@ pub async fn run(config: WorkerConfig, raw_props: BTreeMap<String, String>) -> R
     )
     .with_events(move |r| {
         let _ = notify.send(Event::Rebalanced(r));
-    });
+    })
+    .with_membership(shared.membership.clone());
     let driver_config = DriverConfig {
         bootstrap: DriverConfig::parse_bootstrap(&string(&config, "bootstrap.servers"))?,
         security: Security::from_librdkafka(&client.librdkafka)?,

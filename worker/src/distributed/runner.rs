@@ -275,6 +275,9 @@ impl Runner {
             revoked = r.revoked.len(),
             "rebalance completed"
         );
+        // The new generation first: what the stops below write (UNASSIGNED) is written under
+        // it, as Java's onShutdown does with the generation it has by then.
+        self.round = Some(r.clone());
         // Revoked work stops at once, before anything else; what is not in the assignment
         // (eager rounds) too.
         let stale_connectors: Vec<String> = self
@@ -297,7 +300,6 @@ impl Runner {
         for c in stale_connectors {
             self.stop_connector(&c, true);
         }
-        self.round = Some(r.clone());
         if let Ok(mut shared) = self.shared.round.lock() {
             *shared = Some(r.clone());
         }
@@ -1051,6 +1053,20 @@ impl Runner {
     }
 
     fn put_status(&mut self, key: &StatusKey, state: StatusState, trace: Option<String>) {
+        // A worker that was frozen or cut off past its session may still think it is in the
+        // generation the group has left: it writes nothing until a round confirms it again
+        // (the state stays unwritten, so the next pass after the rejoin writes it).
+        let member = self
+            .shared
+            .membership
+            .lock()
+            .ok()
+            .and_then(|m| *m)
+            .is_some_and(|until| Instant::now() < until);
+        if !member {
+            tracing::debug!(key = %key.render(), ?state, "membership not confirmed; the status waits for the next round");
+            return;
+        }
         let generation = self.round.as_ref().map_or(-1, |r| r.generation);
         let connector = match key {
             StatusKey::Connector(c) | StatusKey::Task(c, _) => c.as_str(),

@@ -82,6 +82,9 @@ pub struct Shared {
     /// When the worker thread last finished a step (ms since the epoch); see
     /// [`Herder::stalled`].
     pub heartbeat_ms: std::sync::atomic::AtomicI64,
+    /// Until when the group surely counts this worker in its generation; past it (frozen, cut
+    /// off, coordinator gone) the worker writes no status under that generation.
+    pub membership: Arc<Mutex<Option<std::time::Instant>>>,
 }
 
 /// How long one step of the worker thread may take before `/health` calls the worker unhealthy.

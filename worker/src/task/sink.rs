@@ -210,30 +210,59 @@ impl SinkConsumerContext {
         }
     }
 
-    /// Asks the task what may be committed of `offsets`, then commits it synchronously.
+    /// The chaos suite's check of itself (debug builds only): commits `offsets` without asking
+    /// the task to flush, so data still in the task's buffers is lost if the worker dies now.
+    fn commit_unflushed(
+        &self,
+        consumer: &BaseConsumer<SinkConsumerContext>,
+        offsets: &SinkOffsets,
+    ) -> Result<std::result::Result<(), KafkaError>> {
+        let mut tpl = TopicPartitionList::new();
+        for (tp, offset) in offsets {
+            tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(*offset))?;
+        }
+        if tpl.count() == 0 {
+            return Ok(Ok(()));
+        }
+        Ok(consumer.commit(&tpl, CommitMode::Sync))
+    }
+
+    /// Asks the task what may be committed of `offsets`, then commits it synchronously. The
+    /// outer error is the task's (its flush failed: the task fails); the inner one is the
+    /// broker's refusal of the commit, which, as in Java, is only logged: the data is durable,
+    /// the next commit covers it, and at worst a partition's next owner gets it again.
     fn commit(
         &self,
         consumer: &BaseConsumer<SinkConsumerContext>,
         task: &mut dyn SinkTask,
         offsets: &SinkOffsets,
-    ) -> Result<()> {
+    ) -> Result<std::result::Result<(), KafkaError>> {
         if offsets.is_empty() {
-            return Ok(());
+            return Ok(Ok(()));
         }
         if let Some(dlq) = &self.failures.dlq {
             dlq.flush(Duration::from_secs(30))?;
         }
         let committable = task.pre_commit(offsets)?;
         if committable.is_empty() {
-            return Ok(());
+            return Ok(Ok(()));
         }
         let mut tpl = TopicPartitionList::new();
         for (tp, offset) in &committable {
             tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(*offset))?;
         }
-        consumer.commit(&tpl, CommitMode::Sync)?;
-        tracing::debug!(partitions = committable.len(), "sink offsets committed");
-        Ok(())
+        let committed = consumer.commit(&tpl, CommitMode::Sync);
+        match &committed {
+            Ok(()) => {
+                tracing::debug!(partitions = committable.len(), "sink offsets committed")
+            }
+            Err(e) => tracing::warn!(
+                partitions = committable.len(),
+                error = %e,
+                "sink offset commit failed; the next commit covers these offsets"
+            ),
+        }
+        Ok(committed)
     }
 }
 
@@ -255,8 +284,9 @@ impl ConsumerContext for SinkConsumerContext {
                 })
                 .unwrap_or_default();
             if let Ok(mut task) = self.task.lock() {
+                // A refused commit is logged by `commit`; the new owner starts from the last one.
                 if let Err(e) = self.commit(consumer, task.as_mut(), &offsets) {
-                    self.fail(format!("commit before revocation failed: {e}"));
+                    self.fail(format!("flush before revocation failed: {e}"));
                 }
                 if let Err(e) = task.close(&revoked) {
                     self.fail(format!("close failed: {e}"));
@@ -499,6 +529,14 @@ fn dlq_for(
     )))
 }
 
+/// `TRIBUTARY_CHAOS_UNSAFE_COMMIT=1` in a debug build makes every sink task commit a batch's
+/// offsets as soon as it is polled and hand the batch to the task only with the next one: offsets
+/// committed before the data is durable, the chaos suite's proof that its checks report loss.
+/// Release builds ignore it, so no deployment can turn it on.
+fn unsafe_commit_requested() -> bool {
+    cfg!(debug_assertions) && std::env::var("TRIBUTARY_CHAOS_UNSAFE_COMMIT").is_ok_and(|v| v == "1")
+}
+
 pub fn run(
     task: Box<dyn SinkTask>,
     spec: &TaskSpec,
@@ -580,6 +618,11 @@ pub fn run(
     let mut shown = None;
     let mut last_commit = Instant::now();
     let mut paused_all = false;
+    let unsafe_commit = unsafe_commit_requested();
+    let mut held = Vec::new();
+    if unsafe_commit {
+        tracing::warn!(task = %spec.id, "TRIBUTARY_CHAOS_UNSAFE_COMMIT: committing offsets before the data is durable; records will be lost on a crash");
+    }
     let stopping = || control.stopping();
     let result = (|| -> Result<()> {
         while !control.stopping() {
@@ -683,6 +726,19 @@ pub fn run(
             if let Some(f) = ctx.failure.lock().ok().and_then(|mut f| f.take()) {
                 return Err(Error::Kafka(f));
             }
+            if unsafe_commit {
+                // The chaos suite's broken sink: this batch's offsets are committed now, and the
+                // batch itself reaches the task only with the next one, like a buffering sink
+                // whose flush was skipped. A crash in between loses it.
+                let mut offsets = ctx.current.lock().map(|c| c.clone()).unwrap_or_default();
+                offsets.extend(
+                    polled_next
+                        .iter()
+                        .map(|(t, p, o)| (TopicPartition::new(t.clone(), *p), *o)),
+                );
+                let _refused = ctx.commit_unflushed(&consumer, &offsets)?;
+                std::mem::swap(&mut batch, &mut held);
+            }
             if !batch.is_empty() {
                 let mut task = ctx
                     .task
@@ -719,8 +775,9 @@ pub fn run(
                 .unwrap_or_default();
             apply_requests(&consumer, &requests)?;
             if requests.commit || last_commit.elapsed() >= worker.offset_flush_interval {
-                commit_current(&consumer)?;
-                commits.inc();
+                if commit_current(&consumer)?.is_ok() {
+                    commits.inc();
+                }
                 last_commit = Instant::now();
             }
         }
@@ -740,12 +797,15 @@ pub fn run(
     };
     drop(consumer);
     result?;
-    committed?;
+    // A refused final commit was logged; the partitions' next owner starts from the last one.
+    let _refused = committed?;
     closed?;
     Ok(())
 }
 
-fn commit_current(consumer: &BaseConsumer<SinkConsumerContext>) -> Result<()> {
+fn commit_current(
+    consumer: &BaseConsumer<SinkConsumerContext>,
+) -> Result<std::result::Result<(), KafkaError>> {
     let ctx = consumer.context();
     let offsets = ctx.current.lock().map(|c| c.clone()).unwrap_or_default();
     let mut task = ctx
