@@ -252,13 +252,38 @@ impl KafkaOffsetStore {
             .map_err(|_| Error::Config("offset store lock poisoned".into()))?;
         log.read_to_end(self.timeout, |r| index.read(r.key, r.value))
     }
+
+    /// [`catch_up`](Self::catch_up), retried through transient failures: right after a broker
+    /// restart the offsets topic's leader moves and reads fail for seconds (FencedLeaderEpoch,
+    /// metadata errors). A task that started from what was read before would replay everything
+    /// since (the chaos suite's broker restart replayed whole minutes), so the read is retried
+    /// for up to [`CATCH_UP_PATIENCE`] before settling for what was read.
+    fn catch_up_patiently(&self) {
+        let deadline = std::time::Instant::now() + CATCH_UP_PATIENCE;
+        let mut delay = std::time::Duration::from_millis(200);
+        loop {
+            match self.catch_up() {
+                Ok(()) => return,
+                Err(e) if std::time::Instant::now() + delay < deadline => {
+                    tracing::debug!(error = %e, retry_in_ms = delay.as_millis() as u64, "reading the offsets topic to its end failed; retrying");
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(std::time::Duration::from_secs(2));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the offsets topic to its end failed; using what was read");
+                    return;
+                }
+            }
+        }
+    }
 }
+
+/// How long a read of the offsets topic keeps retrying before it settles for what it has.
+const CATCH_UP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl OffsetBackingStore for KafkaOffsetStore {
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        if let Err(e) = self.catch_up() {
-            tracing::warn!(error = %e, "reading the offsets topic to its end failed; using what was read");
-        }
+        self.catch_up_patiently();
         let index = self.index.lock().ok()?;
         index.get_raw(key).map(<[u8]>::to_vec)
     }
@@ -279,9 +304,7 @@ impl OffsetBackingStore for KafkaOffsetStore {
     }
 
     fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        if let Err(e) = self.catch_up() {
-            tracing::warn!(error = %e, "reading the offsets topic to its end failed; using what was read");
-        }
+        self.catch_up_patiently();
         self.index
             .lock()
             .map(|i| i.entries().map(|(k, v)| (k.to_vec(), v.to_vec())).collect())

@@ -379,13 +379,19 @@ pub fn parse_jaas(text: &str) -> Result<JaasLogin, String> {
         return Err(err("no login module and control flag"));
     }
     let mut options = BTreeMap::new();
+    // Errors name options by position, never by text: a mistyped option (`password:"…"`, a
+    // stray quoted value) is read as a key and may be the secret itself.
+    let mut position = 0;
     loop {
         let key = word(&mut chars);
         if key.is_empty() {
             break;
         }
+        position += 1;
         if chars.next() != Some('=') {
-            return Err(err(&format!("option {key} has no value")));
+            return Err(err(&format!(
+                "option {position} after the control flag has no `=value`"
+            )));
         }
         let value = if chars.peek() == Some(&'"') {
             chars.next();
@@ -395,7 +401,11 @@ pub fn parse_jaas(text: &str) -> Result<JaasLogin, String> {
                     Some('"') => break,
                     Some('\\') => v.extend(chars.next()),
                     Some(c) => v.push(c),
-                    None => return Err(err(&format!("unterminated quote in option {key}"))),
+                    None => {
+                        return Err(err(&format!(
+                            "unterminated quote in option {position} after the control flag"
+                        )));
+                    }
                 }
             }
             v
@@ -473,6 +483,20 @@ mod tests {
             "Module required user;",
         ] {
             assert!(parse_jaas(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_mistyped_jaas_option_is_not_echoed_in_the_error() {
+        for bad in [
+            "Module required username=\"u\" password:\"s3cr3t\";",
+            "Module required username=\"u\" \"s3cr3t\";",
+            "Module required username=\"u\" s3cr3t",
+            "Module required password=\"s3cr3t",
+        ] {
+            let e = parse_jaas(bad).err().unwrap_or_default();
+            assert!(e.contains("sasl.jaas.config"), "{e}");
+            assert!(!e.contains("s3cr3t"), "the error shows the secret: {e}");
         }
     }
 

@@ -129,7 +129,7 @@ pub async fn run(
                 Output::Left => return Ok(()),
             }
         }
-        member.on_membership(machine.membership_valid_until());
+        member.on_membership(machine.membership_valid_until(), machine.generation());
         let wake = machine
             .next_wakeup()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));

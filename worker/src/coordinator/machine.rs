@@ -102,7 +102,7 @@ pub trait GroupMember {
     /// Until when this member is sure the coordinator still counts it in its generation (the
     /// last answered heartbeat plus the session timeout), or `None` while it is not a stable
     /// member. Told after every step; a worker writes nothing under its generation past it.
-    fn on_membership(&mut self, _valid_until: Option<Instant>) {}
+    fn on_membership(&mut self, _valid_until: Option<Instant>, _generation: i32) {}
 }
 
 /// Requests the machine wants sent.
@@ -540,7 +540,7 @@ impl GroupMachine {
                         self.confirmed_at = Some(now);
                         self.next_heartbeat = Some(now + self.settings.heartbeat_interval);
                         // Before the round is handed over, so the herder may write under it.
-                        member.on_membership(self.membership_valid_until());
+                        member.on_membership(self.membership_valid_until(), self.generation);
                         let protocol = self.protocol.clone().unwrap_or_default();
                         member.on_join_complete(
                             self.generation,

@@ -88,7 +88,7 @@ pub struct ConnectMember {
     events: Option<Notify>,
     /// Until when the coordinator surely counts this member in (see
     /// [`GroupMember::on_membership`]), shared with the herder.
-    membership: Arc<Mutex<Option<std::time::Instant>>>,
+    membership: Arc<Mutex<Option<(std::time::Instant, i32)>>>,
 }
 
 /// The herder's callback for completed rounds.
@@ -126,7 +126,10 @@ impl ConnectMember {
 
     /// Shares until when the membership is sure to hold with the herder, which writes no status
     /// under its generation past that (a worker frozen or cut off past its session).
-    pub fn with_membership(mut self, membership: Arc<Mutex<Option<std::time::Instant>>>) -> Self {
+    pub fn with_membership(
+        mut self,
+        membership: Arc<Mutex<Option<(std::time::Instant, i32)>>>,
+    ) -> Self {
         self.membership = membership;
         self
     }
@@ -154,9 +157,9 @@ impl ConnectMember {
 }
 
 impl GroupMember for ConnectMember {
-    fn on_membership(&mut self, valid_until: Option<std::time::Instant>) {
+    fn on_membership(&mut self, valid_until: Option<std::time::Instant>, generation: i32) {
         if let Ok(mut m) = self.membership.lock() {
-            *m = valid_until;
+            *m = valid_until.map(|t| (t, generation));
         }
     }
 

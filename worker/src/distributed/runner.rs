@@ -192,6 +192,10 @@ impl Runner {
                 break;
             }
             let started = Instant::now();
+            // The round's revocations are applied by now: the tasks may keep moving data.
+            if let Some(until) = self.confirmed_until() {
+                self.worker.lease.renew(until);
+            }
             self.tick();
             if started.elapsed() > Duration::from_secs(2) {
                 tracing::warn!(
@@ -1052,18 +1056,19 @@ impl Runner {
         }
     }
 
+    /// Until when the group surely counts this worker in the generation this herder has
+    /// applied; `None` when not sure (not confirmed lately, or a newer round not applied yet).
+    fn confirmed_until(&self) -> Option<Instant> {
+        let generation = self.round.as_ref()?.generation;
+        let (until, confirmed) = self.shared.membership.lock().ok().and_then(|m| *m)?;
+        (confirmed == generation && Instant::now() < until).then_some(until)
+    }
+
     fn put_status(&mut self, key: &StatusKey, state: StatusState, trace: Option<String>) {
         // A worker that was frozen or cut off past its session may still think it is in the
         // generation the group has left: it writes nothing until a round confirms it again
         // (the state stays unwritten, so the next pass after the rejoin writes it).
-        let member = self
-            .shared
-            .membership
-            .lock()
-            .ok()
-            .and_then(|m| *m)
-            .is_some_and(|until| Instant::now() < until);
-        if !member {
+        if self.confirmed_until().is_none() {
             tracing::debug!(key = %key.render(), ?state, "membership not confirmed; the status waits for the next round");
             return;
         }

@@ -84,7 +84,8 @@ pub struct Shared {
     pub heartbeat_ms: std::sync::atomic::AtomicI64,
     /// Until when the group surely counts this worker in its generation; past it (frozen, cut
     /// off, coordinator gone) the worker writes no status under that generation.
-    pub membership: Arc<Mutex<Option<std::time::Instant>>>,
+    /// With the generation it holds for.
+    pub membership: Arc<Mutex<Option<(std::time::Instant, i32)>>>,
 }
 
 /// How long one step of the worker thread may take before `/health` calls the worker unhealthy.

@@ -40,6 +40,36 @@ pub struct WorkerContext {
     pub status: Arc<StatusBoard>,
     pub offsets: Arc<dyn OffsetBackingStore>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Until when this worker may move data (distributed mode; standalone never expires).
+    pub lease: Arc<Lease>,
+}
+
+/// How long a distributed worker surely is still the owner of its work: the group's last
+/// confirmation of its generation plus the session timeout, renewed by the herder once it has
+/// applied that generation's revocations. A worker frozen (SIGSTOP, a long GC-like stall) or cut
+/// off past it may already have had its tasks handed to others; its tasks then poll and put
+/// nothing until the herder renews the lease or stops them, instead of writing again what the
+/// new owners write (Java relies on exactly-once fencing for that).
+#[derive(Debug, Default)]
+pub struct Lease {
+    until: std::sync::Mutex<Option<Instant>>,
+}
+
+impl Lease {
+    pub fn renew(&self, until: Instant) {
+        if let Ok(mut u) = self.until.lock() {
+            *u = Some(until);
+        }
+    }
+
+    /// True once a lease was taken and has run out; a worker without one never expires.
+    pub fn expired(&self) -> bool {
+        self.until
+            .lock()
+            .ok()
+            .and_then(|u| *u)
+            .is_some_and(|until| Instant::now() >= until)
+    }
 }
 
 impl std::fmt::Debug for WorkerContext {
@@ -75,6 +105,7 @@ impl WorkerContext {
             status,
             offsets,
             metrics,
+            lease: Arc::default(),
         }
     }
 
@@ -107,9 +138,18 @@ impl WorkerContext {
 }
 
 /// Adds translated settings to a librdkafka config.
+///
+/// `TRIBUTARY_LIBRDKAFKA_DEBUG` (librdkafka's `debug` contexts: `all`, `broker,security`, …)
+/// turns on the Kafka clients' own debug lines for a support session; they go to the
+/// `librdkafka` log target at DEBUG (`TRIBUTARY_LOG=info,librdkafka=debug`).
 pub fn apply(cfg: &mut rdkafka::ClientConfig, settings: &ClientSettings) {
     for (k, v) in &settings.librdkafka {
         cfg.set(k, v);
+    }
+    if let Ok(contexts) = std::env::var("TRIBUTARY_LIBRDKAFKA_DEBUG")
+        && !contexts.trim().is_empty()
+    {
+        cfg.set("debug", contexts.trim());
     }
 }
 
@@ -450,6 +490,7 @@ mod topic_tracker_tests {
                 .unwrap_or_else(|e| panic!("{e}")),
             ),
             metrics: Arc::new(crate::metrics::Metrics::new(status.clone())),
+            lease: Arc::default(),
         };
         let id = TaskId {
             connector: "c".into(),
@@ -473,5 +514,28 @@ mod topic_tracker_tests {
         t.begin_batch(&status);
         t.saw(&status, &id, "b");
         assert_eq!(status.topics("c"), BTreeMap::from([("b".into(), 2)]));
+    }
+}
+
+#[cfg(test)]
+mod lease_tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_never_taken_never_expires_and_a_taken_one_runs_out() {
+        let lease = Lease::default();
+        assert!(
+            !lease.expired(),
+            "standalone workers hold no lease and move data always"
+        );
+        lease.renew(Instant::now() + Duration::from_secs(60));
+        assert!(!lease.expired());
+        lease.renew(Instant::now() - Duration::from_millis(1));
+        assert!(
+            lease.expired(),
+            "frozen past its session: the tasks stop moving data"
+        );
+        lease.renew(Instant::now() + Duration::from_secs(60));
+        assert!(!lease.expired(), "renewed after the rejoin");
     }
 }

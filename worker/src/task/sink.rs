@@ -739,6 +739,15 @@ pub fn run(
                 let _refused = ctx.commit_unflushed(&consumer, &offsets)?;
                 std::mem::swap(&mut batch, &mut held);
             }
+            // No longer sure the partitions are this worker's (frozen or cut off past the
+            // session): hold the batch until the herder renews the lease or stops the task;
+            // uncommitted, it goes to the partitions' next owner.
+            while !batch.is_empty() && worker.lease.expired() && !stopping() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if stopping() {
+                break;
+            }
             if !batch.is_empty() {
                 let mut task = ctx
                     .task

@@ -333,7 +333,9 @@ pub fn run(
                 l.flush_offsets(task.as_mut())?;
                 commits.inc();
             }
-            if state == State::Paused {
+            // Paused, or no longer sure the work is this worker's: deliveries in flight
+            // complete, nothing new is read.
+            if state == State::Paused || worker.lease.expired() {
                 l.producer.poll(Duration::from_millis(100));
                 continue;
             }
