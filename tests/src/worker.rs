@@ -147,6 +147,16 @@ impl WorkerProcess {
     /// Writes `worker.properties` (`worker_props` plus listeners on free ports, advertised as
     /// 127.0.0.1) and starts `tributary-worker distributed`.
     pub fn start_distributed(dir: &Path, name: &str, worker_props: &str) -> Result<Self> {
+        Self::start_distributed_with_env(dir, name, worker_props, &[])
+    }
+
+    /// [`start_distributed`](Self::start_distributed) with extra environment variables.
+    pub fn start_distributed_with_env(
+        dir: &Path,
+        name: &str,
+        worker_props: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
         let ports = free_ports(2)?;
         // An https REST listener when the properties configure its keystore.
@@ -170,7 +180,10 @@ impl WorkerProcess {
             rest_url: format!("{scheme}://127.0.0.1:{}", ports[0]),
             health_url: format!("http://127.0.0.1:{}", ports[1]),
             args: vec![worker_file],
-            env: Vec::new(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             process: None,
             starts: 0,
             netns: None,
