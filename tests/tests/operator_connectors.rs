@@ -614,6 +614,8 @@ async fn config_from_secrets_reach_the_worker_and_git_stays_the_source_of_truth(
     // The topic name is a secret: it reaches the worker as a mounted file, never as text in
     // the connector's config, the REST API or the resource.
     let secret_topic = unique_name("hidden-topic");
+    // And a password-like canary, which may appear nowhere at all.
+    let canary = format!("CANARY{}", unique_name("op").replace('-', ""));
     kubectl_ok(
         stack,
         &[
@@ -624,6 +626,7 @@ async fn config_from_secrets_reach_the_worker_and_git_stays_the_source_of_truth(
             &ns,
             "gen-secret",
             &format!("--from-literal=topic={secret_topic}"),
+            &format!("--from-literal=password={canary}"),
         ],
         None,
     )?;
@@ -639,6 +642,8 @@ spec:
   configFrom:
     - key: kafka.topic
       secretKeyRef: {{name: gen-secret, key: topic}}
+    - key: canary.password
+      secretKeyRef: {{name: gen-secret, key: password}}
 "
     );
     apply(stack, &ns, &connector)?;
@@ -680,6 +685,50 @@ spec:
         !status.contains(&secret_topic),
         "secret in the status outside topics: {status}"
     );
+
+    // The canary: not in the resource (spec, status, topics included), the namespace's events,
+    // the operator's log, the worker pods' logs, or what the REST API returns.
+    let mut channels = vec![
+        (
+            "the Connector".to_string(),
+            serde_json::to_string(&conns.get("fromsecret").await?)?,
+        ),
+        (
+            "events".to_string(),
+            kubectl_ok(stack, &["get", "events", "-n", &ns, "-o", "json"], None)?,
+        ),
+        (
+            "the operator's log".to_string(),
+            std::fs::read_to_string(&operator.log)?,
+        ),
+    ];
+    for path in [
+        "/connectors/fromsecret/config",
+        "/connectors/fromsecret/tasks",
+        "/connectors/fromsecret/status",
+        "/connectors?expand=info&expand=status",
+    ] {
+        channels.push((format!("GET {path}"), rest.get(path).await?.to_string()));
+    }
+    let pods = std::path::Path::new(stack.var("TRIBUTARY_DEVSTACK_DIR")?).join("pods");
+    for entry in std::fs::read_dir(&pods)? {
+        let path = entry?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if name.is_some_and(|n| n.starts_with(&format!("{ns}_")) && n.ends_with(".log")) {
+            channels.push((path.display().to_string(), std::fs::read_to_string(&path)?));
+        }
+    }
+    ensure!(
+        channels.iter().any(|(c, _)| c.ends_with(".log")),
+        "no worker pod log found in {}",
+        pods.display()
+    );
+    for (channel, text) in &channels {
+        ensure!(
+            !text.contains(&canary),
+            "the secret's password is in {channel}"
+        );
+    }
 
     // GitOps: Git's manifests show no difference from what is live, and the operator's field
     // manager owns nothing but status.
