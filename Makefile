@@ -19,12 +19,13 @@ build:
 test: install
 	tests/run.sh
 
-## test-long: everything in `make test`, then the long tiers (long fuzz runs, the chaos soak: five rounds of every
+## test-long: everything in `make test`, then the long tiers (long fuzz runs, 15 min of schemathesis, the chaos soak: five rounds of every
 ## fault over at least 5M records, the 1M-rows-per-mode PostgreSQL round trip on release builds)
 test-long: test
 	TRIBUTARY_CHAOS_ROUNDS=$${TRIBUTARY_CHAOS_ROUNDS:-5} TRIBUTARY_CHAOS_RECORDS=$${TRIBUTARY_CHAOS_RECORDS:-5000000} \
 	  $(CARGO) test --locked -p tributary-tests --test chaos -- --nocapture --test-threads=1 no_record_is_lost
 	TRIBUTARY_FUZZ_SECONDS=$${TRIBUTARY_FUZZ_SECONDS:-600} $(CARGO) test --locked -p tributary-tests --test fuzz -- --nocapture
+	TRIBUTARY_SCHEMATHESIS_SECONDS=$${TRIBUTARY_SCHEMATHESIS_SECONDS:-900} $(CARGO) test --locked -p tributary-tests --test schemathesis -- --nocapture
 	$(CARGO) build --release --locked -p tributary-worker --bin tributary-worker
 	TRIBUTARY_PG_ROUNDTRIP_ROWS=$${TRIBUTARY_PG_ROUNDTRIP_ROWS:-1000000} TRIBUTARY_WORKER_BIN=$(CURDIR)/target/release/tributary-worker \
 	  $(CARGO) test --locked -p tributary-tests --test postgres_source -- every_type_goes_table_to_topic --nocapture

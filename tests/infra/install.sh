@@ -6,7 +6,7 @@
 #
 #   tests/infra/install.sh            install everything that is missing
 #   tests/infra/install.sh kafka k8s  only these components (system kafka k8s etcd helm helm-docs
-#                                     promtool monitoring-crds hadolint fuzz; debezium-jdbc
+#                                     promtool monitoring-crds hadolint schemathesis fuzz; debezium-jdbc
 #                                     only when named: the Java baseline of make bench-postgres)
 #   tests/infra/install.sh --print-env  print the paths the devstack reads, install nothing
 set -euo pipefail
@@ -26,6 +26,7 @@ ETCD_BIN=$CACHE/etcd/$ETCD_VERSION
 HELM_BIN=$CACHE/helm/$HELM_VERSION
 CARGO_FUZZ_DIR=$CACHE/cargo-fuzz/$CARGO_FUZZ_VERSION
 HADOLINT_DIR=$CACHE/hadolint/$HADOLINT_VERSION
+SCHEMATHESIS_DIR=$CACHE/schemathesis/$SCHEMATHESIS_VERSION
 HELM_DOCS_BIN=$CACHE/helm-docs/$HELM_DOCS_VERSION
 PROMTOOL_BIN=$CACHE/promtool/$PROMETHEUS_VERSION
 MONITORING_CRDS=$CACHE/prometheus-operator-crds/$PROMETHEUS_OPERATOR_VERSION
@@ -48,6 +49,7 @@ TRIBUTARY_HELM=$HELM_BIN/helm
 TRIBUTARY_PG_BIN=/usr/lib/postgresql/$POSTGRES_MAJOR/bin
 TRIBUTARY_CARGO_FUZZ=$CARGO_FUZZ_DIR/bin/cargo-fuzz
 TRIBUTARY_HADOLINT=$HADOLINT_DIR/bin/hadolint
+TRIBUTARY_SCHEMATHESIS=$SCHEMATHESIS_DIR/bin/st
 TRIBUTARY_HELM_DOCS=$HELM_DOCS_BIN/helm-docs
 TRIBUTARY_PROMTOOL=$PROMTOOL_BIN/promtool
 TRIBUTARY_MONITORING_CRDS=$MONITORING_CRDS
@@ -245,6 +247,12 @@ build_hadolint() {
   "$HADOLINT_DIR/bin/hadolint" --version
 }
 
+build_schemathesis() {
+  python3 -m venv "$SCHEMATHESIS_DIR"
+  "$SCHEMATHESIS_DIR/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
+  "$SCHEMATHESIS_DIR/bin/st" --version
+}
+
 want() { [[ ${#COMPONENTS[@]} -eq 0 ]] || [[ " ${COMPONENTS[*]} " == *" $1 "* ]]; }
 
 COMPONENTS=("$@")
@@ -268,6 +276,7 @@ if want monitoring-crds; then
   step "Prometheus Operator CRDs $PROMETHEUS_OPERATOR_VERSION" "$MONITORING_CRDS/.done" fetch_monitoring_crds
 fi
 if want hadolint; then step "hadolint $HADOLINT_VERSION" "$HADOLINT_DIR/.done" build_hadolint; fi
+if want schemathesis; then step "schemathesis $SCHEMATHESIS_VERSION" "$SCHEMATHESIS_DIR/.done" build_schemathesis; fi
 if want fuzz; then step "cargo-fuzz $CARGO_FUZZ_VERSION" "$CARGO_FUZZ_DIR/.done" build_cargo_fuzz; fi
 # Named only: a benchmark's baseline, not something the tests or the demo need.
 if [[ " ${COMPONENTS[*]} " == *" debezium-jdbc "* ]]; then

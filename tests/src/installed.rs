@@ -29,6 +29,7 @@ pub struct Versions {
     pub postgres_major: String,
     pub cargo_fuzz: String,
     pub hadolint: String,
+    pub schemathesis: String,
     pub helm_docs: String,
     pub prometheus: String,
     pub prometheus_operator: String,
@@ -53,6 +54,7 @@ impl Versions {
             postgres_major: get("POSTGRES_MAJOR"),
             cargo_fuzz: get("CARGO_FUZZ_VERSION"),
             hadolint: get("HADOLINT_VERSION"),
+            schemathesis: get("SCHEMATHESIS_VERSION"),
             helm_docs: get("HELM_DOCS_VERSION"),
             prometheus: get("PROMETHEUS_VERSION"),
             prometheus_operator: get("PROMETHEUS_OPERATOR_VERSION"),
@@ -260,6 +262,20 @@ impl Installed {
             "hadolint",
             dir.join(".done"),
             dir.join("bin").join("hadolint"),
+        )
+    }
+
+    /// schemathesis's CLI (`st`, PyPI's `schemathesis` in a venv).
+    pub fn schemathesis(&self) -> Result<PathBuf> {
+        let dir = self
+            .cache
+            .join("schemathesis")
+            .join(&self.versions.schemathesis);
+        self.require(
+            &format!("schemathesis {}", self.versions.schemathesis),
+            "schemathesis",
+            dir.join(".done"),
+            dir.join("bin").join("st"),
         )
     }
 
