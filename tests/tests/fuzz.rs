@@ -12,6 +12,7 @@ use tributary_tests::installed::Installed;
 /// Each target and how many inputs it runs in `make test` (about a minute each at its speed).
 const TARGETS: &[(&str, u64)] = &[
     ("assignment", 2_000_000),
+    ("assignor", 60_000),
     ("metadata", 2_000_000),
     ("json_converter", 2_000_000),
     ("properties", 1_000_000),

@@ -5,6 +5,7 @@
 
 pub mod cooperative;
 pub mod eager;
+pub mod sim;
 
 use std::collections::{BTreeMap, BTreeSet};
 
