@@ -197,6 +197,36 @@ fn promtool(dir: &Path, args: &[&str]) -> Result<String> {
     Ok(said)
 }
 
+/// What `promtool check metrics` says of an exposition (nothing when it passes); fails when it
+/// cannot run or cannot parse the text.
+fn promtool_check_metrics(text: &str) -> Result<String> {
+    use std::io::Write;
+    let mut child = Command::new(Installed::locate().promtool()?)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .context("promtool's stdin")?
+        .write_all(text.as_bytes())?;
+    let out = child.wait_with_output()?;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // 0: clean; 3: lint problems (listed); anything else: it could not read the text.
+    ensure!(
+        matches!(out.status.code(), Some(0 | 3)),
+        "promtool check metrics failed ({}): {said}",
+        out.status
+    );
+    Ok(said)
+}
+
 /// The alert's annotations as Prometheus renders them for `labels` and `value`.
 fn expected_annotations(rule: &Value, labels: &BTreeMap<&str, String>, value: f64) -> Value {
     let mut out = serde_json::Map::new();
@@ -415,6 +445,31 @@ config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigPr
             referenced.insert(name);
         }
     }
+    // promtool's linter on what each worker serves a plain scraper (the Prometheus text format):
+    // it parses, and the only complaint allowed is the `_count` suffix of the gauges named as
+    // Strimzi's JMX exporter rules name them, which its dashboards and alerts read as they are.
+    for w in &workers {
+        let text = scrape(w).await?;
+        ensure!(
+            !text.contains("# EOF"),
+            "a plain scrape got OpenMetrics:\n{text}"
+        );
+        let complaints = promtool_check_metrics(&text)?;
+        let unexpected: Vec<&str> = complaints
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .filter(|l| {
+                !(l.starts_with("kafka_connect_")
+                    && l.contains("should not have \"_count\" suffix"))
+            })
+            .collect();
+        ensure!(
+            unexpected.is_empty(),
+            "promtool check metrics:\n{}\non:\n{text}",
+            unexpected.join("\n")
+        );
+    }
+
     let work = tempfile::tempdir()?;
     std::fs::write(work.path().join("rules.json"), serde_json::to_vec(&spec)?)?;
     promtool(work.path(), &["check", "rules", "rules.json"])?;

@@ -205,6 +205,75 @@ fn status_label(state: State) -> String {
     state.as_str().to_ascii_lowercase()
 }
 
+/// The Prometheus text format (0.0.4) of an OpenMetrics exposition, for scrapers that do not ask
+/// for OpenMetrics (`promtool check metrics`, `curl`, older agents): in OpenMetrics a counter's
+/// family is named without `_total` while its samples carry it, which a 0.0.4 reader takes for a
+/// family without samples and samples without help. So counters' `# HELP`/`# TYPE` take the
+/// samples' `_total` name, `_created` samples, `# UNIT` lines, exemplars and `# EOF` go,
+/// `unknown` becomes `untyped`, and `info` and `stateset` families become gauges.
+pub fn prometheus_text(openmetrics: &str) -> String {
+    let mut out = String::with_capacity(openmetrics.len());
+    // HELP comes before TYPE, and its name depends on the type: held until the TYPE line.
+    let mut help: Option<(&str, &str)> = None;
+    let mut family: (&str, &str) = ("", "");
+    let flush_help = |out: &mut String, help: &mut Option<(&str, &str)>| {
+        if let Some((name, text)) = help.take() {
+            out.push_str(&format!("# HELP {name} {text}\n"));
+        }
+    };
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            flush_help(&mut out, &mut help);
+            help = Some(rest.split_once(' ').unwrap_or((rest, "")));
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "untyped"));
+            family = (name, kind);
+            let (shown, kind) = match kind {
+                "counter" => (format!("{name}_total"), "counter"),
+                "info" => (format!("{name}_info"), "gauge"),
+                "stateset" => (name.to_string(), "gauge"),
+                "unknown" => (name.to_string(), "untyped"),
+                "gaugehistogram" => (name.to_string(), "histogram"),
+                other => (name.to_string(), other),
+            };
+            if let Some((h, text)) = help.take() {
+                let h = if h == name { shown.as_str() } else { h };
+                out.push_str(&format!("# HELP {h} {text}\n"));
+            }
+            out.push_str(&format!("# TYPE {shown} {kind}\n"));
+            continue;
+        }
+        flush_help(&mut out, &mut help);
+        if line.starts_with('#') {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        let sample = line.split(['{', ' ']).next().unwrap_or_default();
+        if matches!(
+            family.1,
+            "counter" | "histogram" | "summary" | "gaugehistogram"
+        ) && sample.strip_suffix("_created") == Some(family.0)
+        {
+            continue;
+        }
+        // An exemplar (` # {…} value`) has no place in 0.0.4.
+        let line = match line.find(" # {") {
+            Some(at) => &line[..at],
+            None => line,
+        };
+        out.push_str(line);
+        out.push('\n');
+    }
+    flush_help(&mut out, &mut help);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,5 +358,40 @@ mod tests {
         ));
         assert_eq!(text.matches("# EOF").count(), 1, "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn openmetrics_counters_read_as_prometheus_text_counters() {
+        let om = "# HELP tributary_x Records written.\n# TYPE tributary_x counter\ntributary_x_total{connector=\"a\"} 5\ntributary_x_created{connector=\"a\"} 1.7e9\n# HELP g A gauge.\n# TYPE g gauge\n# UNIT g bytes\ng 1\n# TYPE u unknown\nu 2 # {trace=\"x\"} 1\n# EOF\n";
+        assert_eq!(
+            prometheus_text(om),
+            "# HELP tributary_x_total Records written.\n# TYPE tributary_x_total counter\ntributary_x_total{connector=\"a\"} 5\n# HELP g A gauge.\n# TYPE g gauge\ng 1\n# TYPE u untyped\nu 2\n"
+        );
+    }
+
+    #[test]
+    fn a_rendered_registry_converts_without_losing_a_sample() {
+        let m = Metrics::new(Arc::new(StatusBoard::new("w:1".into())));
+        let labels = Metrics::task_labels("c", 0);
+        m.sink_records.get_or_create(&labels).inc_by(3);
+        let text = prometheus_text(&m.render());
+        assert!(!text.contains("# EOF"), "{text}");
+        let samples = |t: &str| {
+            t.lines()
+                .filter(|l| !l.starts_with('#') && !l.contains("_created"))
+                .count()
+        };
+        assert_eq!(samples(&text), samples(&m.render()));
+        for line in text
+            .lines()
+            .filter(|l| l.starts_with("# TYPE ") && l.ends_with(" counter"))
+        {
+            assert!(
+                line.split(' ')
+                    .nth(2)
+                    .is_some_and(|n| n.ends_with("_total")),
+                "{line}"
+            );
+        }
     }
 }
