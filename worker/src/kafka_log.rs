@@ -17,6 +17,9 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 use crate::error::{Error, Result};
 
+/// `topic.metadata.refresh.interval.ms` of the internal topics' clients.
+const METADATA_REFRESH: &str = "10000";
+
 /// Kafka's `Utils.murmur2`: 32-bit MurmurHash2 with Kafka's seed, over the serialized key.
 pub fn murmur2(data: &[u8]) -> i32 {
     const SEED: u32 = 0x9747_b28c;
@@ -256,6 +259,9 @@ impl KafkaLog {
             .set("fetch.wait.max.ms", "100")
             .set("fetch.error.backoff.ms", "10")
             .set("fetch.queue.backoff.ms", "10")
+            // After a broker restart the cached leader epochs go stale; librdkafka's default
+            // refresh (5 min) left ListOffsets failing with FencedLeaderEpoch that long.
+            .set("topic.metadata.refresh.interval.ms", METADATA_REFRESH)
             .set(
                 "isolation.level",
                 if read_committed {
@@ -277,7 +283,8 @@ impl KafkaLog {
             .set("enable.idempotence", "false")
             .set("max.in.flight.requests.per.connection", "1")
             .set("message.timeout.ms", "0")
-            .set("linger.ms", "0");
+            .set("linger.ms", "0")
+            .set("topic.metadata.refresh.interval.ms", METADATA_REFRESH);
         let producer: BaseProducer<Deliveries> = p.create_with_context(Deliveries::default())?;
         Ok(KafkaLog {
             topic: spec.name.clone(),
@@ -296,6 +303,19 @@ impl KafkaLog {
     /// Every partition's end offset in one ListOffsets round trip (as Java's `endOffsets`),
     /// not one per partition: a 25-partition offsets topic is read to its end on every lookup.
     fn end_offsets(&self, timeout: Duration) -> Result<BTreeMap<i32, i64>> {
+        match self.end_offsets_once(timeout) {
+            Ok(ends) => Ok(ends),
+            Err(e) => {
+                // A leader moved (FencedLeaderEpoch, UnknownPartition, NotLeader): fresh
+                // metadata, then once more.
+                tracing::debug!(topic = %self.topic, error = %e, "end offsets failed; refreshing metadata");
+                let _ = self.ends.fetch_metadata(Some(&self.topic), timeout);
+                self.end_offsets_once(timeout)
+            }
+        }
+    }
+
+    fn end_offsets_once(&self, timeout: Duration) -> Result<BTreeMap<i32, i64>> {
         let mut tpl = TopicPartitionList::new();
         for p in 0..self.partitions {
             // As a timestamp, -1 (`Offset::End`) asks for the latest offset.

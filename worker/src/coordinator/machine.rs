@@ -254,6 +254,10 @@ pub struct GroupMachine {
     /// SyncGroup or an answered heartbeat); unlike `last_heartbeat_ok`, never set to "now"
     /// for pacing.
     confirmed_at: Option<Instant>,
+    /// A cooperative rejoin begun while the membership held: the coordinator keeps a member whose
+    /// JoinGroup it holds until the rebalance timeout, so the membership holds that long too
+    /// (a slow member can stretch a rebalance well past the session timeout).
+    join_lease: Option<Instant>,
     retry_at: Option<Instant>,
     member_id: String,
     generation: i32,
@@ -278,6 +282,7 @@ impl GroupMachine {
             next_heartbeat: None,
             last_heartbeat_ok: None,
             confirmed_at: None,
+            join_lease: None,
             retry_at: None,
             member_id: String::new(),
             generation: -1,
@@ -315,10 +320,14 @@ impl GroupMachine {
 
     /// See [`GroupMember::on_membership`].
     pub fn membership_valid_until(&self) -> Option<Instant> {
-        if self.phase != Phase::Stable || self.coordinator.is_none() {
+        if self.coordinator.is_none() {
             return None;
         }
-        self.confirmed_at.map(|t| t + self.settings.session_timeout)
+        match self.phase {
+            Phase::Stable => self.confirmed_at.map(|t| t + self.settings.session_timeout),
+            Phase::Joining | Phase::Syncing => self.join_lease,
+            _ => None,
+        }
     }
 
     /// When the machine next needs a [`Input::Tick`] if nothing else arrives.
@@ -379,6 +388,7 @@ impl GroupMachine {
         }
         self.heartbeat_in_flight = None;
         self.confirmed_at = None;
+        self.join_lease = None;
         if matches!(self.phase, Phase::Joining | Phase::Syncing) {
             self.pending = None;
             self.phase = Phase::Unjoined;
@@ -390,6 +400,7 @@ impl GroupMachine {
     fn reset(&mut self, forget_member_id: bool) {
         self.generation = -1;
         self.confirmed_at = None;
+        self.join_lease = None;
         self.protocol = None;
         if forget_member_id {
             self.member_id.clear();
@@ -538,6 +549,7 @@ impl GroupMachine {
                         self.needs_prepare = true;
                         self.last_heartbeat_ok = Some(now);
                         self.confirmed_at = Some(now);
+                        self.join_lease = None;
                         self.next_heartbeat = Some(now + self.settings.heartbeat_interval);
                         // Before the round is handed over, so the herder may write under it.
                         member.on_membership(self.membership_valid_until(), self.generation);
@@ -569,7 +581,11 @@ impl GroupMachine {
                         self.last_heartbeat_ok = Some(now);
                         self.confirmed_at = Some(now);
                     }
-                    code::REBALANCE_IN_PROGRESS => self.rejoin_requested = true,
+                    // The coordinator still counts us in: a confirmation too.
+                    code::REBALANCE_IN_PROGRESS => {
+                        self.confirmed_at = Some(now);
+                        self.rejoin_requested = true;
+                    }
                     code::UNKNOWN_MEMBER_ID | code::FENCED_INSTANCE_ID => self.reset(true),
                     code::ILLEGAL_GENERATION => self.reset(false),
                     code::COORDINATOR_NOT_AVAILABLE | code::NOT_COORDINATOR => {
@@ -649,6 +665,12 @@ impl GroupMachine {
                 member.on_join_prepare(self.generation, &self.member_id);
                 self.needs_prepare = false;
             }
+            // Only a member that still holds its generation keeps it through the rebalance;
+            // one that lost it (reset, session gone) has nothing to keep.
+            self.join_lease = self
+                .membership_valid_until()
+                .filter(|until| self.generation >= 0 && now < *until)
+                .map(|_| now + self.settings.rebalance_timeout);
             let request = Request::JoinGroup {
                 group_id: self.settings.group_id.clone(),
                 member_id: self.member_id.clone(),

@@ -579,3 +579,43 @@ fn membership_holds_a_session_past_the_last_answer_and_not_after_a_freeze() {
         "a rejoin is not a membership"
     );
 }
+
+#[test]
+fn a_cooperative_rejoin_keeps_the_membership_for_the_rebalance_timeout() {
+    let mut h = Harness::stable_leader();
+    let s = settings();
+    let hb = h.next_heartbeat();
+    let join = sends(&h.respond(
+        hb,
+        Response::Heartbeat {
+            error: code::REBALANCE_IN_PROGRESS,
+        },
+    ));
+    assert!(matches!(join[0].request, Request::JoinGroup { .. }));
+    assert_eq!(h.m.phase(), Phase::Joining);
+    let joined_at = h.now;
+    assert_eq!(
+        h.m.membership_valid_until(),
+        Some(joined_at + s.rebalance_timeout),
+        "a slow member stretches the rebalance; the coordinator keeps us meanwhile"
+    );
+    // Long past the session timeout, the JoinGroup still held: still a member.
+    h.now += s.session_timeout * 3;
+    h.input(Input::Tick);
+    assert_eq!(
+        h.m.membership_valid_until(),
+        Some(joined_at + s.rebalance_timeout)
+    );
+
+    // A member that lost its generation keeps nothing through its rejoin.
+    let mut h = Harness::stable_leader();
+    let hb = h.next_heartbeat();
+    h.respond(
+        hb,
+        Response::Heartbeat {
+            error: code::UNKNOWN_MEMBER_ID,
+        },
+    );
+    assert_eq!(h.m.phase(), Phase::Joining);
+    assert_eq!(h.m.membership_valid_until(), None);
+}
