@@ -320,9 +320,8 @@ impl GroupMachine {
 
     /// See [`GroupMember::on_membership`].
     pub fn membership_valid_until(&self) -> Option<Instant> {
-        if self.coordinator.is_none() {
-            return None;
-        }
+        // No coordinator known: nobody confirms anything.
+        self.coordinator.as_ref()?;
         match self.phase {
             Phase::Stable => self.confirmed_at.map(|t| t + self.settings.session_timeout),
             Phase::Joining | Phase::Syncing => self.join_lease,
