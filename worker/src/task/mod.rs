@@ -44,9 +44,6 @@ pub struct WorkerContext {
     pub lease: Arc<Lease>,
 }
 
-/// The group member's view of its membership: until when, and for which generation.
-pub type Membership = Arc<std::sync::Mutex<Option<(Instant, i32)>>>;
-
 /// Until when a distributed worker surely still owns its work: the group's last confirmation
 /// of the generation whose revocations the herder has applied, plus the session timeout (or,
 /// through a cooperative rejoin, the rebalance timeout). A worker frozen (SIGSTOP, a long stall)
@@ -54,6 +51,9 @@ pub type Membership = Arc<std::sync::Mutex<Option<(Instant, i32)>>>;
 /// put nothing until the group confirms it again or the herder stops them, instead of writing
 /// again what the new owners write (Java relies on exactly-once fencing for that). Task threads
 /// read the group member's view themselves, so a slow herder step does not pause them.
+/// The group member's view of its membership: until when, and for which generation.
+pub type Membership = Arc<std::sync::Mutex<Option<(Instant, i32)>>>;
+
 #[derive(Debug, Default)]
 pub struct Lease {
     /// The group member's view (until when, for which generation); `None` in standalone mode,
