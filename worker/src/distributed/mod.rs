@@ -186,7 +186,7 @@ pub async fn run(config: WorkerConfig, raw_props: BTreeMap<String, String>) -> R
         offsets.clone(),
         metrics.clone(),
     );
-    let membership: crate::task::Membership = Arc::default();
+    let membership: Arc<Mutex<Option<(std::time::Instant, i32)>>> = Arc::default();
     worker.lease = Arc::new(crate::task::Lease::tracking(membership.clone()));
     let member_snapshot = Arc::new(Mutex::new(Snapshot::default()));
     let mut config_store = config_store;

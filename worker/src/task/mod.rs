@@ -51,14 +51,11 @@ pub struct WorkerContext {
 /// put nothing until the group confirms it again or the herder stops them, instead of writing
 /// again what the new owners write (Java relies on exactly-once fencing for that). Task threads
 /// read the group member's view themselves, so a slow herder step does not pause them.
-/// The group member's view of its membership: until when, and for which generation.
-pub type Membership = Arc<std::sync::Mutex<Option<(Instant, i32)>>>;
-
 #[derive(Debug, Default)]
 pub struct Lease {
     /// The group member's view (until when, for which generation); `None` in standalone mode,
     /// whose lease never expires.
-    membership: Option<Membership>,
+    membership: Option<Arc<std::sync::Mutex<Option<(Instant, i32)>>>>,
     /// The generation whose revocations the herder has applied (-1 before the first round).
     applied: std::sync::atomic::AtomicI32,
     /// The latest end seen for the applied generation.
@@ -67,7 +64,7 @@ pub struct Lease {
 
 impl Lease {
     /// A lease that follows the group member's view of its membership.
-    pub fn tracking(membership: Membership) -> Self {
+    pub fn tracking(membership: Arc<std::sync::Mutex<Option<(Instant, i32)>>>) -> Self {
         Self {
             membership: Some(membership),
             applied: std::sync::atomic::AtomicI32::new(-1),
