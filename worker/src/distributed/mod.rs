@@ -179,15 +179,13 @@ pub async fn run(config: WorkerConfig, raw_props: BTreeMap<String, String>) -> R
         }))
     };
     let metrics = Arc::new(Metrics::new(status.clone()));
-    let mut worker = WorkerContext::new(
+    let worker = WorkerContext::new(
         &config,
         worker_props.clone(),
         status,
         offsets.clone(),
         metrics.clone(),
     );
-    let membership: Arc<Mutex<Option<(std::time::Instant, i32)>>> = Arc::default();
-    worker.lease = Arc::new(crate::task::Lease::tracking(membership.clone()));
     let member_snapshot = Arc::new(Mutex::new(Snapshot::default()));
     let mut config_store = config_store;
     config_store.publish_to(member_snapshot.clone());
@@ -205,7 +203,7 @@ pub async fn run(config: WorkerConfig, raw_props: BTreeMap<String, String>) -> R
         ready: AtomicBool::new(false),
         events: Mutex::new(events_tx.clone()),
         heartbeat_ms: std::sync::atomic::AtomicI64::new(crate::herder::distributed::now_ms()),
-        membership,
+        membership: Arc::default(),
     });
     let herder = Arc::new(DistributedHerder {
         shared: shared.clone(),

@@ -192,6 +192,10 @@ impl Runner {
                 break;
             }
             let started = Instant::now();
+            // The round's revocations are applied by now: the tasks may keep moving data.
+            if let Some(until) = self.confirmed_until() {
+                self.worker.lease.renew(until);
+            }
             self.tick();
             if started.elapsed() > Duration::from_secs(2) {
                 tracing::warn!(
@@ -300,8 +304,6 @@ impl Runner {
         for c in stale_connectors {
             self.stop_connector(&c, true);
         }
-        // What this round revoked is stopped: its confirmations may extend the tasks' lease.
-        self.worker.lease.applied(r.generation);
         if let Ok(mut shared) = self.shared.round.lock() {
             *shared = Some(r.clone());
         }

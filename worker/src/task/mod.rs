@@ -44,57 +44,31 @@ pub struct WorkerContext {
     pub lease: Arc<Lease>,
 }
 
-/// Until when a distributed worker surely still owns its work: the group's last confirmation
-/// of the generation whose revocations the herder has applied, plus the session timeout (or,
-/// through a cooperative rejoin, the rebalance timeout). A worker frozen (SIGSTOP, a long stall)
-/// or cut off past it may already have had its tasks handed to others; its tasks then poll and
-/// put nothing until the group confirms it again or the herder stops them, instead of writing
-/// again what the new owners write (Java relies on exactly-once fencing for that). Task threads
-/// read the group member's view themselves, so a slow herder step does not pause them.
+/// How long a distributed worker surely is still the owner of its work: the group's last
+/// confirmation of its generation plus the session timeout, renewed by the herder once it has
+/// applied that generation's revocations. A worker frozen (SIGSTOP, a long GC-like stall) or cut
+/// off past it may already have had its tasks handed to others; its tasks then poll and put
+/// nothing until the herder renews the lease or stops them, instead of writing again what the
+/// new owners write (Java relies on exactly-once fencing for that).
 #[derive(Debug, Default)]
 pub struct Lease {
-    /// The group member's view (until when, for which generation); `None` in standalone mode,
-    /// whose lease never expires.
-    membership: Option<Arc<std::sync::Mutex<Option<(Instant, i32)>>>>,
-    /// The generation whose revocations the herder has applied (-1 before the first round).
-    applied: std::sync::atomic::AtomicI32,
-    /// The latest end seen for the applied generation.
     until: std::sync::Mutex<Option<Instant>>,
 }
 
 impl Lease {
-    /// A lease that follows the group member's view of its membership.
-    pub fn tracking(membership: Arc<std::sync::Mutex<Option<(Instant, i32)>>>) -> Self {
-        Self {
-            membership: Some(membership),
-            applied: std::sync::atomic::AtomicI32::new(-1),
-            until: std::sync::Mutex::new(None),
+    pub fn renew(&self, until: Instant) {
+        if let Ok(mut u) = self.until.lock() {
+            *u = Some(until);
         }
-    }
-
-    /// The herder has stopped what `generation` revoked: confirmations of it extend the lease.
-    pub fn applied(&self, generation: i32) {
-        self.applied
-            .store(generation, std::sync::atomic::Ordering::Release);
     }
 
     /// True once a lease was taken and has run out; a worker without one never expires.
     pub fn expired(&self) -> bool {
-        let Some(membership) = &self.membership else {
-            return false;
-        };
-        let now = Instant::now();
-        let Ok(mut until) = self.until.lock() else {
-            return false;
-        };
-        let applied = self.applied.load(std::sync::atomic::Ordering::Acquire);
-        if let Some((end, generation)) = membership.lock().ok().and_then(|m| *m)
-            && generation == applied
-            && now < end
-        {
-            *until = Some(until.map_or(end, |u| u.max(end)));
-        }
-        until.is_some_and(|end| now >= end)
+        self.until
+            .lock()
+            .ok()
+            .and_then(|u| *u)
+            .is_some_and(|until| Instant::now() >= until)
     }
 }
 
@@ -548,39 +522,20 @@ mod lease_tests {
     use super::*;
 
     #[test]
-    fn a_lease_follows_the_confirmed_generation_once_its_revocations_are_applied() {
+    fn a_lease_never_taken_never_expires_and_a_taken_one_runs_out() {
+        let lease = Lease::default();
         assert!(
-            !Lease::default().expired(),
-            "standalone: no lease, never expires"
+            !lease.expired(),
+            "standalone workers hold no lease and move data always"
         );
-        let membership = Arc::new(std::sync::Mutex::new(None));
-        let lease = Lease::tracking(membership.clone());
-        assert!(!lease.expired(), "nothing taken before the first round");
-        let set = |until: Instant, generation: i32| {
-            *membership.lock().unwrap_or_else(|e| e.into_inner()) = Some((until, generation));
-        };
-        set(Instant::now() + Duration::from_secs(60), 3);
+        lease.renew(Instant::now() + Duration::from_secs(60));
         assert!(!lease.expired());
-        lease.applied(3);
-        assert!(!lease.expired(), "confirmed for the applied generation");
-        // Generation 4 is confirmed but its revocations are not applied yet: the lease does not
-        // grow from it; it still holds from generation 3's confirmation.
-        set(Instant::now() + Duration::from_secs(120), 4);
-        assert!(!lease.expired());
-        // Frozen past the session: the member's view has run out.
-        lease.applied(4);
-        set(Instant::now() - Duration::from_millis(1), 4);
-        let stale = Lease::tracking(Arc::new(std::sync::Mutex::new(Some((
-            Instant::now() - Duration::from_millis(1),
-            4,
-        )))));
-        stale.applied(4);
-        assert!(!stale.expired(), "never valid: never taken");
-        *stale.until.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(Instant::now() - Duration::from_millis(1));
+        lease.renew(Instant::now() - Duration::from_millis(1));
         assert!(
-            stale.expired(),
-            "taken and run out: the tasks stop moving data"
+            lease.expired(),
+            "frozen past its session: the tasks stop moving data"
         );
+        lease.renew(Instant::now() + Duration::from_secs(60));
+        assert!(!lease.expired(), "renewed after the rejoin");
     }
 }

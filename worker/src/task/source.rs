@@ -329,16 +329,13 @@ pub fn run(
                 status.set_task(&spec.id.connector, spec.id.task, state, None);
                 shown = Some(state);
             }
-            let lease_expired = worker.lease.expired();
-            // Past the lease a new owner may be writing newer offsets: older ones must not
-            // overwrite them.
-            if l.last_flush.elapsed() >= worker.offset_flush_interval && !lease_expired {
+            if l.last_flush.elapsed() >= worker.offset_flush_interval {
                 l.flush_offsets(task.as_mut())?;
                 commits.inc();
             }
             // Paused, or no longer sure the work is this worker's: deliveries in flight
             // complete, nothing new is read.
-            if state == State::Paused || lease_expired {
+            if state == State::Paused || worker.lease.expired() {
                 l.producer.poll(Duration::from_millis(100));
                 continue;
             }
@@ -461,13 +458,7 @@ pub fn run(
     // everything acknowledged, so a restart repeats as little as possible.
     let flush_wait = worker.offset_flush_timeout.max(Duration::from_secs(1));
     let _ = l.producer.flush(flush_wait);
-    // Unless the work may already be another worker's (past the lease): its newer offsets win.
-    let committed = if worker.lease.expired() {
-        tracing::info!(task = %spec.id, "not flushing offsets: the group may have moved this task");
-        Ok(())
-    } else {
-        l.flush_offsets(task.as_mut())
-    };
+    let committed = l.flush_offsets(task.as_mut());
     let stopped = task.stop();
     result?;
     committed?;
