@@ -231,6 +231,53 @@ impl Devstack {
         Ok(name)
     }
 
+    /// Reads every partition of `topic` from the beginning to its end as of now (each partition
+    /// in order), handing each record to `each`; fails after `timeout`.
+    pub fn read_topic_to_end(
+        &self,
+        topic: &str,
+        timeout: Duration,
+        mut each: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
+    ) -> Result<()> {
+        use rdkafka::Message;
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let consumer: BaseConsumer = self
+            .kafka_config()?
+            .set("group.id", unique_name("reader"))
+            .set("enable.auto.commit", "false")
+            .create()?;
+        let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
+        let partitions = md
+            .topics()
+            .first()
+            .map(|t| t.partitions().len() as i32)
+            .unwrap_or(0);
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        let mut ends = BTreeMap::new();
+        for p in 0..partitions {
+            let (_, end) = consumer.fetch_watermarks(topic, p, Duration::from_secs(30))?;
+            ends.insert(p, end);
+            tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning)?;
+        }
+        consumer.assign(&tpl)?;
+        let mut pos: BTreeMap<i32, i64> = BTreeMap::new();
+        let deadline = Instant::now() + timeout;
+        while ends
+            .iter()
+            .any(|(p, e)| pos.get(p).copied().unwrap_or(0) < *e)
+        {
+            if Instant::now() > deadline {
+                bail!("reading {topic} to its end took longer than {timeout:?}");
+            }
+            if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+                let m = m?;
+                pos.insert(m.partition(), m.offset() + 1);
+                each(&m);
+            }
+        }
+        Ok(())
+    }
+
     /// A kube client with the devstack's admin credentials.
     pub async fn kube_client(&self) -> Result<kube::Client> {
         let path = self.var("TRIBUTARY_KUBECONFIG")?;

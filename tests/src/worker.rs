@@ -165,31 +165,20 @@ impl WorkerProcess {
         } else {
             "http"
         };
-        let worker_file = dir.join(format!("{name}-worker.properties"));
-        std::fs::write(
-            &worker_file,
-            format!(
+        Self::launch_distributed(
+            dir,
+            name,
+            &format!(
                 "{worker_props}\nlisteners={scheme}://127.0.0.1:{}\nrest.advertised.host.name=127.0.0.1\ntributary.health.listener=http://127.0.0.1:{}\n",
                 ports[0], ports[1],
             ),
-        )?;
-        let mut w = Self {
-            name: name.to_string(),
-            mode: "distributed",
-            dir: dir.to_path_buf(),
-            rest_url: format!("{scheme}://127.0.0.1:{}", ports[0]),
-            health_url: format!("http://127.0.0.1:{}", ports[1]),
-            args: vec![worker_file],
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            process: None,
-            starts: 0,
-            netns: None,
-        };
-        w.launch()?;
-        Ok(w)
+            (
+                format!("{scheme}://127.0.0.1:{}", ports[0]),
+                format!("http://127.0.0.1:{}", ports[1]),
+            ),
+            env,
+            None,
+        )
     }
 
     /// [`start_distributed`](Self::start_distributed) inside network namespace `netns`, listening
@@ -204,19 +193,36 @@ impl WorkerProcess {
         env: &[(&str, &str)],
     ) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let worker_file = dir.join(format!("{name}-worker.properties"));
-        std::fs::write(
-            &worker_file,
-            format!(
+        Self::launch_distributed(
+            dir,
+            name,
+            &format!(
                 "{worker_props}\nlisteners=http://{ip}:8083\nrest.advertised.host.name={ip}\ntributary.health.listener=http://{ip}:8084\n"
             ),
-        )?;
+            (format!("http://{ip}:8083"), format!("http://{ip}:8084")),
+            env,
+            Some(netns),
+        )
+    }
+
+    /// Writes `<name>-worker.properties` (listeners included) and starts the distributed worker
+    /// whose REST and health listeners are at `urls`.
+    fn launch_distributed(
+        dir: &Path,
+        name: &str,
+        props: &str,
+        urls: (String, String),
+        env: &[(&str, &str)],
+        netns: Option<&str>,
+    ) -> Result<Self> {
+        let worker_file = dir.join(format!("{name}-worker.properties"));
+        std::fs::write(&worker_file, props)?;
         let mut w = Self {
             name: name.to_string(),
             mode: "distributed",
             dir: dir.to_path_buf(),
-            rest_url: format!("http://{ip}:8083"),
-            health_url: format!("http://{ip}:8084"),
+            rest_url: urls.0,
+            health_url: urls.1,
             args: vec![worker_file],
             env: env
                 .iter()
@@ -224,7 +230,7 @@ impl WorkerProcess {
                 .collect(),
             process: None,
             starts: 0,
-            netns: Some(netns.to_string()),
+            netns: netns.map(str::to_string),
         };
         w.launch()?;
         Ok(w)

@@ -26,7 +26,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail, ensure};
 use rdkafka::Message;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde_json::{Value, json};
 use tributary_tests::stack::pod_net::{PodNet, pod_ip};
 use tributary_tests::worker::WorkerProcess;
@@ -562,29 +561,12 @@ async fn inject(
 
 /// Every status record of the group: (producer timestamp, worker id, generation, key).
 fn statuses(stack: &Devstack, topic: &str) -> Result<Vec<(i64, String, i64, String)>> {
-    let consumer: BaseConsumer = stack
-        .kafka_config()?
-        .set("group.id", unique_name("chaos-status-reader"))
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let (_, end) = consumer.fetch_watermarks(topic, 0, Duration::from_secs(30))?;
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, rdkafka::Offset::Beginning)?;
-    consumer.assign(&tpl)?;
     let mut out = Vec::new();
-    let mut pos = 0;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while pos < end {
-        ensure!(Instant::now() < deadline, "reading {topic} timed out");
-        if let Some(m) = consumer.poll(Duration::from_millis(200)) {
-            let m = m?;
-            pos = m.offset() + 1;
-            let Some(v) = m
-                .payload()
-                .and_then(|p| serde_json::from_slice::<Value>(p).ok())
-            else {
-                continue;
-            };
+    stack.read_topic_to_end(topic, Duration::from_secs(120), |m| {
+        if let Some(v) = m
+            .payload()
+            .and_then(|p| serde_json::from_slice::<Value>(p).ok())
+        {
             out.push((
                 m.timestamp().to_millis().unwrap_or(0),
                 v["worker_id"].as_str().unwrap_or_default().to_string(),
@@ -592,52 +574,25 @@ fn statuses(stack: &Devstack, topic: &str) -> Result<Vec<(i64, String, i64, Stri
                 String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
             ));
         }
-    }
+    })?;
     Ok(out)
 }
 
 /// How often each sequence number is in the data topic: tells the source's replays from the
 /// sink's.
 fn topic_counts(stack: &Devstack, topic: &str) -> Result<Seen> {
-    let consumer: BaseConsumer = stack
-        .kafka_config()?
-        .set("group.id", unique_name("chaos-data-reader"))
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    let mut ends = BTreeMap::new();
-    for p in 0..3 {
-        let (_, end) = consumer.fetch_watermarks(topic, p, Duration::from_secs(30))?;
-        ends.insert(p, end);
-        tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning)?;
-    }
-    consumer.assign(&tpl)?;
     let mut seen = Seen::default();
     let mut text = Vec::new();
-    let mut pos: BTreeMap<i32, i64> = BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while ends
-        .iter()
-        .any(|(p, e)| pos.get(p).copied().unwrap_or(0) < *e)
-    {
-        ensure!(Instant::now() < deadline, "reading {topic} timed out");
-        if let Some(m) = consumer.poll(Duration::from_millis(200)) {
-            let m = m?;
-            pos.insert(m.partition(), m.offset() + 1);
-            // JSON strings without schemas: the line in quotes.
-            let v = m.payload().unwrap_or_default();
-            text.extend_from_slice(
-                v.strip_prefix(b"\"")
-                    .unwrap_or(v)
-                    .strip_suffix(b"\"")
-                    .unwrap_or(v),
-            );
-            text.push(b'\n');
-        }
+    stack.read_topic_to_end(topic, Duration::from_secs(300), |m| {
+        // JSON strings without schemas: the line in quotes.
+        let v = m.payload().unwrap_or_default();
+        let v = v.strip_prefix(b"\"").unwrap_or(v);
+        text.extend_from_slice(v.strip_suffix(b"\"").unwrap_or(v));
+        text.push(b'\n');
         if text.len() > 1 << 20 {
             seen.take(&mut text);
         }
-    }
+    })?;
     seen.take(&mut text);
     Ok(seen)
 }

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use rdkafka::Message;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde_json::{Value, json};
 use tributary_tests::installed::Installed;
 use tributary_tests::stack::java_connect::JavaConnect;
@@ -134,55 +133,26 @@ async fn diagnose(workers: &[WorkerProcess]) -> String {
 /// end: the value, and the headers as text.
 fn read_topic(stack: &Devstack, topic: &str) -> Result<Vec<(String, BTreeMap<String, String>)>> {
     use rdkafka::message::Headers;
-    let consumer: BaseConsumer = stack
-        .kafka_config()?
-        .set("group.id", unique_name("reader"))
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-    let partitions = md
-        .topics()
-        .first()
-        .map(|t| t.partitions().len() as i32)
-        .unwrap_or(0);
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    let mut ends = BTreeMap::new();
-    for p in 0..partitions {
-        let (_, end) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10))?;
-        ends.insert(p, end);
-        tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning)?;
-    }
-    consumer.assign(&tpl)?;
     let mut out = Vec::new();
-    let mut pos: BTreeMap<i32, i64> = BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while ends
-        .iter()
-        .any(|(p, e)| pos.get(p).copied().unwrap_or(0) < *e)
-    {
-        ensure!(Instant::now() < deadline, "reading {topic} timed out");
-        if let Some(m) = consumer.poll(Duration::from_millis(200)) {
-            let m = m?;
-            pos.insert(m.partition(), m.offset() + 1);
-            let headers = m
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|h| {
-                            (
-                                h.key.to_string(),
-                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            out.push((
-                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
-                headers,
-            ));
-        }
-    }
+    stack.read_topic_to_end(topic, Duration::from_secs(300), |m| {
+        let headers = m
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| {
+                        (
+                            h.key.to_string(),
+                            String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push((
+            String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+            headers,
+        ));
+    })?;
     Ok(out)
 }
 
