@@ -102,7 +102,7 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## generate: regenerate generated files (the JsonConverter fixtures, the CRDs, the chart's copies, manifests/install)
+## generate: regenerate generated files (the JsonConverter fixtures, the CRDs, the chart's copies, manifests/install, docs/metrics.md)
 generate:
 	tests/fixtures/json-converter/generate.sh
 	$(CARGO) run -q -p tributary-operator -- crd > crds/tributary.dev.yaml
@@ -111,3 +111,5 @@ generate:
 	$${TRIBUTARY_CACHE:-$$HOME/.cache/tributary}/helm-docs/$$(sed -n 's/^HELM_DOCS_VERSION=//p' tests/infra/versions.env)/helm-docs \
 	  --chart-search-root charts/tributary --sort-values-order file --log-level warning
 	tests/infra/render-install.sh > manifests/install/tributary.yaml
+	TRIBUTARY_REGENERATE=1 $(CARGO) test -q -p tributary-worker --lib metrics::docs
+	TRIBUTARY_REGENERATE=1 $(CARGO) test -q -p tributary-operator --lib metrics::tests::docs_metrics_md

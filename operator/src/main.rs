@@ -165,9 +165,9 @@ async fn run(
         .route("/readyz", axum::routing::get(|| async { "ok" }))
         .route(
             "/metrics",
-            axum::routing::get(move || {
+            axum::routing::get(move |headers: axum::http::HeaderMap| {
                 let m = metrics.clone();
-                async move { m.encode() }
+                async move { tributary_operator::metrics::respond(&m, &headers) }
             }),
         );
     tokio::spawn(async move {

@@ -1,8 +1,17 @@
-//! Prometheus metrics of the operator, on its own port with `/healthz` and `/readyz`.
+//! Prometheus metrics of the operator, on its own port with `/healthz` and `/readyz`:
+//! reconciliations and their failures and durations by resource kind, and the Connectors it
+//! manages by the state their workers report (what a dashboard's "connectors by state" panel
+//! and a "connector failed" alert read without scraping every worker).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -10,11 +19,25 @@ pub struct KindLabels {
     pub kind: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    namespace: String,
+    state: String,
+}
+
+/// Reconcile durations' buckets: from a no-op pass to a slow worker REST call.
+const BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
 #[derive(Debug)]
 pub struct Metrics {
-    pub registry: Registry,
+    registry: Registry,
     pub reconciliations: Family<KindLabels, Counter>,
     pub failures: Family<KindLabels, Counter>,
+    durations: Family<KindLabels, Histogram, fn() -> Histogram>,
+    /// Each managed Connector's last written state, by (namespace, resource name).
+    connectors: Mutex<BTreeMap<(String, String), String>>,
 }
 
 impl Default for Metrics {
@@ -28,6 +51,8 @@ impl Metrics {
         let mut registry = Registry::with_prefix("tributary_operator");
         let reconciliations = Family::<KindLabels, Counter>::default();
         let failures = Family::<KindLabels, Counter>::default();
+        let durations: Family<KindLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(|| Histogram::new(BUCKETS));
         registry.register(
             "reconciliations",
             "Reconciliations run, by resource kind",
@@ -38,10 +63,17 @@ impl Metrics {
             "Reconciliations that failed (and were retried), by resource kind",
             failures.clone(),
         );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time one reconciliation took, failed ones included, by resource kind",
+            durations.clone(),
+        );
         Self {
             registry,
             reconciliations,
             failures,
+            durations,
+            connectors: Mutex::default(),
         }
     }
 
@@ -49,9 +81,147 @@ impl Metrics {
         KindLabels { kind: kind.into() }
     }
 
+    /// One reconciliation of `kind` finished after `took`.
+    pub fn observe(&self, kind: &str, took: Duration) {
+        self.durations
+            .get_or_create(&Self::kind(kind))
+            .observe(took.as_secs_f64());
+    }
+
+    /// A Connector's state as last written to its status (`None`: not known yet, reported as
+    /// `UNKNOWN`).
+    pub fn connector_state(&self, namespace: &str, name: &str, state: Option<&str>) {
+        if let Ok(mut c) = self.connectors.lock() {
+            c.insert(
+                (namespace.to_string(), name.to_string()),
+                state.unwrap_or("UNKNOWN").to_string(),
+            );
+        }
+    }
+
+    /// A Connector resource is gone.
+    pub fn connector_removed(&self, namespace: &str, name: &str) {
+        if let Ok(mut c) = self.connectors.lock() {
+            c.remove(&(namespace.to_string(), name.to_string()));
+        }
+    }
+
+    /// The OpenMetrics text of everything, as of now.
     pub fn encode(&self) -> String {
+        let by_state = Family::<StateLabels, Gauge>::default();
+        if let Ok(c) = self.connectors.lock() {
+            for ((namespace, _), state) in c.iter() {
+                by_state
+                    .get_or_create(&StateLabels {
+                        namespace: namespace.clone(),
+                        state: state.clone(),
+                    })
+                    .inc();
+            }
+        }
+        let mut states = Registry::with_prefix("tributary_operator");
+        states.register(
+            "connectors",
+            "Connector resources by the state their workers report (UNKNOWN before the first report)",
+            by_state,
+        );
         let mut out = String::new();
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        let encoded = prometheus_client::encoding::text::encode_registry(&mut out, &self.registry)
+            .and_then(|()| prometheus_client::encoding::text::encode_registry(&mut out, &states))
+            .and_then(|()| prometheus_client::encoding::text::encode_eof(&mut out));
+        if encoded.is_err() {
+            out.clear();
+        }
         out
+    }
+}
+
+/// `/metrics`: OpenMetrics to scrapers that ask for it (Prometheus does), the Prometheus text
+/// format 0.0.4 to any other (`curl`, `promtool check metrics`, older agents).
+pub fn respond(
+    metrics: &Metrics,
+    headers: &axum::http::HeaderMap,
+) -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
+    let text = metrics.encode();
+    let wants_openmetrics = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
+    if wants_openmetrics {
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+    } else {
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            tributary_connect_client::exposition::prometheus_text(&text),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connectors_are_counted_by_namespace_and_state() {
+        let m = Metrics::new();
+        m.connector_state("a", "x", Some("RUNNING"));
+        m.connector_state("a", "y", Some("RUNNING"));
+        m.connector_state("b", "z", None);
+        m.connector_state("a", "y", Some("FAILED"));
+        m.observe("Connector", Duration::from_millis(30));
+        let text = m.encode();
+        for line in [
+            r#"tributary_operator_connectors{namespace="a",state="RUNNING"} 1"#,
+            r#"tributary_operator_connectors{namespace="a",state="FAILED"} 1"#,
+            r#"tributary_operator_connectors{namespace="b",state="UNKNOWN"} 1"#,
+            r#"tributary_operator_reconcile_duration_seconds_bucket{le="0.05",kind="Connector"} 1"#,
+            r#"tributary_operator_reconcile_duration_seconds_count{kind="Connector"} 1"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+        m.connector_removed("b", "z");
+        assert!(!m.encode().contains(r#"namespace="b""#));
+    }
+
+    #[test]
+    fn docs_metrics_md_lists_every_operator_metric() {
+        use tributary_connect_client::exposition::{catalogue, prometheus_text, splice_generated};
+        let m = Metrics::new();
+        m.reconciliations
+            .get_or_create(&Metrics::kind("Connector"))
+            .inc();
+        m.failures.get_or_create(&Metrics::kind("Connector")).inc();
+        m.observe("Connector", Duration::from_millis(1));
+        m.connector_state("ns", "c", Some("RUNNING"));
+        let mut table = String::from("| Metric | Type | Labels | Meaning |\n|---|---|---|---|\n");
+        let mut rows = catalogue(&prometheus_text(&m.encode()));
+        rows.sort();
+        for (name, kind, labels, help) in rows {
+            table.push_str(&format!(
+                "| `{name}` | {kind} | {} | {help} |\n",
+                labels.join(", ")
+            ));
+        }
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/metrics.md");
+        let doc = std::fs::read_to_string(path).expect("docs/metrics.md");
+        let fresh = splice_generated(&doc, "operator-metrics", &table)
+            .expect("docs/metrics.md has the operator-metrics markers");
+        if std::env::var_os("TRIBUTARY_REGENERATE").is_some() {
+            std::fs::write(path, &fresh).expect("write docs/metrics.md");
+        } else {
+            assert!(
+                doc == fresh,
+                "docs/metrics.md no longer lists what the operator exports: run `make generate`"
+            );
+        }
     }
 }

@@ -22,12 +22,17 @@ pub struct Local {
     pub name: String,
     pub connector: Option<State>,
     pub tasks: Vec<(u32, State)>,
+    /// The connector's class, type and version, once it has started here.
+    pub class: Option<String>,
+    pub type_: Option<ConnectorType>,
+    pub version: Option<String>,
 }
 
 #[derive(Debug, Default)]
 struct Entry {
     type_: Option<ConnectorType>,
     version: Option<String>,
+    class: Option<String>,
     connector: Option<Status>,
     tasks: BTreeMap<u32, Status>,
     /// Topics the connector's tasks here used (KIP-558), and the task that first did.
@@ -123,6 +128,11 @@ impl StatusBoard {
     /// The plugin version shown with every state of the connector (as Java 4.x shows it).
     pub fn set_version(&self, connector: &str, version: String) {
         self.with(|e| e.entry(connector.to_string()).or_default().version = Some(version));
+    }
+
+    /// The connector's class as its config names it (an alias or the full name).
+    pub fn set_class(&self, connector: &str, class: &str) {
+        self.with(|e| e.entry(connector.to_string()).or_default().class = Some(class.to_string()));
     }
 
     pub fn version(&self, connector: &str) -> Option<String> {
@@ -223,6 +233,9 @@ impl StatusBoard {
                     name: name.clone(),
                     connector: entry.connector.as_ref().map(|c| c.state),
                     tasks: entry.tasks.iter().map(|(id, s)| (*id, s.state)).collect(),
+                    class: entry.class.clone(),
+                    type_: entry.type_,
+                    version: entry.version.clone(),
                 })
                 .collect()
         })

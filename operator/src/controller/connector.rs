@@ -301,6 +301,14 @@ async fn write_status(ctx: &Context, conn: &Connector, draft: StatusDraft) -> Re
         k8s_openapi::jiff::Timestamp::now(),
     ));
     status.observed_generation = generation;
+    ctx.metrics.connector_state(
+        &ns,
+        &conn.name_any(),
+        status
+            .connector_status
+            .as_ref()
+            .map(|v| v.connector.state.as_str()),
+    );
     if conn.status.as_ref() == Some(&status) {
         return Ok(());
     }
@@ -673,6 +681,7 @@ async fn apply(conn: Arc<Connector>, ctx: Arc<Context>) -> Result<Action, Error>
 async fn cleanup(conn: Arc<Connector>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = conn.namespace().unwrap_or_default();
     let resource = conn.name_any();
+    ctx.metrics.connector_removed(&ns, &resource);
     let name = planner::connector_name(&conn.spec, &resource).to_string();
     if conn.spec.deletion_policy == Some(DeletionPolicy::Orphan) {
         tracing::info!(connector = %name, namespace = %ns, "deleted with deletionPolicy Orphan: the connector keeps running");
@@ -717,6 +726,13 @@ async fn cleanup(conn: Arc<Connector>, ctx: Arc<Context>) -> Result<Action, Erro
 }
 
 pub async fn reconcile(conn: Arc<Connector>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let result = reconcile_connector(conn, ctx.clone()).await;
+    ctx.metrics.observe("Connector", started.elapsed());
+    result
+}
+
+async fn reconcile_connector(conn: Arc<Connector>, ctx: Arc<Context>) -> Result<Action, Error> {
     ctx.metrics
         .reconciliations
         .get_or_create(&Metrics::kind("Connector"))

@@ -333,6 +333,16 @@ async fn wait_for_change(
 }
 
 pub async fn reconcile(kc: Arc<KafkaConnect>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let result = reconcile_kafka_connect(kc, ctx.clone()).await;
+    ctx.metrics.observe("KafkaConnect", started.elapsed());
+    result
+}
+
+async fn reconcile_kafka_connect(
+    kc: Arc<KafkaConnect>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
     ctx.metrics
         .reconciliations
         .get_or_create(&Metrics::kind("KafkaConnect"))

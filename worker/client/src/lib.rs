@@ -3,6 +3,7 @@
 //! so that both sides agree by construction.
 
 pub mod entities;
+pub mod exposition;
 
 pub use entities::*;
 

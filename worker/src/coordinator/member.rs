@@ -89,6 +89,8 @@ pub struct ConnectMember {
     /// Until when the coordinator surely counts this member in (see
     /// [`GroupMember::on_membership`]), shared with the herder.
     membership: Arc<Mutex<Option<(std::time::Instant, i32)>>>,
+    /// Rounds begun and completed, for `connect-worker-rebalance-metrics`.
+    rebalances: Arc<crate::metrics::worker::Rebalances>,
 }
 
 /// The herder's callback for completed rounds.
@@ -121,7 +123,17 @@ impl ConnectMember {
             rejoin,
             events: None,
             membership: Arc::default(),
+            rebalances: Arc::default(),
         }
+    }
+
+    /// Reports rounds begun and completed to the worker's metrics.
+    pub fn with_rebalance_metrics(
+        mut self,
+        rebalances: Arc<crate::metrics::worker::Rebalances>,
+    ) -> Self {
+        self.rebalances = rebalances;
+        self
     }
 
     /// Shares until when the membership is sure to hold with the herder, which writes no status
@@ -194,6 +206,7 @@ impl GroupMember for ConnectMember {
     }
 
     fn on_join_prepare(&mut self, _generation: i32, _member_id: &str) {
+        self.rebalances.started();
         if !self.protocol.is_cooperative() {
             // Eager: everything stops before the rebalance.
             self.allocation = None;
@@ -301,6 +314,13 @@ impl GroupMember for ConnectMember {
                 });
             }
         }
+        let running = self.running();
+        self.rebalances.completed(
+            generation,
+            &assignment.leader_url,
+            protocol,
+            (running.connectors.len(), running.tasks.len()),
+        );
         if let Ok(mut v) = self.view.lock() {
             *v = MemberView {
                 generation,

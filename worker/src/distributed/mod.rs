@@ -212,7 +212,7 @@ pub async fn run(config: WorkerConfig, raw_props: BTreeMap<String, String>) -> R
     // Workers' own requests to each other carry the credentials too.
     let tls = crate::rest_tls::client_tls(&worker_props).map_err(Error::Config)?;
     let internal_client = rest::client(auth.as_ref(), &tls);
-    let mut api = Api::new(herder.clone(), metrics, auth);
+    let mut api = Api::new(herder.clone(), metrics.clone(), auth);
     api.tls = tls;
     let leave = Arc::new(rest::Leave::default());
     api.leave = Some(leave.clone());
@@ -233,7 +233,8 @@ pub async fn run(config: WorkerConfig, raw_props: BTreeMap<String, String>) -> R
     .with_events(move |r| {
         let _ = notify.send(Event::Rebalanced(r));
     })
-    .with_membership(shared.membership.clone());
+    .with_membership(shared.membership.clone())
+    .with_rebalance_metrics(metrics.rebalances.clone());
     let driver_config = DriverConfig {
         bootstrap: DriverConfig::parse_bootstrap(&string(&config, "bootstrap.servers"))?,
         security: Security::from_librdkafka(&client.librdkafka)?,

@@ -581,6 +581,7 @@ impl Runner {
             .and_then(|c| connectors::find(c))
         else {
             let class = config.get("connector.class").cloned().unwrap_or_default();
+            self.worker.metrics.connector_startups.record(false);
             self.worker.status.set_connector(
                 name,
                 Catalog::type_of(&config),
@@ -629,9 +630,13 @@ impl Runner {
             });
         match started {
             Ok(instance) => {
+                self.worker.metrics.connector_startups.record(true);
                 self.worker
                     .status
                     .set_version(name, instance.connector().version());
+                if let Some(class) = local.config.get("connector.class") {
+                    self.worker.status.set_class(name, class);
+                }
                 local.instance = Some(instance);
                 let state = if target == TargetState::Paused {
                     State::Paused
@@ -643,6 +648,7 @@ impl Runner {
                 self.derive_task_configs(name, &mut local);
             }
             Err(e) => {
+                self.worker.metrics.connector_startups.record(false);
                 tracing::error!(connector = name, error = %e, "connector failed to start");
                 self.worker
                     .status
@@ -845,6 +851,7 @@ impl Runner {
         target: TargetState,
     ) {
         let fail = |trace: String| {
+            self.worker.metrics.task_startups.record(false);
             self.worker
                 .status
                 .set_task(c, t, State::Failed, Some(trace));
@@ -907,6 +914,7 @@ impl Runner {
             target == TargetState::Paused,
         ) {
             Ok(handle) => {
+                self.worker.metrics.task_startups.record(true);
                 tracing::info!(connector = c, task = t, "task started");
                 self.tasks.insert(
                     (c.to_string(), t),

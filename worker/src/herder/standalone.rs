@@ -410,6 +410,7 @@ impl StandaloneHerder {
         let resolved = match self.catalog.providers.resolve(&entry.config) {
             Ok(c) => c,
             Err(e) => {
+                self.worker.metrics.connector_startups.record(false);
                 self.worker
                     .status
                     .set_connector(name, type_, State::Failed, Some(e.to_string()));
@@ -425,14 +426,19 @@ impl StandaloneHerder {
         });
         if let Err(e) = instance.connector_mut().start(&resolved, context) {
             tracing::error!(connector = name, error = %e, "connector failed to start");
+            self.worker.metrics.connector_startups.record(false);
             self.worker
                 .status
                 .set_connector(name, type_, State::Failed, Some(e.to_string()));
             return;
         }
+        self.worker.metrics.connector_startups.record(true);
         self.worker
             .status
             .set_version(name, instance.connector().version());
+        if let Some(class) = entry.config.get("connector.class") {
+            self.worker.status.set_class(name, class);
+        }
         entry.instance = Some(instance);
         let state = if entry.target == TargetState::Paused {
             State::Paused
@@ -493,6 +499,7 @@ impl StandaloneHerder {
 
     fn spawn_task(&self, name: &str, entry: &Entry, id: u32) -> Option<TaskHandle> {
         let fail = |trace: String| {
+            self.worker.metrics.task_startups.record(false);
             self.worker
                 .status
                 .set_task(name, id, State::Failed, Some(trace));
@@ -529,7 +536,10 @@ impl StandaloneHerder {
             self.worker.clone(),
             entry.target == TargetState::Paused,
         ) {
-            Ok(h) => Some(h),
+            Ok(h) => {
+                self.worker.metrics.task_startups.record(true);
+                Some(h)
+            }
             Err(e) => fail(e.to_string()),
         }
     }

@@ -85,6 +85,7 @@ struct Failures {
     dlq: Option<DeadLetterQueue>,
     connector: String,
     task: u32,
+    stats: Arc<crate::metrics::task::TaskStats>,
 }
 
 impl Failures {
@@ -99,6 +100,8 @@ impl Failures {
         error: &str,
     ) -> Result<()> {
         let (topic, partition, offset) = at;
+        self.stats
+            .record_failed(self.policy.tolerate_all, self.policy.log_enable);
         if !self.policy.tolerate_all {
             return Err(Error::Conversion(format!(
                 "{} failed for the record at {topic}-{partition} offset {offset}: {error} (set errors.tolerance=all to skip such records)",
@@ -109,7 +112,7 @@ impl Failures {
             tracing::warn!(connector = %self.connector, task = self.task, stage = stage.name(), topic, partition, offset, error, "record skipped under errors.tolerance=all");
         }
         if let Some(dlq) = &self.dlq {
-            dlq.send(
+            let sent = dlq.send(
                 raw.0,
                 raw.1,
                 raw.2,
@@ -123,7 +126,9 @@ impl Failures {
                     executing_class,
                     error,
                 },
-            )?;
+            );
+            self.stats.dead_lettered(sent.is_ok());
+            sent?;
         }
         Ok(())
     }
@@ -561,11 +566,17 @@ pub fn run(
         header: SimpleHeaderConverter,
     };
     let (cfg, max_poll_records) = consumer_config(spec, worker)?;
+    let stats = worker.metrics.task(
+        &spec.id.connector,
+        spec.id.task,
+        crate::metrics::task::TaskKind::Sink,
+    );
     let failures = Arc::new(Failures {
         dlq: dlq_for(&policy, spec, worker)?,
         policy: policy.clone(),
         connector: spec.id.connector.clone(),
         task: spec.id.task,
+        stats: stats.stats(),
     });
     let reporter: Option<Arc<dyn ErrantRecordReporter>> =
         if policy.tolerate_all || policy.dlq_topic.is_some() {
@@ -610,11 +621,8 @@ pub fn run(
     consumer.subscribe(&topic_refs)?;
     let ctx = consumer.context();
     let status = &worker.status;
-    let labels = crate::metrics::Metrics::task_labels(&spec.id.connector, spec.id.task);
     let mut topics = super::TopicTracker::new(worker);
-    let put_count = worker.metrics.sink_records.get_or_create(&labels).clone();
-    let skipped = worker.metrics.record_errors.get_or_create(&labels).clone();
-    let commits = worker.metrics.offset_commits.get_or_create(&labels).clone();
+    let mut uncommitted: i64 = 0;
     let mut shown = None;
     let mut last_commit = Instant::now();
     let mut paused_all = false;
@@ -636,6 +644,10 @@ pub fn run(
                 shown = Some(state_now);
             }
             let assignment = state.assignment();
+            stats.partition_count.store(
+                i64::try_from(assignment.len()).unwrap_or(i64::MAX),
+                Ordering::Relaxed,
+            );
             let want_paused = state_now == State::Paused;
             if want_paused != paused_all && !assignment.is_empty() {
                 let mut tpl = TopicPartitionList::new();
@@ -703,6 +715,13 @@ pub fn run(
                     }
                 }
             }
+            if !polled.is_empty() {
+                stats.read(polled.len());
+                uncommitted += i64::try_from(polled.len()).unwrap_or(i64::MAX);
+                stats
+                    .sink_record_active
+                    .store(uncommitted, Ordering::Relaxed);
+            }
             let mut batch = Vec::with_capacity(polled.len());
             for (msg, converted) in polled.iter().zip(convert_all(&converters, &chain, &polled)) {
                 match converted {
@@ -710,7 +729,6 @@ pub fn run(
                     // Dropped by a transform: its offset is committed with the batch's.
                     Ok(None) => {}
                     Err((stage, class, e)) => {
-                        skipped.inc();
                         let headers = msg.headers().map(|h| h.detach());
                         failures.handle(
                             stage,
@@ -755,12 +773,14 @@ pub fn run(
                     .map_err(|_| Error::Config("task lock poisoned".into()))?;
                 let mut delay = Duration::from_millis(100);
                 loop {
+                    let putting = Instant::now();
                     match task.put(&batch) {
                         Ok(()) => {
-                            put_count.inc_by(batch.len() as u64);
+                            stats.put(batch.len(), putting.elapsed());
                             break;
                         }
                         Err(e) if e.is_retriable() && !stopping() => {
+                            stats.retried();
                             // Java redelivers the same batch after a retriable failure.
                             tracing::warn!(task = %spec.id, error = %e, "put failed; retrying the batch");
                             std::thread::sleep(delay);
@@ -784,8 +804,13 @@ pub fn run(
                 .unwrap_or_default();
             apply_requests(&consumer, &requests)?;
             if requests.commit || last_commit.elapsed() >= worker.offset_flush_interval {
+                let committing = Instant::now();
                 if commit_current(&consumer)?.is_ok() {
-                    commits.inc();
+                    stats.committed(committing.elapsed());
+                    uncommitted = 0;
+                    stats.sink_record_active.store(0, Ordering::Relaxed);
+                } else {
+                    stats.commit_skipped();
                 }
                 last_commit = Instant::now();
             }

@@ -301,10 +301,11 @@ pub fn run(
         }),
     })?;
     let status = &worker.status;
-    let labels = crate::metrics::Metrics::task_labels(&spec.id.connector, spec.id.task);
-    let sent = worker.metrics.source_records.get_or_create(&labels).clone();
-    let skipped = worker.metrics.record_errors.get_or_create(&labels).clone();
-    let commits = worker.metrics.offset_commits.get_or_create(&labels).clone();
+    let stats = worker.metrics.task(
+        &spec.id.connector,
+        spec.id.task,
+        crate::metrics::task::TaskKind::Source,
+    );
     let mut shown = None;
     let mut l = Loop {
         spec,
@@ -330,8 +331,9 @@ pub fn run(
                 shown = Some(state);
             }
             if l.last_flush.elapsed() >= worker.offset_flush_interval {
+                let started = Instant::now();
                 l.flush_offsets(task.as_mut())?;
-                commits.inc();
+                stats.committed(started.elapsed());
             }
             // Paused, or no longer sure the work is this worker's: deliveries in flight
             // complete, nothing new is read.
@@ -339,15 +341,27 @@ pub fn run(
                 l.producer.poll(Duration::from_millis(100));
                 continue;
             }
-            let records = match policy.retry(&stopping, || task.poll()) {
-                Ok(r) => r,
+            let polling = Instant::now();
+            let mut attempts = 0u32;
+            let polled = policy.retry(&stopping, || {
+                attempts += 1;
+                task.poll()
+            });
+            for _ in 1..attempts {
+                stats.retried();
+            }
+            let records = match polled {
+                Ok(r) => {
+                    stats.polled(r.len(), polling.elapsed());
+                    r
+                }
                 Err(e) if e.is_retriable() => {
                     tracing::warn!(task = %spec.id, error = %e, "poll failed; polling again");
                     continue;
                 }
                 Err(e) => return Err(e.into()),
             };
-            let batch_len = records.len() as u64;
+            let mut written = 0;
             topics.begin_batch(status);
             for record in records {
                 if !last_partition.as_ref().is_some_and(|p| {
@@ -364,13 +378,14 @@ pub fn run(
                         l.submitted
                             .submit(&last_key, offset)
                             .store(true, Ordering::Release);
-                        skipped.inc();
+                        stats.record_failed(true, policy.log_enable);
                         if policy.log_enable {
                             tracing::warn!(task = %spec.id, stage = Stage::Transformation.name(), error = %e, "record skipped");
                         }
                         continue;
                     }
                     Err((_, e)) => {
+                        stats.record_failed(false, false);
                         return Err(Error::Conversion(format!(
                             "{} failed for a record: {e}",
                             Stage::Transformation.name()
@@ -392,13 +407,14 @@ pub fn run(
                         l.submitted
                             .submit(&last_key, record.source_offset)
                             .store(true, Ordering::Release);
-                        skipped.inc();
+                        stats.record_failed(true, policy.log_enable);
                         if policy.log_enable {
                             tracing::warn!(task = %spec.id, stage = stage.name(), error = %e, "record skipped");
                         }
                         continue;
                     }
                     Err((stage, e)) => {
+                        stats.record_failed(false, false);
                         return Err(Error::Conversion(format!(
                             "{} failed for a record to {}: {e}",
                             stage.name(),
@@ -433,7 +449,10 @@ pub fn run(
                 }
                 loop {
                     match l.producer.send(out) {
-                        Ok(()) => break,
+                        Ok(()) => {
+                            written += 1;
+                            break;
+                        }
                         Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                             out = back;
                             l.producer.poll(Duration::from_millis(20));
@@ -448,8 +467,12 @@ pub fn run(
                     }
                 }
             }
-            sent.inc_by(batch_len);
+            stats.written(written);
             l.collect_acked();
+            stats.source_record_active.store(
+                i64::try_from(l.submitted.in_flight()).unwrap_or(i64::MAX),
+                std::sync::atomic::Ordering::Relaxed,
+            );
             l.check_failed()?;
         }
         Ok(())
