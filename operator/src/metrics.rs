@@ -21,7 +21,8 @@ pub struct KindLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
-    namespace: String,
+    /// Not `namespace`: a scrape's own target label of that name would rename it.
+    resource_namespace: String,
     state: String,
 }
 
@@ -113,7 +114,7 @@ impl Metrics {
             for ((namespace, _), state) in c.iter() {
                 by_state
                     .get_or_create(&StateLabels {
-                        namespace: namespace.clone(),
+                        resource_namespace: namespace.clone(),
                         state: state.clone(),
                     })
                     .inc();
@@ -180,16 +181,16 @@ mod tests {
         m.observe("Connector", Duration::from_millis(30));
         let text = m.encode();
         for line in [
-            r#"tributary_operator_connectors{namespace="a",state="RUNNING"} 1"#,
-            r#"tributary_operator_connectors{namespace="a",state="FAILED"} 1"#,
-            r#"tributary_operator_connectors{namespace="b",state="UNKNOWN"} 1"#,
+            r#"tributary_operator_connectors{resource_namespace="a",state="RUNNING"} 1"#,
+            r#"tributary_operator_connectors{resource_namespace="a",state="FAILED"} 1"#,
+            r#"tributary_operator_connectors{resource_namespace="b",state="UNKNOWN"} 1"#,
             r#"tributary_operator_reconcile_duration_seconds_bucket{le="0.05",kind="Connector"} 1"#,
             r#"tributary_operator_reconcile_duration_seconds_count{kind="Connector"} 1"#,
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }
         m.connector_removed("b", "z");
-        assert!(!m.encode().contains(r#"namespace="b""#));
+        assert!(!m.encode().contains(r#"resource_namespace="b""#));
     }
 
     #[test]
@@ -223,5 +224,42 @@ mod tests {
                 "docs/metrics.md no longer lists what the operator exports: run `make generate`"
             );
         }
+    }
+
+    #[test]
+    fn the_shipped_dashboards_operator_panels_read_exported_metrics() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../charts/tributary/dashboards/tributary-connect.json"
+        );
+        let dashboard = std::fs::read_to_string(path).expect("the dashboard");
+        let m = Metrics::new();
+        m.reconciliations
+            .get_or_create(&Metrics::kind("Connector"))
+            .inc();
+        m.failures.get_or_create(&Metrics::kind("Connector")).inc();
+        m.observe("Connector", Duration::from_millis(1));
+        m.connector_state("ns", "c", Some("RUNNING"));
+        let text = tributary_connect_client::exposition::prometheus_text(&m.encode());
+        let exported: std::collections::BTreeSet<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .collect();
+        let mut read = 0;
+        let mut rest = dashboard.as_str();
+        while let Some(at) = rest.find("tributary_operator_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                exported.contains(name.as_str()),
+                "the dashboard reads {name}, which the operator does not export:\n{text}"
+            );
+            read += 1;
+            rest = &rest[at + name.len()..];
+        }
+        assert!(read >= 3, "the dashboard has {read} operator queries");
     }
 }

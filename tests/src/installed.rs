@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 
 const VERSIONS_ENV: &str = include_str!("../infra/versions.env");
 
@@ -295,4 +295,35 @@ impl Installed {
         }
         Ok(dir)
     }
+}
+
+/// What `promtool check metrics` says of an exposition (nothing when it passes); fails when it
+/// cannot run or cannot parse the text.
+pub fn promtool_check_metrics(text: &str) -> Result<String> {
+    use std::io::Write;
+    use std::process::Command;
+    let mut child = Command::new(Installed::locate().promtool()?)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .context("promtool's stdin")?
+        .write_all(text.as_bytes())?;
+    let out = child.wait_with_output()?;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // 0: clean; 3: lint problems (listed); anything else: it could not read the text.
+    ensure!(
+        matches!(out.status.code(), Some(0 | 3)),
+        "promtool check metrics failed ({}): {said}",
+        out.status
+    );
+    Ok(said)
 }

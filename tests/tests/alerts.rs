@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use serde_json::{Value, json};
-use tributary_tests::installed::Installed;
+use tributary_tests::installed::{Installed, promtool_check_metrics};
 use tributary_tests::operator::{DATAGEN, repo};
 use tributary_tests::worker::{WorkerProcess, distributed_properties};
 use tributary_tests::{Devstack, unique_name, wait_until};
@@ -54,6 +54,68 @@ fn rendered_rules(stack: &Devstack) -> Result<Value> {
     let rule: Value = yaml_serde::from_str(std::str::from_utf8(&out.stdout)?)?;
     ensure!(rule["kind"] == "PrometheusRule", "{rule}");
     Ok(rule["spec"].clone())
+}
+
+/// The dashboard the chart ships with `grafanaDashboard.enabled=true`, from its ConfigMap.
+fn rendered_dashboard(stack: &Devstack) -> Result<Value> {
+    let k8s = tributary_tests::installed::Versions::pinned().k8s;
+    let out = Command::new(stack.var("TRIBUTARY_HELM")?)
+        .args(["template", "t"])
+        .arg(repo().join("charts/tributary"))
+        .args([
+            "--kube-version",
+            &k8s,
+            "--set",
+            "grafanaDashboard.enabled=true",
+        ])
+        .args(["--show-only", "templates/grafana-dashboard.yaml"])
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "helm template: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let map: Value = yaml_serde::from_str(std::str::from_utf8(&out.stdout)?)?;
+    ensure!(
+        map["metadata"]["labels"]["grafana_dashboard"] == "1",
+        "{map}"
+    );
+    let json = map["data"]["tributary-connect.json"]
+        .as_str()
+        .context("the ConfigMap holds no dashboard")?;
+    Ok(serde_json::from_str(json)?)
+}
+
+/// Every PromQL query of a dashboard: its panels' targets (rows' nested panels too) and its
+/// query variables.
+fn dashboard_exprs(dashboard: &Value) -> Vec<String> {
+    fn panels(v: &Value, out: &mut Vec<String>) {
+        for p in v.as_array().into_iter().flatten() {
+            for t in p["targets"].as_array().into_iter().flatten() {
+                if let Some(e) = t["expr"].as_str() {
+                    out.push(e.to_string());
+                }
+            }
+            panels(&p["panels"], out);
+        }
+    }
+    let mut out = Vec::new();
+    panels(&dashboard["panels"], &mut out);
+    for v in dashboard["templating"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        if let Some(q) = v["query"]["query"].as_str()
+            && let Some(inner) = q
+                .strip_prefix("label_values(")
+                .and_then(|r| r.rsplit_once(','))
+                .map(|(m, _)| m)
+        {
+            out.push(inner.to_string());
+        }
+    }
+    out
 }
 
 /// The metric names a PromQL expression reads: identifiers that are not functions, keywords,
@@ -197,36 +259,6 @@ fn promtool(dir: &Path, args: &[&str]) -> Result<String> {
     Ok(said)
 }
 
-/// What `promtool check metrics` says of an exposition (nothing when it passes); fails when it
-/// cannot run or cannot parse the text.
-fn promtool_check_metrics(text: &str) -> Result<String> {
-    use std::io::Write;
-    let mut child = Command::new(Installed::locate().promtool()?)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    child
-        .stdin
-        .take()
-        .context("promtool's stdin")?
-        .write_all(text.as_bytes())?;
-    let out = child.wait_with_output()?;
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // 0: clean; 3: lint problems (listed); anything else: it could not read the text.
-    ensure!(
-        matches!(out.status.code(), Some(0 | 3)),
-        "promtool check metrics failed ({}): {said}",
-        out.status
-    );
-    Ok(said)
-}
-
 /// The alert's annotations as Prometheus renders them for `labels` and `value`.
 fn expected_annotations(rule: &Value, labels: &BTreeMap<&str, String>, value: f64) -> Value {
     let mut out = serde_json::Map::new();
@@ -276,8 +308,19 @@ config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigPr
         }
         c
     };
-    let [healthy, failing, broken] = ["healthy", "failing", "broken"].map(unique_name);
+    let [healthy, failing, broken, sink] =
+        ["healthy", "failing", "broken", "sink"].map(unique_name);
     for (name, config) in [
+        // Reads what the healthy one writes: the sink-task metrics.
+        (
+            &sink,
+            json!({
+                "connector.class": "FileStreamSink",
+                "topics": topic,
+                "file": dir.path().join("sink.txt"),
+                "tasks.max": "1",
+            }),
+        ),
         (&healthy, datagen(json!({}))),
         // StringConverter cannot write datagen's structs: both tasks fail on their first record.
         (
@@ -371,6 +414,10 @@ config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigPr
                 &[("connector", &broken), ("status", "failed")],
             ) == 1.0
                 && sum(
+                    "kafka_connect_sink_task_sink_record_send_total",
+                    &[("connector", &sink)],
+                ) > 0.0
+                && sum(
                     "kafka_connect_worker_connector_failed_task_count",
                     &[("connector", &failing)],
                 ) == 2.0
@@ -414,8 +461,75 @@ config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigPr
             .map(|(_, _, v)| v)
             .sum()
     };
-    ensure!(total("kafka_connect_worker_connector_count") == 3.0);
-    ensure!(total("kafka_connect_worker_task_count") == 6.0);
+    ensure!(total("kafka_connect_worker_connector_count") == 4.0);
+    ensure!(total("kafka_connect_worker_task_count") == 7.0);
+
+    // The other groups say what happened: records moved, failed, rounds completed.
+    let of = |name: &str, connector: &str| -> f64 {
+        scrapes
+            .iter()
+            .flatten()
+            .filter(|(n, l, _)| {
+                n == name && l.get("connector").map(String::as_str) == Some(connector)
+            })
+            .map(|(_, _, v)| v)
+            .sum()
+    };
+    let polled = of(
+        "kafka_connect_source_task_source_record_poll_total",
+        &healthy,
+    );
+    let written = of(
+        "kafka_connect_source_task_source_record_write_total",
+        &healthy,
+    );
+    ensure!(
+        written > 0.0 && polled >= written,
+        "healthy polled {polled}, wrote {written}"
+    );
+    ensure!(
+        of("kafka_connect_sink_task_sink_record_read_total", &sink) > 0.0
+            && of("kafka_connect_sink_task_partition_count", &sink) == 1.0,
+        "the sink's metrics: read {}, partitions {}",
+        of("kafka_connect_sink_task_sink_record_read_total", &sink),
+        of("kafka_connect_sink_task_partition_count", &sink)
+    );
+    // StringConverter refused a record in each failing task before it failed.
+    for task in ["0", "1"] {
+        let errors: f64 = scrapes
+            .iter()
+            .flatten()
+            .filter(|(n, l, _)| {
+                n == "kafka_connect_task_error_total_record_errors"
+                    && l.get("connector") == Some(&failing)
+                    && l.get("task").map(String::as_str) == Some(task)
+            })
+            .map(|(_, _, v)| v)
+            .sum();
+        ensure!(
+            errors >= 1.0,
+            "{failing}-{task} reports {errors} record errors"
+        );
+    }
+    ensure!(
+        of("kafka_connect_task_error_total_record_errors", &healthy) == 0.0,
+        "the healthy connector reports record errors"
+    );
+    for (w, samples) in workers.iter().zip(&scrapes) {
+        let rounds: f64 = samples
+            .iter()
+            .filter(|(n, _, _)| n == "kafka_connect_worker_rebalance_completed_rebalances_total")
+            .map(|(_, _, v)| v)
+            .sum();
+        ensure!(rounds >= 1.0, "{} completed {rounds} rounds", w.name);
+    }
+    ensure!(
+        total("kafka_connect_worker_task_startup_success_total") >= 7.0
+            && total("kafka_connect_worker_connector_startup_failure_total") >= 1.0,
+        "start-ups: tasks {}, connector failures {}",
+        total("kafka_connect_worker_task_startup_success_total"),
+        total("kafka_connect_worker_connector_startup_failure_total")
+    );
 
     // The shipped rules: valid, reading only exported metrics, and firing as expected.
     let spec = rendered_rules(stack)?;
@@ -445,6 +559,26 @@ config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigPr
             referenced.insert(name);
         }
     }
+    // The shipped dashboard reads only what the workers export (the operator's panels are
+    // checked against the operator's exposition in its own crate).
+    let dashboard = rendered_dashboard(stack)?;
+    let mut exprs = 0;
+    for expr in dashboard_exprs(&dashboard) {
+        exprs += 1;
+        let names = metric_names(&expr);
+        ensure!(!names.is_empty(), "no metric found in {expr}");
+        for name in names
+            .iter()
+            .filter(|n| !n.starts_with("tributary_operator_"))
+        {
+            ensure!(
+                exported.contains(name.as_str()),
+                "the dashboard reads {name} ({expr}), which the workers do not export"
+            );
+        }
+    }
+    ensure!(exprs >= 20, "the dashboard has only {exprs} queries");
+
     // promtool's linter on what each worker serves a plain scraper (the Prometheus text format):
     // it parses, and the only complaint allowed is the `_count` suffix of the gauges named as
     // Strimzi's JMX exporter rules name them, which its dashboards and alerts read as they are.
@@ -551,5 +685,16 @@ fn metric_names_are_read_from_promql() {
             "kafka_connect_connector_status".to_string(),
             "tributary_x_total".to_string()
         ])
+    );
+}
+
+#[test]
+fn metric_names_are_read_from_grafana_promql() {
+    let names = metric_names(
+        r#"histogram_quantile(0.99, sum by (le, kind) (rate(a_bucket{namespace=~"$namespace"}[$__rate_interval]))) * 60 + (count by (connector, status) (b) or vector(0))"#,
+    );
+    assert_eq!(
+        names,
+        BTreeSet::from(["a_bucket".to_string(), "b".to_string()])
     );
 }

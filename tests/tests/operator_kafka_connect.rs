@@ -20,6 +20,7 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::Api;
 use nix::sys::signal::Signal;
 use tributary_operator::crd::KafkaConnect;
+use tributary_tests::installed::promtool_check_metrics;
 use tributary_tests::operator::{chart_kubeconfig, install_crds, kubectl_ok, operator_binary};
 use tributary_tests::stack::ports::free_ports;
 use tributary_tests::stack::process::{Managed, spawn, tail};
@@ -41,7 +42,19 @@ fn start_operator(
     lease: &str,
     extra: &[&str],
 ) -> Result<Managed> {
-    let port = free_ports(1)?[0];
+    start_operator_at(free_ports(1)?[0], ns, dir, kubeconfig, name, lease, extra)
+}
+
+/// [`start_operator`] with its metrics on `port`.
+fn start_operator_at(
+    port: u16,
+    ns: &str,
+    dir: &Path,
+    kubeconfig: &Path,
+    name: &str,
+    lease: &str,
+    extra: &[&str],
+) -> Result<Managed> {
     let mut cmd = Command::new(operator_binary()?);
     cmd.args([
         "run",
@@ -112,7 +125,16 @@ async fn a_kafka_connect_becomes_its_children_and_its_status_follows() -> Result
     install_crds(stack)?;
     let ns = stack.namespace("op").await?;
     let kubeconfig = chart_kubeconfig(stack, &ns, dir.path(), false)?;
-    let mut operator = start_operator(&ns, dir.path(), &kubeconfig, "operator", "lease", &[])?;
+    let metrics_port = free_ports(1)?[0];
+    let mut operator = start_operator_at(
+        metrics_port,
+        &ns,
+        dir.path(),
+        &kubeconfig,
+        "operator",
+        "lease",
+        &[],
+    )?;
     let client = stack.kube_client().await?;
     let kcs: Api<KafkaConnect> = Api::namespaced(client.clone(), &ns);
     let stss: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
@@ -397,6 +419,29 @@ async fn a_kafka_connect_becomes_its_children_and_its_status_follows() -> Result
         operator.poll_exit().is_none(),
         "the operator exited: {}",
         log(&operator)
+    );
+    // Its metrics: what it did, in a text promtool finds nothing to say about.
+    let text = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await?
+        .text()
+        .await?;
+    let sample = |name: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    ensure!(
+        sample(r#"tributary_operator_reconciliations_total{kind="KafkaConnect"}"#) >= 3.0
+            && sample(
+                r#"tributary_operator_reconcile_duration_seconds_count{kind="KafkaConnect"}"#
+            ) >= 3.0,
+        "the operator's metrics:\n{text}"
+    );
+    let complaints = promtool_check_metrics(&text)?;
+    ensure!(
+        complaints.trim().is_empty(),
+        "promtool check metrics: {complaints}\non:\n{text}"
     );
     operator.request_stop();
     Ok(())
