@@ -285,6 +285,9 @@ pub struct TaskHandle {
     pub id: TaskId,
     pub control: Arc<TaskControl>,
     thread: Option<JoinHandle<()>>,
+    /// The task's metrics live as long as the herder holds the task (a FAILED task's included,
+    /// as in Java, until it is restarted or stopped).
+    _metrics: crate::metrics::task::TaskGuard,
 }
 
 impl TaskHandle {
@@ -317,6 +320,12 @@ pub fn spawn(
     control.set_paused(paused);
     let id = spec.id.clone();
     let thread_control = control.clone();
+    let kind = match plugin {
+        TaskPlugin::Source(_) => crate::metrics::task::TaskKind::Source,
+        TaskPlugin::Sink(_) => crate::metrics::task::TaskKind::Sink,
+    };
+    let metrics = worker.metrics.task(&id.connector, id.task, kind);
+    let stats = metrics.stats();
     let thread = std::thread::Builder::new()
         .name(format!("task-{}", spec.id))
         .spawn(move || {
@@ -327,8 +336,8 @@ pub fn spawn(
             let id = spec.id.clone();
             let status = worker.status.clone();
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match plugin {
-                TaskPlugin::Source(t) => source::run(t, &spec, &worker, &thread_control),
-                TaskPlugin::Sink(t) => sink::run(t, &spec, &worker, &thread_control),
+                TaskPlugin::Source(t) => source::run(t, &spec, &worker, &thread_control, &stats),
+                TaskPlugin::Sink(t) => sink::run(t, &spec, &worker, &thread_control, &stats),
             }));
             let failure = match outcome {
                 Ok(Ok(())) => None,
@@ -355,6 +364,7 @@ pub fn spawn(
         id,
         control,
         thread: Some(thread),
+        _metrics: metrics,
     })
 }
 

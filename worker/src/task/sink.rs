@@ -3,6 +3,7 @@
 //! durable (and after failed records reached the dead letter queue), every
 //! `offset.flush.interval.ms`, before partitions are revoked, and on stop.
 
+use crate::metrics::task::TaskStats;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -547,6 +548,7 @@ pub fn run(
     spec: &TaskSpec,
     worker: &WorkerContext,
     control: &TaskControl,
+    stats: &Arc<TaskStats>,
 ) -> Result<()> {
     let policy = ErrorPolicy::from_config(&spec.connector_config)?;
     let topics = subscription(&spec.connector_config)?;
@@ -566,17 +568,12 @@ pub fn run(
         header: SimpleHeaderConverter,
     };
     let (cfg, max_poll_records) = consumer_config(spec, worker)?;
-    let stats = worker.metrics.task(
-        &spec.id.connector,
-        spec.id.task,
-        crate::metrics::task::TaskKind::Sink,
-    );
     let failures = Arc::new(Failures {
         dlq: dlq_for(&policy, spec, worker)?,
         policy: policy.clone(),
         connector: spec.id.connector.clone(),
         task: spec.id.task,
-        stats: stats.stats(),
+        stats: stats.clone(),
     });
     let reporter: Option<Arc<dyn ErrantRecordReporter>> =
         if policy.tolerate_all || policy.dlq_topic.is_some() {

@@ -3,6 +3,7 @@
 //! and only for records acknowledged in order per source partition, so a crash at any point
 //! repeats at most the records since the last flush and never skips one.
 
+use crate::metrics::task::TaskStats;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -267,6 +268,7 @@ pub fn run(
     spec: &TaskSpec,
     worker: &WorkerContext,
     control: &TaskControl,
+    stats: &Arc<TaskStats>,
 ) -> Result<()> {
     let policy = ErrorPolicy::from_config(&spec.connector_config)?;
     let converters = converters(spec, worker)?;
@@ -301,11 +303,6 @@ pub fn run(
         }),
     })?;
     let status = &worker.status;
-    let stats = worker.metrics.task(
-        &spec.id.connector,
-        spec.id.task,
-        crate::metrics::task::TaskKind::Source,
-    );
     let mut shown = None;
     let mut l = Loop {
         spec,
