@@ -147,9 +147,22 @@ pub fn start_operator_in_pod_network(
     extra: &[&str],
     envs: &[(&str, &str)],
 ) -> Result<crate::stack::process::Managed> {
+    start_operator_in_netns("trib-operator", ns, dir, kubeconfig, extra, envs)
+}
+
+/// [`start_operator_in_pod_network`] in network namespace `netns` (a stack's
+/// `TRIBUTARY_OPERATOR_NETNS`).
+pub fn start_operator_in_netns(
+    netns: &str,
+    ns: &str,
+    dir: &Path,
+    kubeconfig: &Path,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> Result<crate::stack::process::Managed> {
     let bin = operator_binary()?;
     let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", "trib-operator"])
+    cmd.args(["netns", "exec", netns])
         .arg(bin)
         .args(["run", "--namespace", ns, "--lease-namespace", ns])
         .args(["--metrics-addr", "127.0.0.1:0"])
@@ -231,7 +244,10 @@ pub async fn operator_in_namespace(
     install_crds(stack)?;
     let ns = restricted_namespace(stack, prefix).await?;
     let kubeconfig = chart_kubeconfig(stack, &ns, dir, true)?;
-    let operator = start_operator_in_pod_network(&ns, dir, &kubeconfig, &[], &[])?;
+    let netns = stack
+        .var("TRIBUTARY_OPERATOR_NETNS")
+        .unwrap_or("trib-operator");
+    let operator = start_operator_in_netns(netns, &ns, dir, &kubeconfig, &[], &[])?;
     Ok((ns, operator))
 }
 

@@ -44,17 +44,21 @@ const BROKER_DOWN: Duration = Duration::from_secs(8);
 const RECOVERY_LIMIT: Duration = Duration::from_secs(180);
 const START: Duration = Duration::from_secs(180);
 
-/// One private 3-node stack for both tests; they take turns.
+/// One private 3-node stack for the tests; they take turns.
 fn stack() -> Result<&'static Devstack> {
     static STACK: OnceLock<std::result::Result<Devstack, String>> = OnceLock::new();
     STACK
         .get_or_init(|| {
+            // With a control plane of its own (the kube row restarts its apiserver): its pods
+            // and operator get addresses and a namespace apart from the shared stack's.
             Devstack::start(&[
                 "--kafka-nodes",
                 "3",
-                "--no-kube",
                 "--no-postgres",
-                "--pod-network",
+                "--pod-ip-offset",
+                "50000",
+                "--operator-netns",
+                "trib-chaos-op",
             ])
             .map_err(|e| format!("{e:#}"))
         })
@@ -422,25 +426,14 @@ consumer.heartbeat.interval.ms=1000
 
     /// Waits until the sink's file holds every record below `upto`; returns how long it took.
     async fn delivered(&mut self, upto: usize, since: Instant) -> Result<Duration> {
-        let deadline = Instant::now() + RECOVERY_LIMIT;
-        loop {
-            self.seen.refresh(&self.output)?;
-            if self.seen.complete_below >= upto {
-                return Ok(since.elapsed());
-            }
-            if Instant::now() > deadline {
-                let logs: String = self
-                    .nodes
-                    .iter()
-                    .map(|n| format!("--- {}\n{}\n", n.worker.name, n.worker.log()))
-                    .collect();
-                bail!(
-                    "records below {upto} were not all delivered within {RECOVERY_LIMIT:?} (complete below {}); worker logs:\n{logs}",
-                    self.seen.complete_below
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let nodes = &self.nodes;
+        await_delivered(&mut self.seen, &self.output, upto, since, || {
+            nodes
+                .iter()
+                .map(|n| format!("--- {}\n{}\n", n.worker.name, n.worker.log()))
+                .collect()
+        })
+        .await
     }
 
     fn signal(&self, i: usize, sig: nix::sys::signal::Signal) -> Result<()> {
@@ -456,6 +449,8 @@ enum Fault {
     RestartBroker,
     FreezeWorker,
     CutWorker,
+    RestartApiserver,
+    KillOperator,
 }
 
 impl Fault {
@@ -475,6 +470,8 @@ impl Fault {
             Fault::RestartBroker => "kill -9 a broker, start it again",
             Fault::FreezeWorker => "SIGSTOP a worker past the session timeout, SIGCONT",
             Fault::CutWorker => "cut a worker's network namespace off, heal it",
+            Fault::RestartApiserver => "stop the kube-apiserver 15 s, start it again",
+            Fault::KillOperator => "kill -9 the operator, start it again",
         }
     }
 }
@@ -543,6 +540,12 @@ async fn inject(
             });
             Instant::now()
         }
+        Fault::RestartApiserver | Fault::KillOperator => {
+            bail!(
+                "{} is the kube row's (a pipeline the operator runs)",
+                kind.name()
+            )
+        }
         Fault::CutWorker => {
             let victim = p.worker_of(&p.sink).await?;
             p.nodes[victim].net.set_link(false)?;
@@ -557,6 +560,32 @@ async fn inject(
     };
     let upto = writer.written();
     p.delivered(upto, healed).await
+}
+
+/// Waits until `output` holds every record below `upto` (read into `seen`); returns the time
+/// since `since`. On timeout the error carries `logs()`.
+async fn await_delivered(
+    seen: &mut Seen,
+    output: &Path,
+    upto: usize,
+    since: Instant,
+    logs: impl Fn() -> String,
+) -> Result<Duration> {
+    let deadline = Instant::now() + RECOVERY_LIMIT;
+    loop {
+        seen.refresh(output)?;
+        if seen.complete_below >= upto {
+            return Ok(since.elapsed());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "records below {upto} were not all delivered within {RECOVERY_LIMIT:?} (complete below {}); logs:\n{}",
+                seen.complete_below,
+                logs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Every status record of the group: (producer timestamp, worker id, generation, key).
@@ -822,5 +851,265 @@ async fn the_unsafe_commit_switch_makes_the_checks_report_loss() -> Result<()> {
         lost > 0,
         "with sink offsets committed before the data was durable, three kill -9 of the sink's worker ({kills:?}) lost nothing: the chaos checks could not see loss\n{text}"
     );
+    Ok(())
+}
+
+/// The kube row: the same pipeline, but run as Kubernetes runs it — a KafkaConnect of 3
+/// replicas and two Connector resources, reconciled by the operator — while the kube-apiserver
+/// is stopped past the operator's and pod runner's patience and started again, then the
+/// operator is killed with SIGKILL and started again. The data path does not need either, so
+/// nothing may be lost and nothing replayed beyond a flush; after each fault the operator must
+/// come back to Ready resources without restarting the connectors.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_record_is_lost_when_the_apiserver_restarts_and_the_operator_is_killed() -> Result<()> {
+    use tributary_tests::operator::{
+        chart_kubeconfig, install_crds, kubectl_ok, pod_log, restricted_namespace,
+        start_operator_in_netns, wait_kafka_connect_ready,
+    };
+    let _turn = turn().lock().await;
+    let stack = tokio::task::spawn_blocking(stack).await??;
+    // Not under /tmp: a worker pod has a /tmp of its own (an emptyDir), the files must be the
+    // same for the pods and the test.
+    let parent = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/chaos");
+    std::fs::create_dir_all(&parent)?;
+    let dir = tempfile::Builder::new()
+        .prefix("kube-")
+        .tempdir_in(&parent)?
+        .keep();
+    install_crds(stack)?;
+    let ns = restricted_namespace(stack, "chaos").await?;
+    let kubeconfig = chart_kubeconfig(stack, &ns, &dir, true)?;
+    let netns = stack.var("TRIBUTARY_OPERATOR_NETNS")?.to_string();
+    let start_operator = || start_operator_in_netns(&netns, &ns, &dir, &kubeconfig, &[], &[]);
+    let mut operator = start_operator()?;
+
+    let bootstrap = stack.var("TRIBUTARY_KAFKA_POD_BOOTSTRAP")?;
+    let group = unique_name("chaos-kube");
+    let topic = stack
+        .create_topic("chaos-kube", 3, 3, &[("min.insync.replicas", "2")])
+        .await?;
+    let input = dir.join("in");
+    let output = dir.join("out");
+    std::fs::write(&input, "")?;
+    let flush_ms = FLUSH_INTERVAL_S * 1000;
+    kubectl_ok(
+        stack,
+        &["apply", "-n", &ns, "-f", "-"],
+        Some(&format!(
+            "apiVersion: tributary.dev/v1alpha1
+kind: KafkaConnect
+metadata: {{name: pipe}}
+spec:
+  replicas: 3
+  bootstrapServers: {bootstrap}
+  groupId: {group}
+  configStorageTopic: {group}-configs
+  offsetStorageTopic: {group}-offsets
+  statusStorageTopic: {group}-status
+  config:
+    key.converter: org.apache.kafka.connect.json.JsonConverter
+    value.converter: org.apache.kafka.connect.json.JsonConverter
+    key.converter.schemas.enable: 'false'
+    value.converter.schemas.enable: 'false'
+    offset.flush.interval.ms: '{flush_ms}'
+    scheduled.rebalance.max.delay.ms: '0'
+---
+apiVersion: tributary.dev/v1alpha1
+kind: Connector
+metadata: {{name: source}}
+spec:
+  clusterRef: {{name: pipe}}
+  class: org.apache.kafka.connect.file.FileStreamSourceConnector
+  tasksMax: 1
+  config: {{file: '{}', topic: {topic}}}
+---
+apiVersion: tributary.dev/v1alpha1
+kind: Connector
+metadata: {{name: sink}}
+spec:
+  clusterRef: {{name: pipe}}
+  class: org.apache.kafka.connect.file.FileStreamSinkConnector
+  tasksMax: 1
+  config: {{file: '{}', topics: {topic}}}
+",
+            input.display(),
+            output.display()
+        )),
+    )?;
+    let client = stack.kube_client().await?;
+    // A restarted operator appends to the same log.
+    let operator_log = operator.log.clone();
+    let logs = || {
+        let mut text = format!(
+            "--- operator\n{}\n",
+            tributary_tests::stack::process::tail(&operator_log, 60)
+        );
+        for i in 0..3 {
+            let pod = format!("pipe-connect-{i}");
+            let log = pod_log(stack, &ns, &pod).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            text.push_str(&format!(
+                "--- {pod}\n{}\n",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            ));
+        }
+        text
+    };
+    wait_kafka_connect_ready(&client, &ns, "pipe", START)
+        .await
+        .with_context(logs)?;
+
+    let mut seen = Seen::default();
+    let mut writer = Writer::start(&input)?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    await_delivered(&mut seen, &output, writer.written(), Instant::now(), logs).await?;
+    let connectors: kube::Api<tributary_operator::crd::Connector> =
+        kube::Api::namespaced(client.clone(), &ns);
+    // The tasks' workers now: neither fault may move or restart them.
+    let placement = || async {
+        let mut out = Vec::new();
+        for name in ["source", "sink"] {
+            let c = connectors.get(name).await?;
+            let s = c.status.and_then(|s| s.connector_status);
+            let task = s
+                .and_then(|s| s.tasks)
+                .and_then(|t| t.into_iter().next())
+                .map(|t| (t.state, t.worker_id));
+            out.push(task);
+        }
+        anyhow::Ok(out)
+    };
+    let before = tributary_tests::wait_until("both tasks RUNNING in the status", START, || async {
+        let p = placement().await?;
+        Ok(p.iter()
+            .all(|t| t.as_ref().is_some_and(|(s, _)| s == "RUNNING"))
+            .then_some(p))
+    })
+    .await
+    .with_context(logs)?;
+
+    let mut rows = Vec::new();
+    let mut control = Vec::new();
+    for fault in [Fault::RestartApiserver, Fault::KillOperator] {
+        let first = writer.written();
+        let healed = match fault {
+            Fault::RestartApiserver => {
+                stack.kill_component("kube-apiserver")?;
+                // Really gone: the API answers nothing.
+                let asked =
+                    tokio::time::timeout(Duration::from_secs(5), connectors.get("source")).await;
+                ensure!(
+                    !matches!(asked, Ok(Ok(_))),
+                    "the apiserver still answers after it was stopped"
+                );
+                tokio::time::sleep(OUTAGE).await;
+                stack.start_component("kube-apiserver")?;
+                let started = Instant::now();
+                tributary_tests::wait_until("the apiserver to answer", START, || async {
+                    Ok(connectors.get("source").await.ok().map(|_| ()))
+                })
+                .await?;
+                control.push(format!(
+                    "{}: the apiserver answered {:.1} s after its start",
+                    fault.name(),
+                    started.elapsed().as_secs_f64()
+                ));
+                started
+            }
+            _ => {
+                operator.kill_now();
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                operator = start_operator()?;
+                Instant::now()
+            }
+        };
+        let upto = writer.written();
+        let recovery = await_delivered(&mut seen, &output, upto, healed, logs)
+            .await
+            .with_context(|| fault.name())?;
+        // The control plane is back too: a Connector applied now gets the operator's answer
+        // (here: its KafkaConnect does not exist), and the resources stay Ready with the same
+        // placement.
+        let probe = format!("probe-{}", rows.len());
+        kubectl_ok(
+            stack,
+            &["apply", "-n", &ns, "-f", "-"],
+            Some(&format!(
+                "apiVersion: tributary.dev/v1alpha1
+kind: Connector
+metadata: {{name: {probe}}}
+spec:
+  clusterRef: {{name: absent}}
+  class: FileStreamSource
+  config: {{file: /dev/null, topic: {topic}}}
+"
+            )),
+        )?;
+        tributary_tests::wait_until(
+            &format!("the operator to answer Connector {probe}"),
+            RECOVERY_LIMIT,
+            || async {
+                let c = connectors.get(&probe).await?;
+                let answered = c
+                    .status
+                    .and_then(|s| s.conditions)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.reason == "ClusterNotFound");
+                Ok(answered.then_some(()))
+            },
+        )
+        .await
+        .with_context(|| format!("after {}: {}", fault.name(), logs()))?;
+        control.push(format!(
+            "{}: the operator answered a new Connector {:.1} s after",
+            fault.name(),
+            healed.elapsed().as_secs_f64()
+        ));
+        wait_kafka_connect_ready(&client, &ns, "pipe", RECOVERY_LIMIT)
+            .await
+            .with_context(|| format!("after {}: {}", fault.name(), logs()))?;
+        let after = placement().await?;
+        ensure!(
+            after == before,
+            "after {}: the tasks moved or restarted: {before:?} → {after:?}\n{}",
+            fault.name(),
+            logs()
+        );
+        ensure!(
+            operator.poll_exit().is_none(),
+            "the operator exited after {}:\n{}",
+            fault.name(),
+            logs()
+        );
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        rows.push(Row {
+            fault,
+            faults: 1,
+            range: first..writer.written(),
+            recovery,
+        });
+    }
+    let total = writer.finish()?;
+    await_delivered(&mut seen, &output, total, Instant::now(), logs).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    seen.refresh(&output)?;
+    let in_topic = topic_counts(stack, &topic)?;
+    let text = format!(
+        "{}{}\n",
+        table(&rows, &seen, Some(&in_topic), total),
+        control.join("\n")
+    );
+    report("kube-report.txt", &text);
+    let (lost, dups) = seen.tally(0..total);
+    ensure!(lost == 0, "{lost} records lost:\n{text}");
+    ensure!(seen.garbled == 0, "garbled records:\n{text}");
+    // Neither fault touches a worker: at most what a flush had not covered, were a task
+    // restarted — which the placement check above already rules out.
+    let bound = 2 * RATE * 2 * FLUSH_INTERVAL_S;
+    ensure!(dups <= bound, "{dups} duplicates (bound {bound}):\n{text}");
+    operator.request_stop();
+    kubectl_ok(stack, &["delete", "namespace", &ns, "--wait=false"], None)?;
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

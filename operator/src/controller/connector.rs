@@ -808,7 +808,7 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
     // Connector is a fraction of the object (with a thousand of them that is megabytes).
     let (store, writer) = kube::runtime::reflector::store();
     let stream = watcher(connectors, wc.clone())
-        .default_backoff()
+        .backoff(super::watch_backoff())
         .modify(|c: &mut Connector| {
             c.managed_fields_mut().clear();
             c.annotations_mut().remove(LAST_APPLIED);
@@ -820,6 +820,7 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
         .reflect(writer)
         .touched_objects();
     let controller = Controller::for_stream(stream, store.clone())
+        .trigger_backoff(super::watch_backoff())
         // Bounded: each reconcile in flight holds its objects and HTTP buffers. A hanging
         // cluster holds a slot for seconds at most (request timeouts, then its breaker).
         .with_config(kube::runtime::controller::Config::default().concurrency(CONCURRENCY));

@@ -568,7 +568,8 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
         }
     }
     let wc = watcher::Config::default();
-    let controller = Controller::new(api::<KafkaConnect>(&client, namespace), wc.clone());
+    let controller = Controller::new(api::<KafkaConnect>(&client, namespace), wc.clone())
+        .trigger_backoff(super::watch_backoff());
     let store = controller.store();
     controller
         .owns(api::<StatefulSet>(&client, namespace), wc.clone())
@@ -577,7 +578,8 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
         // A Connector's configFrom Secrets are mounted into its cluster's workers: the index
         // says which clusters a Connector change concerns (most concern none).
         .reconcile_on(config_from_changes(
-            watcher(api::<crate::crd::Connector>(&client, namespace), wc.clone()).default_backoff(),
+            watcher(api::<crate::crd::Connector>(&client, namespace), wc.clone())
+                .backoff(super::watch_backoff()),
             ctx.config_from.clone(),
         ))
         .watches(

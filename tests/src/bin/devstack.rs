@@ -57,6 +57,13 @@ struct UpArgs {
     /// workers run in network namespaces of their own.
     #[arg(long)]
     pod_network: bool,
+    /// First pod address index of the pod runner (a second stack with kube on the machine
+    /// needs one past the first's pods).
+    #[arg(long, default_value_t = 0)]
+    pod_ip_offset: u32,
+    /// Network namespace the operator under test runs in.
+    #[arg(long, default_value = "trib-operator")]
+    operator_netns: String,
     /// Do not start PostgreSQL.
     #[arg(long)]
     no_postgres: bool,
@@ -158,6 +165,8 @@ fn up(args: UpArgs) -> Result<ExitCode> {
         pod_network: args.pod_network,
         postgres: !args.no_postgres,
         java_connect: args.java_connect,
+        pod_ip_offset: args.pod_ip_offset,
+        operator_netns: args.operator_netns.clone(),
     };
     // One thread for the whole stack: children die with the thread that spawned them.
     let rt = tokio::runtime::Builder::new_current_thread()

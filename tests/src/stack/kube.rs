@@ -28,6 +28,8 @@ pub struct ControlPlane {
     pub ca_cert: PathBuf,
     pub etcd: Managed,
     pub apiserver: Managed,
+    /// Kept to start the apiserver again after a crash test killed it.
+    apiserver_cmd: Command,
     pub controller_manager: Option<Managed>,
     log_dir: PathBuf,
 }
@@ -120,9 +122,23 @@ impl ControlPlane {
             ca_cert: pki.ca_cert.clone(),
             etcd,
             apiserver,
+            apiserver_cmd: api,
             controller_manager: None,
             log_dir: log_dir.to_path_buf(),
         })
+    }
+
+    /// Starts the apiserver again (`start kube-apiserver` on the control channel, after
+    /// `stop kube-apiserver`), on the same port, storage and certificates.
+    pub fn restart_apiserver(&mut self) -> Result<()> {
+        self.apiserver.kill_now();
+        self.apiserver = spawn(
+            "kube-apiserver",
+            &mut self.apiserver_cmd,
+            &self.log_dir,
+            Signal::SIGTERM,
+        )?;
+        Ok(())
     }
 
     /// Waits for the apiserver's `/readyz`, then starts the controller-manager. Async because

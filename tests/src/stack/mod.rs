@@ -43,6 +43,11 @@ pub struct Options {
     pub pod_network: bool,
     pub postgres: bool,
     pub java_connect: bool,
+    /// Where the pod runner's pod addresses start (`pod_ip(offset)` for the operator's
+    /// namespace, then one per pod), and the operator namespace's name: a second stack with
+    /// `kube` on the same machine (the chaos suite's) must use others than the shared one's.
+    pub pod_ip_offset: u32,
+    pub operator_netns: String,
 }
 
 /// The running components. Built up step by step so that a failure half-way still leaves
@@ -193,7 +198,16 @@ impl Stack {
             ) {
                 images.push(("tributary.dev/test/rest-black-hole".to_string(), b));
             }
-            self.pod_runner = Some(pod_runner::PodRunner::start(client, &self.dir, images).await?);
+            self.pod_runner = Some(
+                pod_runner::PodRunner::start(
+                    client,
+                    &self.dir,
+                    images,
+                    opts.pod_ip_offset,
+                    &opts.operator_netns,
+                )
+                .await?,
+            );
             tracing::info!("pod runner ready");
         }
         if opts.java_connect {
@@ -230,6 +244,11 @@ impl Stack {
             "TRIBUTARY_DEVSTACK_LOGS",
             self.log_dir.display().to_string(),
         );
+        if let Some(r) = &self.pod_runner
+            && let Some(op) = r.extra_nets.first()
+        {
+            set("TRIBUTARY_OPERATOR_NETNS", op.netns.clone());
+        }
         if let Some(k) = &self.kafka {
             set("TRIBUTARY_KAFKA_VERSION", self.kafka_version.clone());
             set("TRIBUTARY_KAFKA_NODES", k.nodes.len().to_string());
@@ -377,6 +396,11 @@ impl Stack {
     /// Starts a killed component again (`start kafka-2` on the control channel); only Kafka
     /// nodes can be restarted.
     pub fn start_component(&mut self, name: &str) -> Result<()> {
+        if name == "kube-apiserver"
+            && let Some(kube) = self.kube.as_mut()
+        {
+            return kube.restart_apiserver();
+        }
         let Some(kafka) = self.kafka.as_mut() else {
             bail!("no component named {name}");
         };

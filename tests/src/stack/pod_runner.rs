@@ -111,7 +111,13 @@ fn now_rfc3339() -> String {
 
 impl PodRunner {
     /// Creates the bridge, the `devstack` Node and the operator's namespace.
-    pub async fn start(client: Client, dir: &Path, images: Vec<(String, PathBuf)>) -> Result<Self> {
+    pub async fn start(
+        client: Client,
+        dir: &Path,
+        images: Vec<(String, PathBuf)>,
+        ip_offset: u32,
+        operator_netns: &str,
+    ) -> Result<Self> {
         pod_net::ensure_bridge()?;
         let nodes: Api<Node> = Api::all(client.clone());
         let node: Node = serde_json::from_value(json!({
@@ -140,14 +146,20 @@ impl PodRunner {
             .patch_status(NODE, &PatchParams::default(), &Patch::Merge(&status))
             .await
             .context("marking the devstack Node ready")?;
-        let operator = PodNet::create("trib-operator", "operator", &pod_net::pod_ip(0))?;
+        // The veth's host side is named after the namespace (≤ 10 characters after its `vh`).
+        let tag: String = operator_netns
+            .trim_start_matches("trib-")
+            .chars()
+            .take(10)
+            .collect();
+        let operator = PodNet::create(operator_netns, &tag, &pod_net::pod_ip(ip_offset))?;
         operator.write_hosts("127.0.0.1 localhost\n")?;
         Ok(Self {
             client,
             dir: dir.to_path_buf(),
             images,
             pods: BTreeMap::new(),
-            next_ip: 1,
+            next_ip: ip_offset + 1,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(2))
                 .build()?,
