@@ -9,6 +9,8 @@
 //! status under the generation it had before (it rejoins first). A second test turns on the
 //! worker's debug-only `TRIBUTARY_CHAOS_UNSAFE_COMMIT` (sink offsets committed before the data
 //! is durable) and requires the same checks to report loss: proof they can fail.
+//! A third runs the pipeline through the operator (a KafkaConnect and two Connector resources)
+//! while the kube-apiserver is stopped and started again and the operator is killed.
 //!
 //! Bounded here (one round of each fault, ≥ 1M records); `make test-long` runs more rounds and
 //! records through `TRIBUTARY_CHAOS_ROUNDS` and `TRIBUTARY_CHAOS_RECORDS`. The table is printed
