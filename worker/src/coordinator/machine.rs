@@ -254,6 +254,11 @@ pub struct GroupMachine {
     /// SyncGroup or an answered heartbeat); unlike `last_heartbeat_ok`, never set to "now"
     /// for pacing.
     confirmed_at: Option<Instant>,
+    /// When the request in flight (`pending` / `heartbeat_in_flight`) was sent: an answer confirms
+    /// the membership as of then, not as of its arrival (an answer read after a SIGSTOP or a cut
+    /// network says nothing about the time in between).
+    pending_sent_at: Option<Instant>,
+    heartbeat_sent_at: Option<Instant>,
     /// A cooperative rejoin begun while the membership held: the coordinator keeps a member whose
     /// JoinGroup it holds until the rebalance timeout, so the membership holds that long too
     /// (a slow member can stretch a rebalance well past the session timeout).
@@ -282,6 +287,8 @@ impl GroupMachine {
             next_heartbeat: None,
             last_heartbeat_ok: None,
             confirmed_at: None,
+            pending_sent_at: None,
+            heartbeat_sent_at: None,
             join_lease: None,
             retry_at: None,
             member_id: String::new(),
@@ -516,6 +523,7 @@ impl GroupMachine {
                             assignments,
                         };
                         self.pending = Some(self.send(out, Target::Coordinator, request));
+                        self.pending_sent_at = Some(now);
                         self.phase = Phase::Syncing;
                     }
                     code::MEMBER_ID_REQUIRED => {
@@ -547,7 +555,7 @@ impl GroupMachine {
                         self.rejoin_requested = false;
                         self.needs_prepare = true;
                         self.last_heartbeat_ok = Some(now);
-                        self.confirmed_at = Some(now);
+                        self.confirmed_at = Some(self.pending_sent_at.unwrap_or(now));
                         self.join_lease = None;
                         self.next_heartbeat = Some(now + self.settings.heartbeat_interval);
                         // Before the round is handed over, so the herder may write under it.
@@ -578,11 +586,11 @@ impl GroupMachine {
                 match error {
                     code::NONE => {
                         self.last_heartbeat_ok = Some(now);
-                        self.confirmed_at = Some(now);
+                        self.confirmed_at = Some(self.heartbeat_sent_at.unwrap_or(now));
                     }
                     // The coordinator still counts us in: a confirmation too.
                     code::REBALANCE_IN_PROGRESS => {
-                        self.confirmed_at = Some(now);
+                        self.confirmed_at = Some(self.heartbeat_sent_at.unwrap_or(now));
                         self.rejoin_requested = true;
                     }
                     code::UNKNOWN_MEMBER_ID | code::FENCED_INSTANCE_ID => self.reset(true),
@@ -695,6 +703,7 @@ impl GroupMachine {
                 member_id: self.member_id.clone(),
             };
             self.heartbeat_in_flight = Some(self.send(out, Target::Coordinator, request));
+            self.heartbeat_sent_at = Some(now);
             self.next_heartbeat = Some(now + self.settings.heartbeat_interval);
         }
     }

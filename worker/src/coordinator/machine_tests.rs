@@ -619,3 +619,20 @@ fn a_cooperative_rejoin_keeps_the_membership_for_the_rebalance_timeout() {
     assert_eq!(h.m.phase(), Phase::Joining);
     assert_eq!(h.m.membership_valid_until(), None);
 }
+
+#[test]
+fn an_answer_read_after_a_freeze_confirms_only_the_time_it_was_asked() {
+    let mut h = Harness::stable_leader();
+    let session = settings().session_timeout;
+    let hb = h.next_heartbeat();
+    let asked = h.now;
+    // Frozen (SIGSTOP) with the answer already on its way; read on waking.
+    h.now += session * 2;
+    h.respond(hb, Response::Heartbeat { error: code::NONE });
+    let until = h.m.membership_valid_until();
+    assert_eq!(until, Some(asked + session));
+    assert!(
+        until.is_some_and(|u| u <= h.now),
+        "a stale answer must not make the member look confirmed"
+    );
+}
