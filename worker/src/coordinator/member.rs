@@ -91,6 +91,18 @@ pub struct ConnectMember {
     membership: Arc<Mutex<Option<(std::time::Instant, i32)>>>,
     /// Rounds begun and completed, for `connect-worker-rebalance-metrics`.
     rebalances: Arc<crate::metrics::worker::Rebalances>,
+    /// Leader only: see [`HeldTasks`].
+    held: Arc<Mutex<HeldTasks>>,
+}
+
+/// The connectors whose tasks the group's members said they still run when the leader last
+/// assigned (their JoinGroup allocations), and that round's generation. A member stops revoked
+/// tasks — their final offset flush included — before it rejoins, so once a stopped connector
+/// is absent here its offsets are nobody's to write but the offsets API's.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct HeldTasks {
+    pub generation: i32,
+    pub connectors: std::collections::BTreeSet<String>,
 }
 
 /// The herder's callback for completed rounds.
@@ -124,7 +136,14 @@ impl ConnectMember {
             events: None,
             membership: Arc::default(),
             rebalances: Arc::default(),
+            held: Arc::default(),
         }
+    }
+
+    /// Shares what the members held at the leader's last assignment with the herder.
+    pub fn with_held_tasks(mut self, held: Arc<Mutex<HeldTasks>>) -> Self {
+        self.held = held;
+        self
     }
 
     /// Reports rounds begun and completed to the worker's metrics.
@@ -231,6 +250,15 @@ impl GroupMember for ConnectMember {
                 }
             })
             .collect();
+        if let Ok(mut held) = self.held.lock() {
+            *held = HeldTasks {
+                generation,
+                connectors: decoded
+                    .iter()
+                    .flat_map(|m| m.allocation.tasks.iter().map(|t| t.connector.clone()))
+                    .collect(),
+            };
+        }
         let leader = Leader {
             id: leader_id.to_string(),
             url: self.url.clone(),

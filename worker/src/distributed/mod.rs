@@ -204,6 +204,7 @@ pub async fn run(config: WorkerConfig, raw_props: BTreeMap<String, String>) -> R
         events: Mutex::new(events_tx.clone()),
         heartbeat_ms: std::sync::atomic::AtomicI64::new(crate::herder::distributed::now_ms()),
         membership: Arc::default(),
+        held_tasks: Arc::default(),
     });
     let herder = Arc::new(DistributedHerder {
         shared: shared.clone(),
@@ -234,7 +235,8 @@ pub async fn run(config: WorkerConfig, raw_props: BTreeMap<String, String>) -> R
         let _ = notify.send(Event::Rebalanced(r));
     })
     .with_membership(shared.membership.clone())
-    .with_rebalance_metrics(metrics.rebalances.clone());
+    .with_rebalance_metrics(metrics.rebalances.clone())
+    .with_held_tasks(shared.held_tasks.clone());
     let driver_config = DriverConfig {
         bootstrap: DriverConfig::parse_bootstrap(&string(&config, "bootstrap.servers"))?,
         security: Security::from_librdkafka(&client.librdkafka)?,

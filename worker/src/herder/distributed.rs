@@ -86,7 +86,12 @@ pub struct Shared {
     /// off, coordinator gone) the worker writes no status under that generation.
     /// With the generation it holds for.
     pub membership: Arc<Mutex<Option<(std::time::Instant, i32)>>>,
+    /// What the members held at this leader's last assignment (see [`HeldTasks`]).
+    pub held_tasks: Arc<Mutex<crate::coordinator::member::HeldTasks>>,
 }
+
+/// How long an offsets change waits for a stopped connector's tasks to be stopped everywhere.
+const OFFSETS_WAIT: Duration = Duration::from_secs(60);
 
 /// How long one step of the worker thread may take before `/health` calls the worker unhealthy.
 pub const STALL_LIMIT: Duration = Duration::from_secs(10);
@@ -99,6 +104,32 @@ pub fn now_ms() -> i64 {
 }
 
 impl Shared {
+    /// Waits until no member of the group holds a task of stopped connector `name` any more:
+    /// a task still stopping (the stop's rebalance revoked it, the member has not rejoined yet)
+    /// flushes its offsets on the way out, which would undo a reset or an alteration written
+    /// before. Java checks the config topic only; the tasks' last flush then races the change.
+    fn await_tasks_gone(&self, name: &str) -> HerderResult<()> {
+        let deadline = std::time::Instant::now() + OFFSETS_WAIT;
+        loop {
+            let generation = self.round().map_or(-1, |r| r.generation);
+            let held = self
+                .held_tasks
+                .lock()
+                .map(|h| h.clone())
+                .unwrap_or_default();
+            // This leader assigned the current round, and nobody reported a task of `name`.
+            if held.generation >= generation && !held.connectors.contains(name) {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(HerderError::Conflict(format!(
+                    "The tasks of connector {name} are still stopping on some workers; try again once the group has rebalanced"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn config(&self) -> HerderResult<MutexGuard<'_, ConfigStore>> {
         self.config
             .lock()
@@ -575,6 +606,7 @@ impl Herder for DistributedHerder {
         };
         let type_ = Catalog::type_of(&config);
         let change = super::offsets_change(name, type_, target, tasks, offsets.as_ref())?;
+        self.shared.await_tasks_gone(name)?;
         super::write_offsets(
             &self.shared.catalog,
             self.shared.offsets.as_ref(),
