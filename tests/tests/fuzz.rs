@@ -17,6 +17,7 @@ const TARGETS: &[(&str, u64)] = &[
     ("json_converter", 2_000_000),
     ("properties", 1_000_000),
     ("rest_bodies", 250_000),
+    ("group_machine", 2_000_000),
 ];
 
 fn fuzz(target: &str, runs: u64) -> Result<()> {
