@@ -262,6 +262,13 @@ impl SinkConsumerContext {
             Ok(()) => {
                 tracing::debug!(partitions = committable.len(), "sink offsets committed")
             }
+            // Not allowed to commit for this group: no later commit will do better, and a task
+            // that stays RUNNING without ever committing replays everything on its next start.
+            Err(e) if refused_for_authorization(e) => {
+                return Err(Error::Kafka(format!(
+                    "the sink's offsets cannot be committed: {e} (grant the worker's principal READ on the consumer group connect-<connector>, or set consumer.override.group.id to a group it may use)"
+                )));
+            }
             Err(e) => tracing::warn!(
                 partitions = committable.len(),
                 error = %e,
@@ -834,6 +841,19 @@ pub fn run(
     Ok(())
 }
 
+/// A commit the group coordinator refuses because the principal may not use the group or the
+/// topic: permanent, unlike a coordinator moving or a rebalance.
+fn refused_for_authorization(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            rdkafka::types::RDKafkaErrorCode::GroupAuthorizationFailed
+                | rdkafka::types::RDKafkaErrorCode::TopicAuthorizationFailed
+                | rdkafka::types::RDKafkaErrorCode::ClusterAuthorizationFailed
+        )
+    )
+}
+
 fn commit_current(
     consumer: &BaseConsumer<SinkConsumerContext>,
 ) -> Result<std::result::Result<(), KafkaError>> {
@@ -872,4 +892,31 @@ fn apply_requests(consumer: &BaseConsumer<SinkConsumerContext>, r: &Requests) ->
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::types::RDKafkaErrorCode as Code;
+
+    #[test]
+    fn only_authorization_refusals_of_a_commit_are_permanent() {
+        for code in [
+            Code::GroupAuthorizationFailed,
+            Code::TopicAuthorizationFailed,
+        ] {
+            assert!(refused_for_authorization(&KafkaError::ConsumerCommit(code)));
+        }
+        for code in [
+            Code::RebalanceInProgress,
+            Code::NotCoordinator,
+            Code::CoordinatorLoadInProgress,
+            Code::UnknownMemberId,
+            Code::IllegalGeneration,
+        ] {
+            assert!(!refused_for_authorization(&KafkaError::ConsumerCommit(
+                code
+            )));
+        }
+    }
 }
