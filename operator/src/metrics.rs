@@ -143,33 +143,29 @@ pub fn respond(
     metrics: &Metrics,
     headers: &axum::http::HeaderMap,
 ) -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
-    let text = metrics.encode();
-    let wants_openmetrics = headers
+    let accept = headers
         .get(axum::http::header::ACCEPT)
-        .and_then(|a| a.to_str().ok())
-        .is_some_and(|a| a.contains("application/openmetrics-text"));
-    if wants_openmetrics {
-        (
-            [(
-                axum::http::header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            text,
-        )
-    } else {
-        (
-            [(
-                axum::http::header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            tributary_connect_client::exposition::prometheus_text(&text),
-        )
-    }
+        .and_then(|a| a.to_str().ok());
+    let (content_type, body) =
+        tributary_connect_client::exposition::negotiate(accept, metrics.encode());
+    ([(axum::http::header::CONTENT_TYPE, content_type)], body)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An operator that has reconciled (and failed to reconcile) a Connector now RUNNING.
+    fn reconciled() -> String {
+        let m = Metrics::new();
+        m.reconciliations
+            .get_or_create(&Metrics::kind("Connector"))
+            .inc();
+        m.failures.get_or_create(&Metrics::kind("Connector")).inc();
+        m.observe("Connector", Duration::from_millis(1));
+        m.connector_state("ns", "c", Some("RUNNING"));
+        tributary_connect_client::exposition::prometheus_text(&m.encode())
+    }
 
     #[test]
     fn connectors_are_counted_by_namespace_and_state() {
@@ -195,34 +191,15 @@ mod tests {
 
     #[test]
     fn docs_metrics_md_lists_every_operator_metric() {
-        use tributary_connect_client::exposition::{catalogue, prometheus_text, splice_generated};
-        let m = Metrics::new();
-        m.reconciliations
-            .get_or_create(&Metrics::kind("Connector"))
-            .inc();
-        m.failures.get_or_create(&Metrics::kind("Connector")).inc();
-        m.observe("Connector", Duration::from_millis(1));
-        m.connector_state("ns", "c", Some("RUNNING"));
-        let mut table = String::from("| Metric | Type | Labels | Meaning |\n|---|---|---|---|\n");
-        let mut rows = catalogue(&prometheus_text(&m.encode()));
-        rows.sort();
-        for (name, kind, labels, help) in rows {
-            table.push_str(&format!(
-                "| `{name}` | {kind} | {} | {help} |\n",
-                labels.join(", ")
-            ));
-        }
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/metrics.md");
-        let doc = std::fs::read_to_string(path).expect("docs/metrics.md");
-        let fresh = splice_generated(&doc, "operator-metrics", &table)
-            .expect("docs/metrics.md has the operator-metrics markers");
-        if std::env::var_os("TRIBUTARY_REGENERATE").is_some() {
-            std::fs::write(path, &fresh).expect("write docs/metrics.md");
-        } else {
-            assert!(
-                doc == fresh,
-                "docs/metrics.md no longer lists what the operator exports: run `make generate`"
-            );
+        use tributary_connect_client::exposition::{check_generated, markdown_table};
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/metrics.md");
+        if let Err(e) = check_generated(
+            &path,
+            "operator-metrics",
+            &markdown_table(&reconciled(), None),
+            "the operator",
+        ) {
+            panic!("{e}");
         }
     }
 
@@ -233,14 +210,7 @@ mod tests {
             "/../charts/tributary/dashboards/tributary-connect.json"
         );
         let dashboard = std::fs::read_to_string(path).expect("the dashboard");
-        let m = Metrics::new();
-        m.reconciliations
-            .get_or_create(&Metrics::kind("Connector"))
-            .inc();
-        m.failures.get_or_create(&Metrics::kind("Connector")).inc();
-        m.observe("Connector", Duration::from_millis(1));
-        m.connector_state("ns", "c", Some("RUNNING"));
-        let text = tributary_connect_client::exposition::prometheus_text(&m.encode());
+        let text = reconciled();
         let exported: std::collections::BTreeSet<&str> = text
             .lines()
             .filter(|l| !l.starts_with('#'))

@@ -400,6 +400,28 @@ impl Drop for Devstack {
     }
 }
 
+/// A record as text: its value, and its headers (in order) with their values.
+pub fn text_record(m: &impl rdkafka::Message) -> (String, Vec<(String, String)>) {
+    use rdkafka::message::Headers;
+    let headers = m
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| {
+                    (
+                        h.key.to_string(),
+                        String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (
+        String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+        headers,
+    )
+}
+
 /// A name no other test (in this or another process) uses: `<prefix>-<pid>-<n>`. Lower-case and
 /// short, so it is a valid topic, group, namespace and SQL identifier.
 pub fn unique_name(prefix: &str) -> String {

@@ -39,51 +39,42 @@ fn http() -> reqwest::Client {
         .expect("http client")
 }
 
-/// The PrometheusRule the chart renders with `prometheusRule.enabled=true`, as a Prometheus
-/// rule file (its `spec`).
-fn rendered_rules(stack: &Devstack) -> Result<Value> {
+/// The one object `template` of the chart renders with `value` set to true.
+fn render_enabled(stack: &Devstack, value: &str, template: &str) -> Result<Value> {
     let k8s = tributary_tests::installed::Versions::pinned().k8s;
     let out = Command::new(stack.var("TRIBUTARY_HELM")?)
         .args(["template", "t"])
         .arg(repo().join("charts/tributary"))
-        .args([
-            "--kube-version",
-            &k8s,
-            "--set",
-            "prometheusRule.enabled=true",
-        ])
-        .args(["--show-only", "templates/prometheusrule.yaml"])
+        .args(["--kube-version", &k8s, "--set", &format!("{value}=true")])
+        .args(["--show-only", template])
         .output()?;
     ensure!(
         out.status.success(),
         "helm template: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let rule: Value = yaml_serde::from_str(std::str::from_utf8(&out.stdout)?)?;
+    Ok(yaml_serde::from_str(std::str::from_utf8(&out.stdout)?)?)
+}
+
+/// The PrometheusRule the chart renders with `prometheusRule.enabled=true`, as a Prometheus
+/// rule file (its `spec`).
+fn rendered_rules(stack: &Devstack) -> Result<Value> {
+    let rule = render_enabled(
+        stack,
+        "prometheusRule.enabled",
+        "templates/prometheusrule.yaml",
+    )?;
     ensure!(rule["kind"] == "PrometheusRule", "{rule}");
     Ok(rule["spec"].clone())
 }
 
 /// The dashboard the chart ships with `grafanaDashboard.enabled=true`, from its ConfigMap.
 fn rendered_dashboard(stack: &Devstack) -> Result<Value> {
-    let k8s = tributary_tests::installed::Versions::pinned().k8s;
-    let out = Command::new(stack.var("TRIBUTARY_HELM")?)
-        .args(["template", "t"])
-        .arg(repo().join("charts/tributary"))
-        .args([
-            "--kube-version",
-            &k8s,
-            "--set",
-            "grafanaDashboard.enabled=true",
-        ])
-        .args(["--show-only", "templates/grafana-dashboard.yaml"])
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "helm template: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let map: Value = yaml_serde::from_str(std::str::from_utf8(&out.stdout)?)?;
+    let map = render_enabled(
+        stack,
+        "grafanaDashboard.enabled",
+        "templates/grafana-dashboard.yaml",
+    )?;
     ensure!(
         map["metadata"]["labels"]["grafana_dashboard"] == "1",
         "{map}"

@@ -865,8 +865,8 @@ async fn the_unsafe_commit_switch_makes_the_checks_report_loss() -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn no_record_is_lost_when_the_apiserver_restarts_and_the_operator_is_killed() -> Result<()> {
     use tributary_tests::operator::{
-        chart_kubeconfig, install_crds, kubectl_ok, pod_log, restricted_namespace,
-        start_operator_in_netns, wait_kafka_connect_ready,
+        chart_kubeconfig, install_crds, kafka_connect_manifest, kubectl_ok, pod_log,
+        restricted_namespace, start_operator_in_netns, wait_kafka_connect_ready,
     };
     let _turn = turn().lock().await;
     let stack = tokio::task::spawn_blocking(stack).await??;
@@ -885,8 +885,6 @@ async fn no_record_is_lost_when_the_apiserver_restarts_and_the_operator_is_kille
     let start_operator = || start_operator_in_netns(&netns, &ns, &dir, &kubeconfig, &[], &[]);
     let mut operator = start_operator()?;
 
-    let bootstrap = stack.var("TRIBUTARY_KAFKA_POD_BOOTSTRAP")?;
-    let group = unique_name("chaos-kube");
     let topic = stack
         .create_topic("chaos-kube", 3, 3, &[("min.insync.replicas", "2")])
         .await?;
@@ -894,50 +892,42 @@ async fn no_record_is_lost_when_the_apiserver_restarts_and_the_operator_is_kille
     let output = dir.join("out");
     std::fs::write(&input, "")?;
     let flush_ms = FLUSH_INTERVAL_S * 1000;
-    kubectl_ok(
-        stack,
-        &["apply", "-n", &ns, "-f", "-"],
-        Some(&format!(
-            "apiVersion: tributary.dev/v1alpha1
-kind: KafkaConnect
-metadata: {{name: pipe}}
+    let connector = |name: &str, class: &str, config: String| {
+        format!(
+            "---
+apiVersion: tributary.dev/v1alpha1
+kind: Connector
+metadata: {{name: {name}}}
 spec:
-  replicas: 3
-  bootstrapServers: {bootstrap}
-  groupId: {group}
-  configStorageTopic: {group}-configs
-  offsetStorageTopic: {group}-offsets
-  statusStorageTopic: {group}-status
-  config:
+  clusterRef: {{name: pipe}}
+  class: org.apache.kafka.connect.file.{class}
+  tasksMax: 1
+  config: {{{config}}}
+"
+        )
+    };
+    let manifest = format!(
+        "{}  config:
     key.converter: org.apache.kafka.connect.json.JsonConverter
     value.converter: org.apache.kafka.connect.json.JsonConverter
     key.converter.schemas.enable: 'false'
     value.converter.schemas.enable: 'false'
     offset.flush.interval.ms: '{flush_ms}'
     scheduled.rebalance.max.delay.ms: '0'
----
-apiVersion: tributary.dev/v1alpha1
-kind: Connector
-metadata: {{name: source}}
-spec:
-  clusterRef: {{name: pipe}}
-  class: org.apache.kafka.connect.file.FileStreamSourceConnector
-  tasksMax: 1
-  config: {{file: '{}', topic: {topic}}}
----
-apiVersion: tributary.dev/v1alpha1
-kind: Connector
-metadata: {{name: sink}}
-spec:
-  clusterRef: {{name: pipe}}
-  class: org.apache.kafka.connect.file.FileStreamSinkConnector
-  tasksMax: 1
-  config: {{file: '{}', topics: {topic}}}
-",
-            input.display(),
-            output.display()
-        )),
-    )?;
+{}{}",
+        kafka_connect_manifest(stack, "pipe", 3)?,
+        connector(
+            "source",
+            "FileStreamSourceConnector",
+            format!("file: '{}', topic: {topic}", input.display())
+        ),
+        connector(
+            "sink",
+            "FileStreamSinkConnector",
+            format!("file: '{}', topics: {topic}", output.display())
+        ),
+    );
+    kubectl_ok(stack, &["apply", "-n", &ns, "-f", "-"], Some(&manifest))?;
     let client = stack.kube_client().await?;
     // A restarted operator appends to the same log.
     let operator_log = operator.log.clone();

@@ -1025,9 +1025,7 @@ fn read_topic(
     topic: &str,
     n: usize,
 ) -> Result<Vec<TopicRecord>> {
-    use rdkafka::Message;
     use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::message::Headers as _;
     let mut cfg = stack.kafka_config()?;
     cfg.set("group.id", tributary_tests::unique_name("reader"))
         .set("auto.offset.reset", "earliest");
@@ -1041,23 +1039,7 @@ fn read_topic(
             let Ok(m) = m else {
                 continue;
             };
-            let headers = m
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|h| {
-                            (
-                                h.key.to_string(),
-                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            out.push((
-                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
-                headers,
-            ));
+            out.push(tributary_tests::testkit::text_record(&m));
         }
     }
     ensure!(out.len() == n, "{} of {n} records in {topic}", out.len());

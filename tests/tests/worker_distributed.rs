@@ -13,7 +13,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use rdkafka::Message;
 use serde_json::{Value, json};
 use tributary_tests::installed::Installed;
 use tributary_tests::stack::java_connect::JavaConnect;
@@ -132,26 +131,10 @@ async fn diagnose(workers: &[WorkerProcess]) -> String {
 /// Every record of `topic` (all partitions, each in order) from the beginning to its current
 /// end: the value, and the headers as text.
 fn read_topic(stack: &Devstack, topic: &str) -> Result<Vec<(String, BTreeMap<String, String>)>> {
-    use rdkafka::message::Headers;
     let mut out = Vec::new();
     stack.read_topic_to_end(topic, Duration::from_secs(300), |m| {
-        let headers = m
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|h| {
-                        (
-                            h.key.to_string(),
-                            String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.push((
-            String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
-            headers,
-        ));
+        let (value, headers) = tributary_tests::testkit::text_record(m);
+        out.push((value, headers.into_iter().collect()));
     })?;
     Ok(out)
 }

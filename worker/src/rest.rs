@@ -754,30 +754,10 @@ async fn ready(State(api): State<Api>) -> Response {
 /// OpenMetrics to scrapers that ask for it (Prometheus does), the Prometheus text format to the
 /// rest (promtool, curl, older agents), which read OpenMetrics counters wrongly.
 async fn metrics(State(api): State<Api>, headers: HeaderMap) -> Response {
-    let text = api.metrics.render();
-    let wants_openmetrics = headers
-        .get(header::ACCEPT)
-        .and_then(|a| a.to_str().ok())
-        .is_some_and(|a| a.contains("application/openmetrics-text"));
-    if wants_openmetrics {
-        (
-            [(
-                header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            text,
-        )
-            .into_response()
-    } else {
-        (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            crate::metrics::prometheus_text(&text),
-        )
-            .into_response()
-    }
+    let accept = headers.get(header::ACCEPT).and_then(|a| a.to_str().ok());
+    let (content_type, body) =
+        tributary_connect_client::exposition::negotiate(accept, api.metrics.render());
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
 /// `POST /leave`: see [`Leave`]. Only from inside the pod (loopback): the health listener is

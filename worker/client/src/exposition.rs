@@ -1,6 +1,23 @@
 //! The Prometheus text format (0.0.4) for scrapers that do not read OpenMetrics, shared by the
 //! worker's and the operator's `/metrics` (both encode OpenMetrics with `prometheus-client`).
 
+/// What `/metrics` answers a scraper whose `Accept` header is `accept`: OpenMetrics to one that
+/// asks for it (Prometheus does), the Prometheus text format 0.0.4 to any other. Returns the
+/// content type and the body.
+pub fn negotiate(accept: Option<&str>, openmetrics: String) -> (&'static str, String) {
+    if accept.is_some_and(|a| a.contains("application/openmetrics-text")) {
+        (
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            openmetrics,
+        )
+    } else {
+        (
+            "text/plain; version=0.0.4; charset=utf-8",
+            prometheus_text(&openmetrics),
+        )
+    }
+}
+
 /// The Prometheus text format (0.0.4) of an OpenMetrics exposition, for scrapers that do not ask
 /// for OpenMetrics (`promtool check metrics`, `curl`, older agents): in OpenMetrics a counter's
 /// family is named without `_total` while its samples carry it, which a 0.0.4 reader takes for a
@@ -125,6 +142,30 @@ pub fn catalogue(prometheus: &str) -> Vec<(String, String, Vec<String>, String)>
     out
 }
 
+/// An extra column of [`markdown_table`]: its title, and its text for a family's name.
+pub type Column<'a> = (&'a str, fn(&str) -> &str);
+
+/// A Markdown table of the families of a Prometheus text exposition, sorted by name, for
+/// `docs/metrics.md`; `group`, when given, adds a column naming where each family comes from.
+pub fn markdown_table(prometheus: &str, group: Option<Column<'_>>) -> String {
+    let extra = group.map_or(String::new(), |(title, _)| format!(" {title} |"));
+    let mut out = format!(
+        "| Metric | Type | Labels |{extra} Meaning |\n|---|---|---|{}---|\n",
+        if group.is_some() { "---|" } else { "" }
+    );
+    let mut rows = catalogue(prometheus);
+    rows.sort();
+    for (name, kind, labels, help) in rows {
+        let extra = group.map_or(String::new(), |(_, g)| format!(" {} |", g(&name)));
+        out.push_str(&format!(
+            "| `{name}` | {kind} | {} |{extra} {} |\n",
+            labels.join(", "),
+            help.replace('|', "\\|")
+        ));
+    }
+    out
+}
+
 /// Replaces the text between `<!-- {marker}:begin -->` and `<!-- {marker}:end -->` in `doc`.
 pub fn splice_generated(doc: &str, marker: &str, body: &str) -> Option<String> {
     let begin = format!("<!-- {marker}:begin -->\n");
@@ -132,6 +173,31 @@ pub fn splice_generated(doc: &str, marker: &str, body: &str) -> Option<String> {
     let from = doc.find(&begin)? + begin.len();
     let to = doc[from..].find(&end)? + from;
     Some(format!("{}{body}{}", &doc[..from], &doc[to..]))
+}
+
+/// The generated section `marker` of the file at `path` (see [`splice_generated`]) against
+/// `body`: `Err` naming `what` when it is stale; with `TRIBUTARY_REGENERATE` set (as
+/// `make generate` does) it is rewritten instead. For the tests that keep `docs/metrics.md` true.
+pub fn check_generated(
+    path: &std::path::Path,
+    marker: &str,
+    body: &str,
+    what: &str,
+) -> Result<(), String> {
+    let doc = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let fresh = splice_generated(&doc, marker, body)
+        .ok_or_else(|| format!("{} has no {marker} markers", path.display()))?;
+    if std::env::var_os("TRIBUTARY_REGENERATE").is_some() {
+        return std::fs::write(path, &fresh).map_err(|e| format!("{}: {e}", path.display()));
+    }
+    if doc == fresh {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} no longer lists what {what} exports: run `make generate`",
+            path.display()
+        ))
+    }
 }
 
 #[cfg(test)]

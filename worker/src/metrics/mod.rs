@@ -14,7 +14,7 @@
 pub mod task;
 pub mod worker;
 
-pub use tributary_connect_client::exposition::{catalogue, prometheus_text, splice_generated};
+pub use tributary_connect_client::exposition::{catalogue, prometheus_text};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -780,36 +780,20 @@ mod docs {
         prometheus_text(&m.render())
     }
 
-    fn table() -> String {
-        let mut out = String::from(
-            "| Metric | Type | Labels | Java group | Meaning |\n|---|---|---|---|---|\n",
-        );
-        let mut rows = catalogue(&full());
-        rows.sort();
-        for (name, kind, labels, help) in rows {
-            out.push_str(&format!(
-                "| `{name}` | {kind} | {} | {} | {} |\n",
-                labels.join(", "),
-                java_group(&name),
-                help.replace('|', "\\|")
-            ));
-        }
-        out
-    }
-
     #[test]
     fn docs_metrics_md_lists_every_worker_metric() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/metrics.md");
-        let doc = std::fs::read_to_string(path).expect("docs/metrics.md");
-        let fresh = splice_generated(&doc, "worker-metrics", &table())
-            .expect("docs/metrics.md has the worker-metrics markers");
-        if std::env::var_os("TRIBUTARY_REGENERATE").is_some() {
-            std::fs::write(path, &fresh).expect("write docs/metrics.md");
-        } else {
-            assert!(
-                doc == fresh,
-                "docs/metrics.md no longer lists what the worker exports: run `make generate`"
-            );
+        let table = tributary_connect_client::exposition::markdown_table(
+            &full(),
+            Some(("Java group", java_group)),
+        );
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/metrics.md");
+        if let Err(e) = tributary_connect_client::exposition::check_generated(
+            &path,
+            "worker-metrics",
+            &table,
+            "the worker",
+        ) {
+            panic!("{e}");
         }
     }
 

@@ -59,8 +59,6 @@ struct RebalanceState {
 pub struct Rebalances {
     state: Mutex<RebalanceState>,
     times_ms: Window,
-    /// Whether this worker is in a group at all (standalone workers export none of these).
-    enabled: std::sync::atomic::AtomicBool,
 }
 
 /// One scrape's view of [`Rebalances`].
@@ -82,7 +80,6 @@ pub struct RebalanceView {
 impl Rebalances {
     /// A round begins (this member is about to send its first JoinGroup of it).
     pub fn started(&self) {
-        self.enabled.store(true, Ordering::Relaxed);
         if let Ok(mut s) = self.state.lock()
             && s.started.is_none()
         {
@@ -92,7 +89,6 @@ impl Rebalances {
 
     /// A round completed with this member's assignment.
     pub fn completed(&self, generation: i32, leader: &str, protocol: &str, work: (usize, usize)) {
-        self.enabled.store(true, Ordering::Relaxed);
         let now = Instant::now();
         let Ok(mut s) = self.state.lock() else {
             return;
@@ -109,11 +105,12 @@ impl Rebalances {
         (s.assigned_connectors, s.assigned_tasks) = work;
     }
 
+    /// `None` before the first round begins: a standalone worker exports none of these.
     pub fn view(&self) -> Option<RebalanceView> {
-        if !self.enabled.load(Ordering::Relaxed) {
+        let s = self.state.lock().ok()?;
+        if s.started.is_none() && s.completed == 0 {
             return None;
         }
-        let s = self.state.lock().ok()?;
         Some(RebalanceView {
             rebalancing: s.started.is_some(),
             completed: s.completed,
