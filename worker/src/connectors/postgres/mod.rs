@@ -244,8 +244,14 @@ pub struct PostgresSinkTask {
     /// The last `put`'s transaction, running while the worker converts the next batch.
     in_flight: Option<InFlight>,
     /// Rows accepted by a `put` whose write failed on the connection, written first next time.
-    pending: Option<(Vec<Vec<Row>>, Vec<SinkRecord>)>,
+    pending: Option<(Groups, Vec<SinkRecord>)>,
+    /// The text length of the last row, the capacity the next one starts with.
+    text_hint: usize,
 }
+
+/// A put's rows in groups of one statement shape, shared with the transaction writing them
+/// (which reads its parameters straight from them).
+type Groups = Arc<Vec<Vec<Row>>>;
 
 /// A transaction's outcome: the rows refused (their index in the put and why) or why it failed.
 type Written = Result<Vec<(usize, String)>, ConnectError>;
@@ -254,7 +260,7 @@ type Written = Result<Vec<(usize, String)>, ConnectError>;
 /// client back; its rows and records stay here in case the database refuses some of them.
 struct InFlight {
     handle: tokio::task::JoinHandle<(tokio_postgres::Client, Written)>,
-    groups: Vec<Vec<Row>>,
+    groups: Groups,
     records: Vec<SinkRecord>,
 }
 
@@ -292,7 +298,7 @@ impl std::fmt::Debug for PostgresSinkTask {
 struct Row {
     table: Arc<str>,
     columns: Arc<Vec<Column>>,
-    values: Vec<Option<String>>,
+    values: Cells,
     pk: Arc<Vec<String>>,
     delete: bool,
     /// The record's index in the `put` batch, for the errant record reporter.
@@ -315,14 +321,44 @@ fn ddl_error(what: String, e: &tokio_postgres::Error) -> ConnectError {
     }
 }
 
+/// A row's values as the text PostgreSQL parses, in one buffer: a row of a few columns costs
+/// one allocation, not one per value (they were a good part of the sink's malloc time).
+#[derive(Debug, Clone, Default)]
+struct Cells {
+    text: String,
+    /// Each value's range of `text`, `None` for NULL; inline up to 8 columns.
+    ranges: smallvec::SmallVec<[Option<(usize, usize)>; 8]>,
+}
+
+impl Cells {
+    fn push(&mut self, value: Option<&Value>) -> Result<(), String> {
+        let start = self.text.len();
+        let some = sql::write_text(value, &mut self.text)?;
+        self.ranges.push(some.then_some((start, self.text.len())));
+        Ok(())
+    }
+
+    fn get(&self, i: usize) -> Option<&str> {
+        self.ranges
+            .get(i)
+            .copied()
+            .flatten()
+            .and_then(|(a, b)| self.text.get(a..b))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = Option<&str>> {
+        (0..self.ranges.len()).map(|i| self.get(i))
+    }
+}
+
 impl Row {
     /// The texts of its primary key columns.
-    fn key(&self) -> Vec<Option<String>> {
+    fn key(&self) -> Vec<Option<&str>> {
         self.columns
             .iter()
-            .zip(&self.values)
+            .zip(self.values.iter())
             .filter(|(c, _)| self.pk.contains(&c.name))
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| v)
             .collect()
     }
 }
@@ -336,8 +372,13 @@ struct Statement {
 }
 
 enum StatementData {
-    /// One text array parameter per column.
-    Arrays(Vec<Vec<Option<String>>>),
+    /// One text array parameter per column (of `columns`), taken from the rows `rows` of
+    /// group `group` when the statement runs.
+    Arrays {
+        group: usize,
+        rows: std::ops::Range<usize>,
+        columns: Vec<usize>,
+    },
     /// COPY's text-format rows.
     Copy(String),
 }
@@ -407,12 +448,15 @@ impl PostgresSinkTask {
             .map(|k| (k.table.clone(), k.columns.clone(), k.pk.clone()));
         let cached = known.is_some();
         let mut columns = Vec::new();
-        let mut values = Vec::new();
+        let mut values = Cells {
+            text: String::with_capacity(self.text_hint),
+            ranges: Default::default(),
+        };
         let mut pk = Vec::new();
         // With a known shape only the values are computed; the checks that depend on values
         // alone (null key, value against its schema) run for every record.
         let push = |columns: &mut Vec<Column>,
-                    values: &mut Vec<Option<String>>,
+                    values: &mut Cells,
                     name: &str,
                     schema: &Schema,
                     v: Option<&Value>|
@@ -424,7 +468,7 @@ impl PostgresSinkTask {
                     optional: schema.is_optional(),
                 });
             }
-            values.push(sql::text(v).map_err(|e| format!("field {name}: {e}"))?);
+            values.push(v).map_err(|e| format!("field {name}: {e}"))?;
             Ok(())
         };
         let s = self.settings.as_ref().ok_or("not started")?;
@@ -550,9 +594,10 @@ impl PostgresSinkTask {
         &mut self,
         r: &SinkRecord,
         known: Option<ShapeParts>,
-        (columns, pk, values): (Vec<Column>, Vec<String>, Vec<Option<String>>),
+        (columns, pk, values): (Vec<Column>, Vec<String>, Cells),
         index: usize,
     ) -> Row {
+        self.text_hint = values.text.len() + 16;
         let delete = r.value.is_none();
         let (table, columns, pk) = match known {
             Some(k) => k,
@@ -697,16 +742,19 @@ impl PostgresSinkTask {
             return out;
         }
         // The last operation per key in the whole put decides; earlier ones are dropped.
-        let mut last: HashMap<(Arc<str>, Vec<Option<String>>), usize> = HashMap::new();
-        for g in &out {
-            for r in g {
-                last.insert((r.table.clone(), r.key()), r.index);
+        let kept: std::collections::HashSet<usize> = {
+            let mut last: HashMap<(&str, Vec<Option<&str>>), usize> = HashMap::new();
+            for g in &out {
+                for r in g {
+                    last.insert((&r.table, r.key()), r.index);
+                }
             }
-        }
+            last.into_values().collect()
+        };
         out.into_iter()
             .map(|g| {
                 g.into_iter()
-                    .filter(|r| last.get(&(r.table.clone(), r.key())) == Some(&r.index))
+                    .filter(|r| kept.contains(&r.index))
                     .collect::<Vec<_>>()
             })
             .filter(|g| !g.is_empty())
@@ -731,8 +779,8 @@ impl PostgresSinkTask {
         }
     }
 
-    /// The statement's parameters: one text array per column.
-    fn params(rows: &[Row]) -> Vec<Vec<Option<String>>> {
+    /// The columns whose text arrays are the statement's parameters.
+    fn param_columns(rows: &[Row]) -> Vec<usize> {
         let first = &rows[0];
         let delete = first.delete;
         first
@@ -740,7 +788,7 @@ impl PostgresSinkTask {
             .iter()
             .enumerate()
             .filter(|(_, c)| !delete || first.pk.contains(&c.name))
-            .map(|(i, _)| rows.iter().map(|r| r.values[i].clone()).collect())
+            .map(|(i, _)| i)
             .collect()
     }
 
@@ -754,15 +802,15 @@ impl PostgresSinkTask {
                 .settings
                 .as_ref()
                 .is_some_and(|s| s.mode == Mode::Insert);
-        groups
-            .iter()
-            .flat_map(|g| g.chunks(size))
-            .map(|c| {
+        let mut out = Vec::new();
+        for (group, g) in groups.iter().enumerate() {
+            for (n, c) in g.chunks(size).enumerate() {
                 let indexes = c.iter().map(|r| r.index).collect();
-                if copy && !c[0].delete {
-                    let mut data = String::with_capacity(c.len() * 64);
+                out.push(if copy && !c[0].delete {
+                    let mut data =
+                        String::with_capacity(c.iter().map(|r| r.values.text.len() + 8).sum());
                     for r in c {
-                        sql::copy_row(&r.values, &mut data);
+                        sql::copy_row(r.values.iter(), &mut data);
                     }
                     Statement {
                         sql: sql::copy_in(&c[0].table, &c[0].columns),
@@ -772,18 +820,23 @@ impl PostgresSinkTask {
                 } else {
                     Statement {
                         sql: self.sql_for(c),
-                        data: StatementData::Arrays(Self::params(c)),
+                        data: StatementData::Arrays {
+                            group,
+                            rows: n * size..n * size + c.len(),
+                            columns: Self::param_columns(c),
+                        },
                         indexes,
                     }
-                }
-            })
-            .collect()
+                });
+            }
+        }
+        out
     }
 
     /// Writes the groups in one transaction and waits for it.
     fn write(
         &mut self,
-        groups: &[Vec<Row>],
+        groups: &Groups,
         one_by_one: bool,
     ) -> Result<Vec<(usize, String)>, ConnectError> {
         let statements = self.statements_for(groups, one_by_one);
@@ -795,7 +848,7 @@ impl PostgresSinkTask {
             .client
             .as_mut()
             .ok_or_else(|| ConnectError::retriable("not connected"))?;
-        rt.block_on(execute(client, statements, one_by_one))
+        rt.block_on(execute(client, groups.clone(), statements, one_by_one))
     }
 
     /// Writes `groups` (the rows of `records`) now: whole, or, when the database refuses the
@@ -803,7 +856,7 @@ impl PostgresSinkTask {
     /// connection keeps them for the next attempt.
     fn write_now(
         &mut self,
-        groups: Vec<Vec<Row>>,
+        groups: Groups,
         records: Vec<SinkRecord>,
         refused_whole: Option<String>,
     ) -> ConnectResult<()> {
@@ -905,6 +958,7 @@ fn located(r: &SinkRecord) -> SinkRecord {
 /// and a lost connection is `Retriable`.
 async fn execute(
     client: &mut tokio_postgres::Client,
+    groups: Groups,
     statements: Vec<Statement>,
     one_by_one: bool,
 ) -> Result<Vec<(usize, String)>, ConnectError> {
@@ -934,7 +988,20 @@ async fn execute(
                 sink.finish().await.map_err(whole)?;
                 continue;
             }
-            StatementData::Arrays(params) => params,
+            StatementData::Arrays {
+                group,
+                rows,
+                columns,
+            } => {
+                let rows = groups
+                    .get(group)
+                    .and_then(|g| g.get(rows))
+                    .unwrap_or_default();
+                columns
+                    .iter()
+                    .map(|&i| rows.iter().map(|r| r.values.get(i)).collect::<Vec<_>>())
+                    .collect::<Vec<_>>()
+            }
         };
         let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
             .iter()
@@ -1027,7 +1094,7 @@ impl SinkTask for PostgresSinkTask {
                 self.prepare(row)?;
             }
         }
-        let groups = self.statements(rows);
+        let groups = Arc::new(self.statements(rows));
         if groups.is_empty() {
             return Ok(());
         }
@@ -1035,8 +1102,9 @@ impl SinkTask for PostgresSinkTask {
         let (Some(rt), Some(mut client)) = (self.runtime.as_ref(), self.client.take()) else {
             return Err(ConnectError::retriable("not connected"));
         };
+        let shared = groups.clone();
         let handle = rt.spawn(async move {
-            let outcome = execute(&mut client, statements, false).await;
+            let outcome = execute(&mut client, shared, statements, false).await;
             (client, outcome)
         });
         // The records stay for the rows the database may refuse. Without an errant record

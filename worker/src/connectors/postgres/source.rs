@@ -497,11 +497,29 @@ struct Querier {
     tie: Option<tokio_postgres::Statement>,
 }
 
+/// The next batch of a querier in the middle of a pass, asked for as soon as the previous one
+/// was read so that the database works while the worker converts and sends that one (the
+/// next query depends only on the last row's position).
+struct Prefetch {
+    querier: usize,
+    position: Position,
+    rows: tokio::task::JoinHandle<Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>>,
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.rows.abort();
+    }
+}
+
 #[derive(Default)]
 pub struct PostgresSourceTask {
     settings: Option<Settings>,
+    /// One runtime thread of its own drives the connection, so a prefetched batch arrives
+    /// while `poll` is not running.
     runtime: Option<tokio::runtime::Runtime>,
-    client: Option<tokio_postgres::Client>,
+    client: Option<Arc<tokio_postgres::Client>>,
+    prefetch: Option<Prefetch>,
     queriers: Vec<Querier>,
     /// The querier in the middle of a pass (it returned a full batch).
     current: Option<usize>,
@@ -758,7 +776,8 @@ impl PostgresSourceTask {
             .as_ref()
             .ok_or_else(|| ConnectError::fatal("no runtime"))?;
         let client = rt.block_on(session(&s, "tributary-postgres-source"))?;
-        self.client = Some(client);
+        self.client = Some(Arc::new(client));
+        self.prefetch = None;
         self.cursor_open = false;
         for q in &mut self.queriers {
             q.statement = None;
@@ -779,8 +798,13 @@ impl PostgresSourceTask {
             .ok_or_else(|| ConnectError::fatal("no runtime"))?;
         let client = self
             .client
-            .as_ref()
+            .clone()
             .ok_or_else(|| ConnectError::fatal("no connection"))?;
+        let prefetched = self
+            .prefetch
+            .take()
+            .filter(|p| p.querier == i && p.position == self.queriers[i].position);
+        let next = &mut self.prefetch;
         let q = &mut self.queriers[i];
         let fail = |label: &str, e: tokio_postgres::Error| {
             let message = format!("reading {label}: {}", db_error(&e));
@@ -831,14 +855,13 @@ impl PostgresSourceTask {
             let Some(stmt) = q.statement.clone() else {
                 return Ok((Vec::new(), true));
             };
-            let ts = q.position.ts_micros.unwrap_or(EARLIEST_MICROS);
-            let inc = q.position.inc.unwrap_or(-1);
-            let params: Vec<&(dyn ToSql + Sync)> = match q.spec.mode {
-                Mode::Incrementing => vec![&inc, &limit],
-                Mode::Timestamp => vec![&ts, &delay, &limit],
-                _ => vec![&ts, &inc, &delay, &limit],
-            };
-            let mut rows = client.query(&stmt, &params).await.map_err(|e| fail(&q.label, e))?;
+            let mut rows = match prefetched {
+                Some(mut p) => (&mut p.rows)
+                    .await
+                    .map_err(|e| ConnectError::retriable(format!("reading {}: {e}", q.label)))?,
+                None => batch(&client, &stmt, q.spec.mode, q.position, delay, limit).await,
+            }
+            .map_err(|e| fail(&q.label, e))?;
             let full = rows.len() as i64 >= limit;
             let mut records = Vec::with_capacity(rows.len());
             match q.spec.mode {
@@ -897,9 +920,42 @@ impl PostgresSourceTask {
                     }
                 }
             }
+            // Timestamp mode may read a batch again to complete a timestamp; the others go on
+            // from the last row, so their next batch can be on its way already.
+            if full && matches!(q.spec.mode, Mode::Incrementing | Mode::TimestampIncrementing) {
+                let position = q.position;
+                let mode = q.spec.mode;
+                let client = client.clone();
+                *next = Some(Prefetch {
+                    querier: i,
+                    position,
+                    rows: tokio::spawn(async move {
+                        batch(&client, &stmt, mode, position, delay, limit).await
+                    }),
+                });
+            }
             Ok((records, !full))
         })
     }
+}
+
+/// One batch of a querier's prepared statement after `position`.
+async fn batch(
+    client: &tokio_postgres::Client,
+    stmt: &tokio_postgres::Statement,
+    mode: Mode,
+    position: Position,
+    delay: i64,
+    limit: i64,
+) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    let ts = position.ts_micros.unwrap_or(EARLIEST_MICROS);
+    let inc = position.inc.unwrap_or(-1);
+    let params: Vec<&(dyn ToSql + Sync)> = match mode {
+        Mode::Incrementing => vec![&inc, &limit],
+        Mode::Timestamp => vec![&ts, &delay, &limit],
+        _ => vec![&ts, &inc, &delay, &limit],
+    };
+    client.query(stmt, &params).await
 }
 
 impl SourceTask for PostgresSourceTask {
@@ -915,7 +971,12 @@ impl SourceTask for PostgresSourceTask {
             })?,
             _ => Vec::new(),
         };
-        let rt = runtime()?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("tributary-pg-source")
+            .enable_all()
+            .build()
+            .map_err(|e| ConnectError::fatal(format!("cannot start a runtime: {e}")))?;
         let (database, specs) = rt.block_on(async {
             let client = session(&s, "tributary-postgres-source").await?;
             let database: String = client
@@ -1034,6 +1095,7 @@ impl SourceTask for PostgresSourceTask {
             Err(e) => {
                 // The pass starts over (from the position of the last record returned).
                 self.current = None;
+                self.prefetch = None;
                 if self.cursor_open {
                     self.client = None;
                     self.cursor_open = false;
@@ -1047,6 +1109,7 @@ impl SourceTask for PostgresSourceTask {
     }
 
     fn stop(&mut self) -> ConnectResult<()> {
+        self.prefetch = None;
         self.client = None;
         Ok(())
     }

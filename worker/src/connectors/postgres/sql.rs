@@ -157,15 +157,15 @@ pub fn copy_in(table: &str, columns: &[Column]) -> String {
 
 /// Appends one row in COPY's text format: values separated by tabs, `\N` for NULL, and
 /// backslash escapes for the four characters the format gives a meaning to.
-pub fn copy_row(values: &[Option<String>], out: &mut String) {
-    for (i, v) in values.iter().enumerate() {
+pub fn copy_row<'a>(values: impl IntoIterator<Item = Option<&'a str>>, out: &mut String) {
+    for (i, v) in values.into_iter().enumerate() {
         if i > 0 {
             out.push('\t');
         }
         match v {
             None => out.push_str("\\N"),
             Some(text) => {
-                let mut rest = text.as_str();
+                let mut rest = text;
                 while let Some(at) = rest.find(['\\', '\t', '\n', '\r']) {
                     out.push_str(&rest[..at]);
                     out.push_str(match rest.as_bytes()[at] {
@@ -220,26 +220,49 @@ pub fn delete(table: &str, pk_columns: &[Column]) -> String {
 
 /// A value as the text PostgreSQL reads into its column type; `None` for NULL.
 pub fn text(value: Option<&Value>) -> Result<Option<String>, String> {
+    let mut out = String::new();
+    Ok(write_text(value, &mut out)?.then_some(out))
+}
+
+/// Appends the text of `value` to `out`, without a copy of its own for the common types; false
+/// (nothing appended) for NULL.
+pub fn write_text(value: Option<&Value>, out: &mut String) -> Result<bool, String> {
+    use std::fmt::Write as _;
     let Some(v) = value else {
-        return Ok(None);
+        return Ok(false);
     };
-    Ok(Some(match v {
-        Value::Int8(n) => n.to_string(),
-        Value::Int16(n) => n.to_string(),
-        Value::Int32(n) => n.to_string(),
-        Value::Int64(n) => n.to_string(),
+    // Writing into a String cannot fail.
+    let _ = match v {
+        Value::Int8(n) => write!(out, "{n}"),
+        Value::Int16(n) => write!(out, "{n}"),
+        Value::Int32(n) => write!(out, "{n}"),
+        Value::Int64(n) => write!(out, "{n}"),
+        Value::Boolean(b) => write!(out, "{b}"),
+        Value::String(s) => {
+            out.push_str(s);
+            Ok(())
+        }
+        Value::Bytes(b) => {
+            out.reserve(2 + b.len() * 2);
+            out.push_str("\\x");
+            for byte in b {
+                let _ = write!(out, "{byte:02x}");
+            }
+            Ok(())
+        }
+        other => {
+            out.push_str(&owned_text(other)?);
+            Ok(())
+        }
+    };
+    Ok(true)
+}
+
+/// The text of the types that take more than a formatting call.
+fn owned_text(v: &Value) -> Result<String, String> {
+    Ok(match v {
         Value::Float32(f) => float_text(f64::from(*f), Some(*f)),
         Value::Float64(f) => float_text(*f, None),
-        Value::Boolean(b) => b.to_string(),
-        Value::String(s) => s.clone(),
-        Value::Bytes(b) => {
-            let mut s = String::with_capacity(2 + b.len() * 2);
-            s.push_str("\\x");
-            for byte in b {
-                s.push_str(&format!("{byte:02x}"));
-            }
-            s
-        }
         Value::Decimal(d) => {
             let digits = d.unscaled.magnitude().to_string();
             let sign = if d.unscaled.sign() == num_bigint::Sign::Minus {
@@ -282,7 +305,7 @@ pub fn text(value: Option<&Value>) -> Result<Option<String>, String> {
                 other.kind()
             ));
         }
-    }))
+    })
 }
 
 fn float_text(f: f64, single: Option<f32>) -> String {
@@ -309,12 +332,12 @@ mod tests {
     fn copy_rows_escape_what_the_text_format_gives_a_meaning_to() {
         let mut out = String::new();
         super::copy_row(
-            &[
-                Some("plain".into()),
+            [
+                Some("plain"),
                 None,
-                Some("a\tb\nc\rd\\e\\N".into()),
-                Some(String::new()),
-                Some("\\.".into()),
+                Some("a\tb\nc\rd\\e\\N"),
+                Some(""),
+                Some("\\."),
             ],
             &mut out,
         );
