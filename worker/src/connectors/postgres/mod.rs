@@ -326,15 +326,18 @@ fn ddl_error(what: String, e: &tokio_postgres::Error) -> ConnectError {
 #[derive(Debug, Clone, Default)]
 struct Cells {
     text: String,
-    /// Each value's range of `text`, `None` for NULL; inline up to 8 columns.
-    ranges: smallvec::SmallVec<[Option<(usize, usize)>; 8]>,
+    /// Each value's range of `text`, `None` for NULL; inline up to 8 columns. (u32: a row
+    /// comes from one Kafka record, whose size is an int32; small keeps rows cheap to move.)
+    ranges: smallvec::SmallVec<[Option<(u32, u32)>; 8]>,
 }
 
 impl Cells {
     fn push(&mut self, value: Option<&Value>) -> Result<(), String> {
         let start = self.text.len();
         let some = sql::write_text(value, &mut self.text)?;
-        self.ranges.push(some.then_some((start, self.text.len())));
+        let end = u32::try_from(self.text.len()).map_err(|_| "the row is over 4 GiB of text")?;
+        // start <= end, which fits.
+        self.ranges.push(some.then_some((start as u32, end)));
         Ok(())
     }
 
@@ -343,7 +346,7 @@ impl Cells {
             .get(i)
             .copied()
             .flatten()
-            .and_then(|(a, b)| self.text.get(a..b))
+            .and_then(|(a, b)| self.text.get(a as usize..b as usize))
     }
 
     fn iter(&self) -> impl Iterator<Item = Option<&str>> {
@@ -725,17 +728,27 @@ impl PostgresSinkTask {
             Some(s) => s,
             None => return Vec::new(),
         };
+        let same_shape = |a: &Row, b: &Row| {
+            a.table == b.table
+                && (Arc::ptr_eq(&a.columns, &b.columns) || a.columns == b.columns)
+                && a.delete == b.delete
+        };
+        // Usually every row of a put has one shape: the rows are one group as they are.
         let mut out: Vec<Vec<Row>> = Vec::new();
-        for row in rows {
-            let same = out.last().is_some_and(|g: &Vec<Row>| {
-                let first = &g[0];
-                first.table == row.table
-                    && (Arc::ptr_eq(&first.columns, &row.columns) || first.columns == row.columns)
-                    && first.delete == row.delete
-            });
-            match out.last_mut() {
-                Some(g) if same => g.push(row),
-                _ => out.push(vec![row]),
+        if rows.is_empty() {
+            return out;
+        }
+        if rows.iter().all(|r| same_shape(&rows[0], r)) {
+            out.push(rows);
+        } else {
+            for row in rows {
+                let same = out
+                    .last()
+                    .is_some_and(|g: &Vec<Row>| same_shape(&g[0], &row));
+                match out.last_mut() {
+                    Some(g) if same => g.push(row),
+                    _ => out.push(vec![row]),
+                }
             }
         }
         if s.mode == Mode::Insert {
