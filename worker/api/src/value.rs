@@ -134,6 +134,16 @@ impl Struct {
             .or(field.schema.default_value()))
     }
 
+    /// The value of the field at `index` of this struct's own schema, or its default: `get`
+    /// without the lookup by name, for code walking a schema's fields in order.
+    pub fn get_at(&self, index: usize) -> Option<&Value> {
+        let field = self.schema.fields().get(index)?;
+        self.values
+            .get(index)?
+            .as_ref()
+            .or(field.schema.default_value())
+    }
+
     /// The field's own value, without the default.
     pub fn get_without_default(&self, name: &str) -> Result<Option<&Value>, DataError> {
         let field = self

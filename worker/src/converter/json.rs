@@ -9,7 +9,8 @@ use tributary_connect_api::logical;
 use tributary_connect_api::{Decimal, Schema, SchemaBuilder, Struct, Type, Value};
 
 use super::json_text::{
-    Json, java_double, java_float, parse, parse_payload, split_envelope, string, typed_value,
+    Json, parse, parse_payload, push_java_double, push_java_float, split_envelope, string,
+    typed_value,
 };
 use crate::error::{Error, Result};
 
@@ -239,8 +240,8 @@ impl JsonConverter {
             Value::Int16(n) => write_num(out, n),
             Value::Int32(n) | Value::Date(n) | Value::Time(n) => write_num(out, n),
             Value::Int64(n) | Value::Timestamp(n) => write_num(out, n),
-            Value::Float32(f) => out.push_str(&java_float(*f)),
-            Value::Float64(d) => out.push_str(&java_double(*d)),
+            Value::Float32(f) => push_java_float(*f, out),
+            Value::Float64(d) => push_java_double(*d, out),
             Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
             Value::String(s) => string(s, out),
             Value::Bytes(b) => string(&BASE64.encode(b), out),

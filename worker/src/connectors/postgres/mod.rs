@@ -564,17 +564,18 @@ impl PostgresSinkTask {
         let Some(Value::Struct(v)) = &r.value else {
             return Err("the value does not match its struct schema".into());
         };
-        for f in schema.fields() {
+        // The struct is usually of the record's value schema itself: its fields by position.
+        let own = v.schema().is_same(schema);
+        for (i, f) in schema.fields().iter().enumerate() {
             if pk.contains(&f.name) {
                 continue;
             }
-            push(
-                &mut columns,
-                &mut values,
-                &f.name,
-                &f.schema,
-                v.get(&f.name).map_err(|e| e.to_string())?,
-            )?;
+            let value = if own {
+                v.get_at(i)
+            } else {
+                v.get(&f.name).map_err(|e| e.to_string())?
+            };
+            push(&mut columns, &mut values, &f.name, &f.schema, value)?;
         }
         if s.pk_mode == PkMode::RecordValue && !cached {
             pk = if s.pk_fields.is_empty() {

@@ -238,6 +238,16 @@ pub fn write_text(value: Option<&Value>, out: &mut String) -> Result<bool, Strin
         Value::Int32(n) => write!(out, "{n}"),
         Value::Int64(n) => write!(out, "{n}"),
         Value::Boolean(b) => write!(out, "{b}"),
+        // Java's text of the number (PostgreSQL reads it back as the same value), written in
+        // place: formatting doubles through temporary strings was an eighth of the task's CPU.
+        Value::Float32(f) if f.is_finite() => {
+            crate::converter::json_text::push_java_float(*f, out);
+            Ok(())
+        }
+        Value::Float64(f) if f.is_finite() => {
+            crate::converter::json_text::push_java_double(*f, out);
+            Ok(())
+        }
         Value::String(s) => {
             out.push_str(s);
             Ok(())
