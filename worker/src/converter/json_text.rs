@@ -58,18 +58,10 @@ fn non_finite(d: f64) -> &'static str {
 }
 
 /// A stack buffer for one number's `{:e}` text (at most 24 characters for an f64).
+#[derive(Default)]
 struct Digits {
     buf: [u8; 32],
     len: usize,
-}
-
-impl Default for Digits {
-    fn default() -> Self {
-        Digits {
-            buf: [0; 32],
-            len: 0,
-        }
-    }
 }
 
 impl std::fmt::Write for Digits {
