@@ -36,6 +36,21 @@ pub fn task_runtime() -> tributary_connect_api::ConnectResult<tokio::runtime::Ru
         })
 }
 
+/// A runtime with one thread of its own, for a task whose database work goes on while the
+/// task's thread does something else (a sink's transaction in flight, a source's next batch).
+pub fn background_runtime(
+    thread_name: &str,
+) -> tributary_connect_api::ConnectResult<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name(thread_name)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            tributary_connect_api::ConnectError::fatal(format!("cannot start a runtime: {e}"))
+        })
+}
+
 /// Hands a record the store refused to the errant record reporter (the dead letter queue), or
 /// fails the task naming it when error tolerance is not configured.
 pub fn report_errant(

@@ -1056,14 +1056,7 @@ impl SinkTask for PostgresSinkTask {
     fn start(&mut self, context: Arc<dyn SinkTaskContext>) -> ConnectResult<()> {
         self.settings = Some(settings(context.config())?);
         // One runtime thread of its own runs the transaction in flight while `put` returns.
-        self.runtime = Some(
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("postgres-sink")
-                .enable_all()
-                .build()
-                .map_err(|e| ConnectError::fatal(format!("cannot start a runtime: {e}")))?,
-        );
+        self.runtime = Some(super::background_runtime("postgres-sink")?);
         self.context = Some(context);
         self.connect()
     }

@@ -971,12 +971,7 @@ impl SourceTask for PostgresSourceTask {
             })?,
             _ => Vec::new(),
         };
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("tributary-pg-source")
-            .enable_all()
-            .build()
-            .map_err(|e| ConnectError::fatal(format!("cannot start a runtime: {e}")))?;
+        let rt = super::super::background_runtime("postgres-source")?;
         let (database, specs) = rt.block_on(async {
             let client = session(&s, "tributary-postgres-source").await?;
             let database: String = client

@@ -271,8 +271,9 @@ pub fn write_text(value: Option<&Value>, out: &mut String) -> Result<bool, Strin
 /// The text of the types that take more than a formatting call.
 fn owned_text(v: &Value) -> Result<String, String> {
     Ok(match v {
-        Value::Float32(f) => float_text(f64::from(*f), Some(*f)),
-        Value::Float64(f) => float_text(*f, None),
+        // Only the non-finite ones come here (their words, unquoted).
+        Value::Float32(f) => java_double(f64::from(*f), Some(*f)),
+        Value::Float64(f) => java_double(*f, None),
         Value::Decimal(d) => {
             let digits = d.unscaled.magnitude().to_string();
             let sign = if d.unscaled.sign() == num_bigint::Sign::Minus {
@@ -316,20 +317,6 @@ fn owned_text(v: &Value) -> Result<String, String> {
             ));
         }
     })
-}
-
-fn float_text(f: f64, single: Option<f32>) -> String {
-    if f.is_nan() {
-        "NaN".into()
-    } else if f.is_infinite() {
-        if f > 0.0 {
-            "Infinity".into()
-        } else {
-            "-Infinity".into()
-        }
-    } else {
-        java_double(f, single)
-    }
 }
 
 #[cfg(test)]
