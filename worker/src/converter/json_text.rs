@@ -28,8 +28,9 @@ pub fn push_java_double(d: f64, out: &mut String) {
         out.push_str(non_finite(d));
         return;
     }
-    let mut sci = Digits::default();
-    push_java_decimal(sci.format(format_args!("{d:e}")), d == 0.0, d.abs(), out);
+    let mut ryu = ryu::Buffer::new();
+    let shortest = ryu.format_finite(d.abs());
+    push_java_decimal(shortest, d.is_sign_negative(), d == 0.0, d.abs(), out);
 }
 
 /// Appends `java_float(f)` to `out` without allocating.
@@ -38,9 +39,11 @@ pub fn push_java_float(f: f32, out: &mut String) {
         out.push_str(non_finite(f64::from(f)));
         return;
     }
-    let mut sci = Digits::default();
+    let mut ryu = ryu::Buffer::new();
+    let shortest = ryu.format_finite(f.abs());
     push_java_decimal(
-        sci.format(format_args!("{f:e}")),
+        shortest,
+        f.is_sign_negative(),
         f == 0.0,
         f64::from(f.abs()),
         out,
@@ -57,55 +60,62 @@ fn non_finite(d: f64) -> &'static str {
     }
 }
 
-/// A stack buffer for one number's `{:e}` text (at most 24 characters for an f64).
+/// The significant digits of a number's shortest text, on the stack (at most 17 for an f64).
 #[derive(Default)]
 struct Digits {
     buf: [u8; 32],
     len: usize,
 }
 
-impl std::fmt::Write for Digits {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len + s.len();
-        let slot = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
-        slot.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
 impl Digits {
-    fn format(&mut self, args: std::fmt::Arguments<'_>) -> &str {
-        use std::fmt::Write as _;
-        self.len = 0;
-        if self.write_fmt(args).is_err() {
-            self.len = 0;
+    /// The digits of ryu's shortest text of a positive number (`42.5`, `0.001`, `1.5e-7`,
+    /// `1e21`) without leading or trailing zeros, and the power of ten of the first.
+    fn of_shortest(text: &str) -> (Self, i32) {
+        let (mantissa, exp) = match text.split_once('e') {
+            Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+            None => (text, 0),
+        };
+        let (int_part, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let mut digits = Digits::default();
+        let mut lead = exp + int_part.len() as i32 - 1;
+        for b in int_part.bytes().chain(frac.bytes()) {
+            if digits.len == 0 && b == b'0' {
+                lead -= 1;
+                continue;
+            }
+            if let Some(slot) = digits.buf.get_mut(digits.len) {
+                *slot = b;
+                digits.len += 1;
+            }
         }
-        // Only whole `&str`s were copied in.
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("0e0")
+        while digits.len > 1 && digits.buf[digits.len - 1] == b'0' {
+            digits.len -= 1;
+        }
+        if digits.len == 0 {
+            digits.buf[0] = b'0';
+            digits.len = 1;
+        }
+        (digits, lead)
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII digits were copied in.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("0")
     }
 }
 
-/// Re-lays Rust's shortest `{:e}` digits (`-1.2345e4`) in Java's layout, appending to `out`.
-fn push_java_decimal(sci: &str, zero: bool, magnitude: f64, out: &mut String) {
-    use std::fmt::Write as _;
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let mantissa = match mantissa.strip_prefix('-') {
-        Some(m) => {
-            out.push('-');
-            m
-        }
-        None => mantissa,
-    };
+/// Lays ryu's shortest digits out as Java's `Double.toString`/`Float.toString` does
+/// (`42.5`, `0.001`, `1.0E7`, `1.5E-7`), appending to `out`.
+fn push_java_decimal(shortest: &str, negative: bool, zero: bool, magnitude: f64, out: &mut String) {
+    if negative {
+        out.push('-');
+    }
     if zero {
         out.push_str("0.0");
         return;
     }
-    // The mantissa's digits without its point: `d` or `d.ddd`.
-    let (first, rest) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let mut digits = Digits::default();
-    let digits = digits.format(format_args!("{first}{rest}"));
+    let (digits, exp) = Digits::of_shortest(shortest);
+    let digits = digits.as_str();
     let zeros = |out: &mut String, n: i32| out.extend(std::iter::repeat_n('0', n.max(0) as usize));
     if (1e-3..1e7).contains(&magnitude) {
         // Plain: the point goes after digit number exp+1.
@@ -129,7 +139,8 @@ fn push_java_decimal(sci: &str, zero: bool, magnitude: f64, out: &mut String) {
         out.push_str(lead);
         out.push('.');
         out.push_str(if rest.is_empty() { "0" } else { rest });
-        let _ = write!(out, "E{exp}");
+        out.push('E');
+        out.push_str(itoa::Buffer::new().format(exp));
     }
 }
 
@@ -173,6 +184,9 @@ mod tests {
             (100.0, "100.0"),
             (0.1, "0.1"),
             (1.0e-3 * 0.999, "9.99E-4"),
+            // Exactly halfway between two 17-digit texts: Java takes the even one (JDK 17 checked;
+            // JDK 19+ specifies it).
+            (1658206780088562.25, "1.6582067800885622E15"),
         ] {
             assert_eq!(java_double(d), want, "{d:e}");
         }
@@ -195,6 +209,13 @@ mod tests {
             if d.is_finite() {
                 let text = java_double(d);
                 assert_eq!(text.parse::<f64>().ok(), Some(d), "{text}");
+                // As short as Rust's own shortest formatting (which may pick the other digit
+                // of a tie, where Java and ryu take the even one).
+                assert_eq!(
+                    significant(&text).len(),
+                    significant(&format!("{:e}", d.abs())).len(),
+                    "{text}"
+                );
                 let plain = d == 0.0 || (1e-3..1e7).contains(&d.abs());
                 assert_eq!(!text.contains('E'), plain, "{text}");
                 assert!(text.contains('.'), "{text}");
@@ -207,6 +228,18 @@ mod tests {
         }
         assert_eq!(java_double(f64::NAN), "\"NaN\"");
         assert_eq!(java_float(f32::NEG_INFINITY), "\"-Infinity\"");
+    }
+
+    /// The significant digits of a number's text (`-0.00120E5` → `12`).
+    fn significant(text: &str) -> String {
+        let mantissa = text.split(['e', 'E']).next().unwrap_or("");
+        let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+        let digits = digits.trim_start_matches('0').trim_end_matches('0');
+        if digits.is_empty() {
+            "0".into()
+        } else {
+            digits.into()
+        }
     }
 
     #[test]

@@ -192,6 +192,66 @@ struct SinkConsumerContext {
     /// Partitions revoked since the loop last looked: records of them it already polled must not
     /// be put, since their offsets were not committed and the next owner gets them again.
     revoked: Mutex<Vec<TopicPartition>>,
+    /// Where a partition without a committed offset starts (`auto.offset.reset`), when it is
+    /// a place librdkafka can be told directly.
+    reset_to: Option<Offset>,
+}
+
+/// The start `auto.offset.reset` names, if it names one (`none`/`error` do not: librdkafka
+/// then reports the missing offset itself).
+fn reset_offset(auto_offset_reset: Option<&str>) -> Option<Offset> {
+    match auto_offset_reset?.trim() {
+        "earliest" | "smallest" | "beginning" => Some(Offset::Beginning),
+        "latest" | "largest" | "end" => Some(Offset::End),
+        _ => None,
+    }
+}
+
+impl SinkConsumerContext {
+    /// Gives newly assigned partitions their start: the group's committed offset or, without
+    /// one, the reset position. librdkafka would look the committed offsets up itself, but
+    /// it treats a missing one as an error and waits 100 ms before asking where the log
+    /// begins: every new sink connector started that much later. A lookup that fails leaves
+    /// the partitions to librdkafka's own.
+    fn set_start_offsets(
+        &self,
+        consumer: &BaseConsumer<SinkConsumerContext>,
+        tpl: &TopicPartitionList,
+    ) {
+        let Some(reset_to) = self.reset_to else {
+            return;
+        };
+        let mut unset = TopicPartitionList::new();
+        for e in tpl.elements() {
+            if e.offset() == Offset::Invalid {
+                unset.add_partition(e.topic(), e.partition());
+            }
+        }
+        if unset.count() == 0 {
+            return;
+        }
+        let committed = match consumer.committed_offsets(unset, Duration::from_secs(10)) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(error = %e, "committed offsets lookup failed; librdkafka looks them up");
+                return;
+            }
+        };
+        for mut e in tpl.elements() {
+            if e.offset() != Offset::Invalid {
+                continue;
+            }
+            let start = match committed.find_partition(e.topic(), e.partition()) {
+                Some(c) if c.error().is_err() => continue,
+                Some(c) if matches!(c.offset(), Offset::Offset(o) if o >= 0) => c.offset(),
+                Some(_) => reset_to,
+                None => continue,
+            };
+            if let Err(err) = e.set_offset(start) {
+                tracing::debug!(error = %err, "cannot set a start offset; librdkafka looks it up");
+            }
+        }
+    }
 }
 
 impl ClientContext for SinkConsumerContext {
@@ -283,6 +343,9 @@ impl ConsumerContext for SinkConsumerContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if self.stopped.load(Ordering::Acquire) {
             return;
+        }
+        if let Rebalance::Assign(tpl) = rebalance {
+            self.set_start_offsets(consumer, tpl);
         }
         if let Rebalance::Revoke(tpl) = rebalance {
             let revoked = partitions_of(tpl);
@@ -609,10 +672,17 @@ pub fn run(
             failures: failures.clone(),
             stopped: AtomicBool::new(false),
             revoked: Mutex::new(Vec::new()),
+            reset_to: reset_offset(cfg.get("auto.offset.reset")),
         })?;
     check_reachable(consumer.client(), &errors, Duration::from_secs(30), &|| {
         let _ = consumer.poll(Duration::ZERO);
     })?;
+    // Subscribed before the task starts, so the group join and the first fetches run while
+    // the task connects to its store (a database connection alone is tens of milliseconds).
+    // The assignment reaches the task only through a poll, after `start` (as in Java, `open`
+    // follows `start`).
+    let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topic_refs)?;
     {
         let mut task = consumer
             .context()
@@ -621,8 +691,6 @@ pub fn run(
             .map_err(|_| Error::Config("task lock poisoned".into()))?;
         task.start(state.clone())?;
     }
-    let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
-    consumer.subscribe(&topic_refs)?;
     let ctx = consumer.context();
     let status = &worker.status;
     let mut topics = super::TopicTracker::new(worker);
