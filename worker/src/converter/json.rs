@@ -335,10 +335,13 @@ impl JsonConverter {
         };
         if fast
             && self.schemas_enable
-            && let Some((schema_text, payload_text, known)) = self.split_known(bytes)
+            && let Some((known, payload_text)) = self.split_known(bytes)
             // A schema it refuses goes the general way too: there a payload that is not JSON
             // is reported first, as Java's parser reports it before reading any schema.
-            && let Some(Ok(schema)) = known.map(Ok).or_else(|| self.schema_from_text(schema_text))
+            && let Some(Ok(schema)) = match known {
+                Ok(schema) => Some(Ok(schema)),
+                Err(text) => self.schema_from_text(text),
+            }
         {
             // Straight into values when it can; otherwise the tree, which also words errors.
             if let Some(s) = schema.as_ref()
@@ -375,19 +378,20 @@ impl JsonConverter {
         Ok((schema, value))
     }
 
-    /// The envelope's schema and payload texts, and the schema itself when its text is the
-    /// one parsed last.
-    #[allow(clippy::type_complexity)]
+    /// The envelope's schema text and payload text; for a schema whose text is the one
+    /// parsed last, the schema itself instead of its text.
     fn split_known<'a>(
         &self,
         bytes: &'a [u8],
-    ) -> Option<(&'a str, &'a str, Option<Option<Schema>>)> {
+    ) -> Option<(Result<Option<Schema>, &'a str>, &'a str)> {
         let last = self.last_read.0.lock().ok().and_then(|c| c.clone());
         let (schema_text, payload) = split_envelope(bytes, last.as_ref().map(|l| l.0.as_slice()))?;
-        let known = last
-            .filter(|l| l.0.as_slice() == schema_text.as_bytes())
-            .map(|l| l.1.clone());
-        Some((schema_text, payload, known))
+        let schema = match (schema_text, last) {
+            (Some(text), _) => Err(text),
+            (None, Some(last)) => Ok(last.1.clone()),
+            (None, None) => return None,
+        };
+        Some((schema, payload))
     }
 
     /// The envelope's schema from its text, parsed once per distinct text in a row; `None`

@@ -309,46 +309,74 @@ fn parse_at(bytes: &[u8], depth: usize) -> Result<Json, String> {
 /// texts of S and P, without building either tree: records of one stream repeat one schema,
 /// which the converter looks up by its text, and the payload is then read straight into
 /// Connect values under it ([`typed_value`]). `known_schema` is the schema text seen last: a
-/// record that starts with it needs no scan of its schema. P is everything between the colon
-/// and the closing brace, not checked here: a record with more members or junk after P gives
-/// a P that is not one JSON value, which its reader refuses, sending the record the general
-/// way. `None` for any other shape, valid or not: the caller then takes the general path,
-/// which also words the errors.
+/// record that starts with it needs neither a scan nor a UTF-8 check of its schema, and its
+/// S comes back `None` (it is the known one). P is everything between the colon and the
+/// closing brace, not checked here: a record with more members or junk after P gives a P that
+/// is not one JSON value, which its reader refuses, sending the record the general way.
+/// `None` for any other shape, valid or not: the caller then takes the general path, which
+/// also words the errors.
 pub fn split_envelope<'a>(
     bytes: &'a [u8],
     known_schema: Option<&[u8]>,
-) -> Option<(&'a str, &'a str)> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    let mut p = Parser {
-        s: text.as_bytes(),
-        i: 0,
-        text,
-    };
-    p.ws();
-    if !p.eat("{") {
+) -> Option<(Option<&'a str>, &'a str)> {
+    fn ws(bytes: &[u8], i: &mut usize) {
+        while *i < bytes.len() && matches!(bytes[*i], b' ' | b'\t' | b'\n' | b'\r') {
+            *i += 1;
+        }
+    }
+    fn eat(bytes: &[u8], i: &mut usize, word: &[u8]) -> bool {
+        let found = bytes.get(*i..).is_some_and(|rest| rest.starts_with(word));
+        if found {
+            *i += word.len();
+        }
+        found
+    }
+    // The head is ASCII (`{ "schema" :`), checked byte by byte.
+    let mut i = 0;
+    ws(bytes, &mut i);
+    if !eat(bytes, &mut i, b"{") {
         return None;
     }
-    p.ws();
-    if !p.eat("\"schema\"") {
+    ws(bytes, &mut i);
+    if !eat(bytes, &mut i, b"\"schema\"") {
         return None;
     }
-    p.ws();
-    if !p.eat(":") {
+    ws(bytes, &mut i);
+    if !eat(bytes, &mut i, b":") {
         return None;
     }
-    p.ws();
-    let start = p.i;
+    ws(bytes, &mut i);
+    let start = i;
     // A complete JSON value followed by the comma is the whole schema; a number that merely
     // starts with the known one is followed by a digit, not a comma, and is scanned.
-    let known = known_schema.filter(|k| !k.is_empty() && p.s[start..].starts_with(k));
-    let mut after_known = p.clone_at(start + known.map_or(0, <[u8]>::len));
-    after_known.ws();
-    if known.is_some() && after_known.s.get(after_known.i) == Some(&b',') {
-        p.i = start + known.map_or(0, <[u8]>::len);
-    } else {
-        p.skip_value()?;
-    }
-    let schema = &text[start..p.i];
+    let known_end = known_schema
+        .filter(|k| !k.is_empty() && bytes[start..].starts_with(k))
+        .map(|k| start + k.len())
+        .filter(|&end| {
+            let mut j = end;
+            ws(bytes, &mut j);
+            bytes.get(j) == Some(&b',')
+        });
+    // The known schema's bytes were valid UTF-8 when it was first read: only the rest is
+    // checked (the schema is most of a small record's bytes).
+    let (schema, rest) = match known_end {
+        Some(end) => (None, std::str::from_utf8(&bytes[end..]).ok()?),
+        None => {
+            let text = std::str::from_utf8(bytes).ok()?;
+            let mut p = Parser {
+                s: text.as_bytes(),
+                i: start,
+                text,
+            };
+            p.skip_value()?;
+            (Some(&text[start..p.i]), &text[p.i..])
+        }
+    };
+    let mut p = Parser {
+        s: rest.as_bytes(),
+        i: 0,
+        text: rest,
+    };
     p.ws();
     if !p.eat(",") {
         return None;
@@ -361,7 +389,7 @@ pub fn split_envelope<'a>(
     if !p.eat(":") {
         return None;
     }
-    let body = text[p.i..].trim_end_matches([' ', '\t', '\n', '\r']);
+    let body = rest[p.i..].trim_end_matches([' ', '\t', '\n', '\r']);
     let payload = body.strip_suffix('}')?;
     Some((schema, payload))
 }
@@ -398,14 +426,6 @@ struct Parser<'a> {
 const MAX_DEPTH: usize = 512;
 
 impl<'a> Parser<'a> {
-    fn clone_at(&self, i: usize) -> Self {
-        Parser {
-            s: self.s,
-            i,
-            text: self.text,
-        }
-    }
-
     fn ws(&mut self) {
         while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t' | b'\n' | b'\r') {
             self.i += 1;
@@ -540,6 +560,12 @@ impl<'a> Parser<'a> {
 
     fn number(&mut self) -> Result<Json, String> {
         let start = self.i;
+        self.scan_number()?;
+        Ok(Json::Number(self.text[start..self.i].to_string()))
+    }
+
+    /// Moves past a JSON number, checking its form.
+    fn scan_number(&mut self) -> Result<(), String> {
         let digits = |p: &mut Self| {
             let from = p.i;
             while p.i < p.s.len() && p.s[p.i].is_ascii_digit() {
@@ -560,7 +586,7 @@ impl<'a> Parser<'a> {
                 return self.err("expected exponent digits");
             }
         }
-        Ok(Json::Number(self.text[start..self.i].to_string()))
+        Ok(())
     }
 
     fn string(&mut self) -> Result<String, String> {
@@ -698,7 +724,8 @@ impl<'a> Parser<'a> {
             return None;
         }
         let fields = schema.fields();
-        let mut values: Vec<Option<Option<Value>>> = vec![None; fields.len()];
+        let mut values: Vec<Option<Value>> = vec![None; fields.len()];
+        let mut seen: smallvec::SmallVec<[bool; 32]> = smallvec::smallvec![false; fields.len()];
         let mut next = 0;
         self.ws();
         if !self.eat("}") {
@@ -719,10 +746,11 @@ impl<'a> Parser<'a> {
                 };
                 match index {
                     Some(i) => {
-                        if values[i].is_some() {
+                        if seen[i] {
                             return None; // a repeated member: the general path decides
                         }
-                        values[i] = Some(self.typed(&fields[i].schema, replace, depth + 1)?);
+                        seen[i] = true;
+                        values[i] = self.typed(&fields[i].schema, replace, depth + 1)?;
                         next = i + 1;
                     }
                     None => {
@@ -740,15 +768,12 @@ impl<'a> Parser<'a> {
                 return None;
             }
         }
-        let mut out = Struct::new(schema.clone()).ok()?;
-        for (field, value) in fields.iter().zip(values) {
-            let value = match value {
-                Some(v) => v,
-                None => null_under(&field.schema, replace)?,
-            };
-            out.put_field(field, value).ok()?;
+        for ((field, value), seen) in fields.iter().zip(values.iter_mut()).zip(seen) {
+            if !seen {
+                *value = null_under(&field.schema, replace)?;
+            }
         }
-        Some(out)
+        Struct::from_values(schema.clone(), values).ok()
     }
 
     /// A member name; borrowed from the text unless it has escapes.
@@ -773,14 +798,16 @@ impl<'a> Parser<'a> {
             Some(c) if *c == b'-' || c.is_ascii_digit() => {}
             _ => return None,
         }
-        self.number().ok()?;
+        // Scanned, not built: a number's text as a string per field was a good part of the
+        // sink's allocations.
+        self.scan_number().ok()?;
         Some(&self.text[start..self.i])
     }
 
     /// An integral JSON number (no fraction or exponent) that fits an i64.
     fn integer(&mut self) -> Option<i64> {
         let n = self.number_text()?;
-        if n.contains(['.', 'e', 'E']) {
+        if n.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) {
             return None;
         }
         n.parse().ok()
@@ -868,15 +895,17 @@ mod parse_tests {
             Some(&b"{\"type\":\"int8\"}"[..]),
         ] {
             let (schema, payload) = split_envelope(doc, known).expect("an envelope");
-            assert_eq!(schema, schema_text);
+            // The known schema's text is not handed back: it is the known one.
+            let want = (known != Some(schema_text.as_bytes())).then_some(schema_text);
+            assert_eq!(schema, want);
             assert_eq!(parse_payload(payload.as_bytes()), parse(br#"{"x":1}"#));
         }
         let (schema, payload) =
             split_envelope(br#"{"schema":null,"payload":"s"}"#, None).expect("null");
-        assert_eq!((schema, payload), ("null", r#""s""#));
+        assert_eq!((schema, payload), (Some("null"), r#""s""#));
         // A known number that only starts the record's is not taken for it.
         let (schema, _) = split_envelope(br#"{"schema":12,"payload":1}"#, Some(b"1")).expect("12");
-        assert_eq!(schema, "12");
+        assert_eq!(schema, Some("12"));
         // Only delimited: what follows the payload, or a payload that is not JSON, is left to
         // whoever reads it, and refused there.
         for (doc, payload) in [

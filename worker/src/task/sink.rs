@@ -683,13 +683,17 @@ pub fn run(
     // follows `start`).
     let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topic_refs)?;
-    {
-        let mut task = consumer
-            .context()
-            .task
-            .lock()
-            .map_err(|_| Error::Config("task lock poisoned".into()))?;
-        task.start(state.clone())?;
+    let started = consumer
+        .context()
+        .task
+        .lock()
+        .map_err(|_| Error::Config("task lock poisoned".into()))?
+        .start(state.clone());
+    if let Err(e) = started {
+        // Nothing of a task that failed to start runs, not even for an assignment or a
+        // revocation the consumer's close may still bring.
+        consumer.context().stopped.store(true, Ordering::Release);
+        return Err(e.into());
     }
     let ctx = consumer.context();
     let status = &worker.status;

@@ -244,7 +244,7 @@ pub struct PostgresSinkTask {
     /// The last `put`'s transaction, running while the worker converts the next batch.
     in_flight: Option<InFlight>,
     /// Rows accepted by a `put` whose write failed on the connection, written first next time.
-    pending: Option<(Groups, Vec<SinkRecord>)>,
+    pending: Option<(Groups, Kept)>,
     /// The text length of the last row, the capacity the next one starts with.
     text_hint: usize,
 }
@@ -261,7 +261,7 @@ type Written = Result<Vec<(usize, String)>, ConnectError>;
 struct InFlight {
     handle: tokio::task::JoinHandle<(tokio_postgres::Client, Written)>,
     groups: Groups,
-    records: Vec<SinkRecord>,
+    records: Kept,
 }
 
 /// What a row's table, columns and key are, decided by the record's topic and schemas.
@@ -871,7 +871,7 @@ impl PostgresSinkTask {
     fn write_now(
         &mut self,
         groups: Groups,
-        records: Vec<SinkRecord>,
+        records: Kept,
         refused_whole: Option<String>,
     ) -> ConnectResult<()> {
         if let Err(e) = self.connect() {
@@ -889,7 +889,7 @@ impl PostgresSinkTask {
                 self.write(&groups, true).and_then(|refused| {
                     for (index, message) in refused {
                         if let Some(r) = records.get(index) {
-                            self.report(r, message)?;
+                            self.report(&r, message)?;
                         }
                     }
                     Ok(())
@@ -949,20 +949,74 @@ impl PostgresSinkTask {
     }
 }
 
-/// Where `r` is, without its contents: all a refusal needs when there is no errant record
-/// reporter to hand the record to.
-fn located(r: &SinkRecord) -> SinkRecord {
-    SinkRecord {
-        topic: r.topic.clone(),
-        kafka_partition: r.kafka_partition,
-        kafka_offset: r.kafka_offset,
-        key_schema: None,
-        key: None,
-        value_schema: None,
-        value: None,
-        timestamp: r.timestamp,
-        timestamp_type: r.timestamp_type,
-        headers: Default::default(),
+/// The records of a batch, kept for the rows the database may refuse. With an errant record
+/// reporter they are kept whole (it gets them); without one a refusal fails the task naming
+/// where the record is, so only that is kept: no copy of any value, and no string per record
+/// (each record's topic name was a good part of the sink's allocations).
+enum Kept {
+    Whole(Vec<SinkRecord>),
+    Located {
+        topics: Vec<String>,
+        /// Index in `topics`, partition, offset, timestamp and its type.
+        at: Vec<(
+            usize,
+            i32,
+            i64,
+            Option<i64>,
+            tributary_connect_api::record::TimestampType,
+        )>,
+    },
+}
+
+impl Kept {
+    fn of(records: &[SinkRecord], whole: bool) -> Self {
+        if whole {
+            return Kept::Whole(records.to_vec());
+        }
+        let mut topics: Vec<String> = Vec::new();
+        let at = records
+            .iter()
+            .map(|r| {
+                let topic = match topics.iter().rposition(|t| *t == r.topic) {
+                    Some(i) => i,
+                    None => {
+                        topics.push(r.topic.clone());
+                        topics.len() - 1
+                    }
+                };
+                (
+                    topic,
+                    r.kafka_partition,
+                    r.kafka_offset,
+                    r.timestamp,
+                    r.timestamp_type,
+                )
+            })
+            .collect();
+        Kept::Located { topics, at }
+    }
+
+    /// The record at `index` of the put, or where it was (without its contents).
+    fn get(&self, index: usize) -> Option<std::borrow::Cow<'_, SinkRecord>> {
+        use std::borrow::Cow;
+        match self {
+            Kept::Whole(records) => records.get(index).map(Cow::Borrowed),
+            Kept::Located { topics, at } => {
+                let &(topic, partition, offset, timestamp, timestamp_type) = at.get(index)?;
+                Some(Cow::Owned(SinkRecord {
+                    topic: topics.get(topic)?.clone(),
+                    kafka_partition: partition,
+                    kafka_offset: offset,
+                    key_schema: None,
+                    key: None,
+                    value_schema: None,
+                    value: None,
+                    timestamp,
+                    timestamp_type,
+                    headers: Default::default(),
+                }))
+            }
+        }
     }
 }
 
@@ -1114,18 +1168,11 @@ impl SinkTask for PostgresSinkTask {
             let outcome = execute(&mut client, shared, statements, false).await;
             (client, outcome)
         });
-        // The records stay for the rows the database may refuse. Without an errant record
-        // reporter a refusal fails the task naming where the record is, so only that is kept:
-        // no copy of every value on the hot path.
         let reporter = self
             .context
             .as_ref()
             .is_some_and(|c| c.errant_record_reporter().is_some());
-        let records = if reporter {
-            records.to_vec()
-        } else {
-            records.iter().map(located).collect()
-        };
+        let records = Kept::of(records, reporter);
         self.in_flight = Some(InFlight {
             handle,
             groups,
