@@ -38,9 +38,8 @@ pub struct JsonConverter {
 }
 
 #[derive(Debug, Default)]
-/// The last envelope schema read: its text and what it parsed to. Shared so that the lock is
-/// held only to take or replace it, never while a record is scanned (sink tasks convert a
-/// batch on two threads with one converter).
+/// The last envelope schema read: its text and what it parsed to. The lock is held only to
+/// take or replace it, never while a record is scanned (a converter is shared, `Sync`).
 struct ReadCache(std::sync::Mutex<Option<std::sync::Arc<SchemaRead>>>);
 
 /// A schema's text and what it parsed to (`None`: a null schema).
