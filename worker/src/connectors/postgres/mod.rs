@@ -808,6 +808,22 @@ impl PostgresSinkTask {
 
     /// The statements writing `groups`: batches of `batch.size` (inserts through COPY), or
     /// one statement per row, each row alone to be refused alone.
+    /// Whether `row`'s table is unknown or lacks one of its columns.
+    fn needs_prepare(&self, row: &Row) -> bool {
+        self.tables.get(&row.table).is_none_or(|cols| {
+            row.columns
+                .iter()
+                .any(|c| !cols.iter().any(|(k, _)| k == &c.name))
+        })
+    }
+
+    /// The rows in statement groups and the statements that write them whole.
+    fn build(&self, rows: Vec<Row>) -> (Groups, Vec<Statement>) {
+        let groups = Arc::new(self.statements(rows));
+        let statements = self.statements_for(&groups, false);
+        (groups, statements)
+    }
+
     fn statements_for(&self, groups: &[Vec<Row>], one_by_one: bool) -> Vec<Statement> {
         let batch_size = self.settings.as_ref().map_or(3000, |s| s.batch_size);
         let size = if one_by_one { 1 } else { batch_size };
@@ -1131,6 +1147,26 @@ impl SinkTask for PostgresSinkTask {
                 Err(message) => unfit.push((i, message)),
             }
         }
+        // Rows of one shape share their columns: each shape is checked once.
+        let mut unprepared = Vec::new();
+        let mut checked: Option<&Arc<Vec<Column>>> = None;
+        for (i, row) in rows.iter().enumerate() {
+            if checked.is_some_and(|c| Arc::ptr_eq(c, &row.columns)) {
+                continue;
+            }
+            checked = Some(&row.columns);
+            if self.needs_prepare(row) {
+                unprepared.push(i);
+            }
+        }
+        // With every table known (the steady state) the statements, COPY text included, are
+        // built while the previous batch's transaction still runs: the database then goes
+        // from one transaction to the next without waiting for them.
+        let built = if unprepared.is_empty() {
+            Ok(self.build(rows))
+        } else {
+            Err(rows)
+        };
         // A retriable failure here makes the worker pass these records again: nothing of them
         // has been reported or written yet.
         self.settle()?;
@@ -1138,28 +1174,23 @@ impl SinkTask for PostgresSinkTask {
         for (i, message) in unfit {
             self.report(&records[i], message)?;
         }
-        // Rows of one shape share their columns: each shape is checked once.
-        let mut checked: Option<&Arc<Vec<Column>>> = None;
-        for row in &rows {
-            if checked.is_some_and(|c| Arc::ptr_eq(c, &row.columns)) {
-                continue;
+        let (groups, statements) = match built {
+            Ok(built) => built,
+            Err(rows) => {
+                // Asked again: preparing one shape may have readied the table of the next.
+                for &i in &unprepared {
+                    if let Some(row) = rows.get(i)
+                        && self.needs_prepare(row)
+                    {
+                        self.prepare(row)?;
+                    }
+                }
+                self.build(rows)
             }
-            checked = Some(&row.columns);
-            let needs = !self.tables.contains_key(&row.table)
-                || self.tables.get(&row.table).is_some_and(|cols| {
-                    row.columns
-                        .iter()
-                        .any(|c| !cols.iter().any(|(k, _)| k == &c.name))
-                });
-            if needs {
-                self.prepare(row)?;
-            }
-        }
-        let groups = Arc::new(self.statements(rows));
+        };
         if groups.is_empty() {
             return Ok(());
         }
-        let statements = self.statements_for(&groups, false);
         let (Some(rt), Some(mut client)) = (self.runtime.as_ref(), self.client.take()) else {
             return Err(ConnectError::retriable("not connected"));
         };
