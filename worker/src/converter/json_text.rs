@@ -186,7 +186,7 @@ mod tests {
             (1.0e-3 * 0.999, "9.99E-4"),
             // Exactly halfway between two 17-digit texts: Java takes the even one (JDK 17 checked;
             // JDK 19+ specifies it).
-            (1658206780088562.25, "1.6582067800885622E15"),
+            (1.658_206_780_088_562_2e15, "1.6582067800885622E15"),
         ] {
             assert_eq!(java_double(d), want, "{d:e}");
         }
