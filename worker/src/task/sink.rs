@@ -947,6 +947,21 @@ mod tests {
     use rdkafka::types::RDKafkaErrorCode as Code;
 
     #[test]
+    fn auto_offset_reset_names_a_start_only_for_a_place() {
+        for (given, want) in [
+            (Some("earliest"), Some(Offset::Beginning)),
+            (Some(" smallest "), Some(Offset::Beginning)),
+            (Some("latest"), Some(Offset::End)),
+            (Some("largest"), Some(Offset::End)),
+            (Some("none"), None),
+            (Some("error"), None),
+            (None, None),
+        ] {
+            assert_eq!(reset_offset(given), want, "{given:?}");
+        }
+    }
+
+    #[test]
     fn only_authorization_refusals_of_a_commit_are_permanent() {
         for code in [
             Code::GroupAuthorizationFailed,

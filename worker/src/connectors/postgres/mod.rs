@@ -806,8 +806,6 @@ impl PostgresSinkTask {
             .collect()
     }
 
-    /// The statements writing `groups`: batches of `batch.size` (inserts through COPY), or
-    /// one statement per row, each row alone to be refused alone.
     /// Whether `row`'s table is unknown or lacks one of its columns.
     fn needs_prepare(&self, row: &Row) -> bool {
         self.tables.get(&row.table).is_none_or(|cols| {
@@ -824,6 +822,8 @@ impl PostgresSinkTask {
         (groups, statements)
     }
 
+    /// The statements writing `groups`: batches of `batch.size` (inserts through COPY), or
+    /// one statement per row, each row alone to be refused alone.
     fn statements_for(&self, groups: &[Vec<Row>], one_by_one: bool) -> Vec<Statement> {
         let batch_size = self.settings.as_ref().map_or(3000, |s| s.batch_size);
         let size = if one_by_one { 1 } else { batch_size };
