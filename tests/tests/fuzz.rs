@@ -38,7 +38,9 @@ fn fuzz(target: &str, runs: u64) -> Result<()> {
         .args(["run", "--sanitizer", "none", target])
         .arg(corpus.path())
         .arg(&seeds)
-        .args(["--", &limit])
+        // One slow input fails the run within a minute with that input saved, instead of
+        // eating the whole CI budget (libFuzzer's default is 20 minutes per input).
+        .args(["--", &limit, "-timeout=60"])
         .output()
         .with_context(|| format!("running {}", cargo_fuzz.display()))?;
     let log = String::from_utf8_lossy(&out.stderr);

@@ -36,16 +36,31 @@ pub fn timestamp_schema() -> SchemaBuilder {
     SchemaBuilder::new(Type::Int64).name(TIMESTAMP).version(1)
 }
 
-/// The scale of a Decimal schema; an error names the schema when the parameter is missing.
+/// The most digits a decimal's scale, or the unscaled value a JSON number is rescaled to, may
+/// have. PostgreSQL's `numeric` holds 131,072 digits before the point and 16,383 after, so real
+/// data fits; beyond it a 40-byte record could make the worker build a number of 10^693,022,067
+/// or a text of that many zeros (found by fuzzing), which is a denial of service, not data.
+pub const MAX_DECIMAL_DIGITS: i32 = 150_000;
+
+/// The scale of a Decimal schema; an error names the schema when the parameter is missing, not
+/// an integer, or beyond ±[`MAX_DECIMAL_DIGITS`] (Java takes any `int`; no store keeps such a
+/// number, and writing one would take gigabytes).
 pub fn decimal_scale(schema: &Schema) -> Result<i32, DataError> {
-    schema
+    let scale: i32 = schema
         .parameter(SCALE)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| {
             DataError::InvalidSchema(format!(
                 "{DECIMAL} schema without a valid integer `{SCALE}` parameter"
             ))
-        })
+        })?;
+    if scale.unsigned_abs() > MAX_DECIMAL_DIGITS.unsigned_abs() {
+        return Err(DataError::InvalidSchema(format!(
+            "{DECIMAL} schema's `{SCALE}` {scale} is out of range: at most {MAX_DECIMAL_DIGITS} \
+             digits either side of the point"
+        )));
+    }
+    Ok(scale)
 }
 
 /// The wire form of a decimal: the unscaled value as big-endian two's complement, in as few
@@ -138,6 +153,17 @@ mod tests {
             .build()
             .expect("valid");
         assert!(decimal_scale(&no_scale).is_err());
+        let huge = decimal_schema(693_022_067).build().expect("valid");
+        let err = decimal_scale(&huge).expect_err("a scale no store keeps");
+        assert!(
+            err.to_string().contains("693022067 is out of range"),
+            "{err}"
+        );
+        assert_eq!(
+            decimal_scale(&decimal_schema(-MAX_DECIMAL_DIGITS).build().expect("valid"))
+                .expect("at the edge"),
+            -MAX_DECIMAL_DIGITS
+        );
     }
 
     #[test]

@@ -691,7 +691,8 @@ fn decode_base64(text: &str) -> Result<Vec<u8>> {
         .map_err(|e| conversion(&format!("invalid base64 bytes: {e}")))
 }
 
-/// A JSON number as a decimal of the schema's scale; refused when that would round it.
+/// A JSON number as a decimal of the schema's scale; refused when that would round it, or make
+/// an unscaled value longer than [`logical::MAX_DECIMAL_DIGITS`] (`1e999999999` is 24 bytes).
 fn decimal_from_text(text: &str, scale: i32) -> Result<Decimal> {
     let bad = || conversion(&format!("{text} is not a decimal of scale {scale}"));
     let (mantissa, exp) = match text.split_once(['e', 'E']) {
@@ -701,12 +702,27 @@ fn decimal_from_text(text: &str, scale: i32) -> Result<Decimal> {
     let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     let digits = format!("{int_part}{frac_part}");
     let unscaled: BigInt = digits.parse().map_err(|_| bad())?;
-    // value = unscaled × 10^(exp - frac digits); rescale to `scale`.
-    let text_scale = frac_part.len() as i32 - exp;
-    let shift = scale - text_scale;
+    if unscaled.sign() == num_bigint::Sign::NoSign {
+        return Ok(Decimal { unscaled, scale });
+    }
+    // value = unscaled × 10^(exp - frac digits); rescale to `scale`. In i64: neither the
+    // exponent nor the scale may overflow the arithmetic.
+    let text_scale = frac_part.len() as i64 - i64::from(exp);
+    let shift = i64::from(scale) - text_scale;
+    let length = digits.len() as i64;
     let unscaled = if shift >= 0 {
+        if length + shift > i64::from(logical::MAX_DECIMAL_DIGITS) {
+            return Err(conversion(&format!(
+                "{text} as a decimal of scale {scale} would have more than {} digits",
+                logical::MAX_DECIMAL_DIGITS
+            )));
+        }
         unscaled * BigInt::from(10u8).pow(shift as u32)
     } else {
+        // A non-zero value shorter than the divisor cannot be a multiple of it.
+        if -shift > length {
+            return Err(bad());
+        }
         let divisor = BigInt::from(10u8).pow((-shift) as u32);
         if &unscaled % &divisor != BigInt::from(0u8) {
             return Err(bad());
@@ -867,6 +883,54 @@ mod typed_tests {
         let fine = br#"{"schema":{"type":"nope","optional":true},"payload":1}"#;
         let e = c.to_connect_data(Some(fine)).unwrap_err().to_string();
         assert!(e.contains("Unknown schema type: nope"), "{e}");
+    }
+
+    /// Found by the json_converter fuzz target (a CI run hung for 30 minutes on it): a Decimal
+    /// schema of scale 693,022,067 made a 12345.67 payload a number of 693 million digits.
+    #[test]
+    fn decimals_no_store_could_keep_are_refused_at_once() {
+        let c = JsonConverter::new(true, DecimalFormat::Numeric, true);
+        let record = |scale: &str, payload: &str| {
+            format!(
+                r#"{{"schema":{{"type":"bytes","name":"org.apache.kafka.connect.data.Decimal","version":1,"parameters":{{"scale":"{scale}"}}}},"payload":{payload}}}"#
+            )
+        };
+        let started = std::time::Instant::now();
+        for (scale, payload, says) in [
+            (
+                "000000000693022067",
+                "12345.67",
+                "693022067 is out of range",
+            ),
+            ("2", "1e999999999", "would have more than 150000 digits"),
+            ("2", "1e2147483647", "would have more than 150000 digits"),
+            ("2", "1e-2147483648", "is not a decimal of scale 2"),
+            ("2", "12345.6789", "is not a decimal of scale 2"),
+        ] {
+            let e = c
+                .to_connect_data(Some(record(scale, payload).as_bytes()))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(says), "{scale} {payload}: {e}");
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        let (_, value) = c
+            .to_connect_data(Some(record("2", "0e-2147483648").as_bytes()))
+            .unwrap();
+        let Some(Value::Decimal(zero)) = value else {
+            panic!("{value:?}")
+        };
+        assert_eq!(
+            (zero.unscaled.to_string(), zero.scale),
+            ("0".to_string(), 2)
+        );
+        let (_, value) = c
+            .to_connect_data(Some(record("2", "1.5e3").as_bytes()))
+            .unwrap();
+        let Some(Value::Decimal(d)) = value else {
+            panic!("{value:?}")
+        };
+        assert_eq!((d.unscaled.to_string(), d.scale), ("150000".to_string(), 2));
     }
 
     #[test]
