@@ -321,6 +321,20 @@ pub fn translate(role: Role, java: &BTreeMap<String, String>) -> Result<ClientSe
     {
         set(&mut out, "ssl.endpoint.identification.algorithm", "none");
     }
+    // Java's reconnect back-off (50 ms, at most 1 s) rather than librdkafka's (100 ms, 10 s):
+    // librdkafka also paces its first connection by half of it, which every new client (each
+    // task's consumer or producer) waited for: ~50 ms of every connector's start.
+    let backoff = out
+        .librdkafka
+        .get("reconnect.backoff.ms")
+        .cloned()
+        .unwrap_or_else(|| "50".to_string());
+    if !out.librdkafka.contains_key("reconnect.backoff.max.ms") {
+        // librdkafka refuses a maximum below the back-off a user set.
+        let max = backoff.parse::<u64>().map_or(1000, |b| b.max(1000));
+        set(&mut out, "reconnect.backoff.max.ms", &max.to_string());
+    }
+    set(&mut out, "reconnect.backoff.ms", &backoff);
     Ok(out)
 }
 
@@ -553,6 +567,28 @@ mod tests {
         assert_eq!(
             c.warnings,
             ["consumer.made.up has no librdkafka equivalent and is ignored"]
+        );
+    }
+
+    #[test]
+    fn reconnect_back_off_is_javas_unless_set() {
+        let backoff = |java: &[(&str, &str)]| {
+            let s = translate(Role::Consumer, &map(java)).expect("valid");
+            (
+                s.librdkafka.get("reconnect.backoff.ms").cloned(),
+                s.librdkafka.get("reconnect.backoff.max.ms").cloned(),
+            )
+        };
+        let some = |a: &str, b: &str| (Some(a.to_string()), Some(b.to_string()));
+        assert_eq!(backoff(&[]), some("50", "1000"));
+        // A back-off above Java's maximum: librdkafka refuses a smaller maximum.
+        assert_eq!(
+            backoff(&[("reconnect.backoff.ms", "2000")]),
+            some("2000", "2000")
+        );
+        assert_eq!(
+            backoff(&[("reconnect.backoff.max.ms", "30000")]),
+            some("50", "30000")
         );
     }
 
