@@ -727,7 +727,9 @@ async fn cleanup(conn: Arc<Connector>, ctx: Arc<Context>) -> Result<Action, Erro
 
 pub async fn reconcile(conn: Arc<Connector>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
-    let result = reconcile_connector(conn, ctx.clone()).await;
+    let span = super::reconcile_span("Connector", conn.as_ref());
+    let result =
+        tracing::Instrument::instrument(reconcile_connector(conn, ctx.clone()), span).await;
     ctx.metrics.observe("Connector", started.elapsed());
     result
 }

@@ -334,7 +334,9 @@ async fn wait_for_change(
 
 pub async fn reconcile(kc: Arc<KafkaConnect>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = std::time::Instant::now();
-    let result = reconcile_kafka_connect(kc, ctx.clone()).await;
+    let span = super::reconcile_span("KafkaConnect", kc.as_ref());
+    let result =
+        tracing::Instrument::instrument(reconcile_kafka_connect(kc, ctx.clone()), span).await;
     ctx.metrics.observe("KafkaConnect", started.elapsed());
     result
 }

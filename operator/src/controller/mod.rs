@@ -203,3 +203,70 @@ pub fn watch_backoff() -> impl Backoff + 'static {
         Duration::from_secs(120),
     )
 }
+
+/// The span one reconciliation runs in: every line logged inside it, the kube client's and
+/// the Connect REST client's included, names the resource (`reconcile{kind=Connector
+/// namespace=shop name=orders}: …`), so one resource's story can be read out of the log.
+pub(crate) fn reconcile_span(
+    kind: &'static str,
+    resource: &impl kube::ResourceExt,
+) -> tracing::Span {
+    tracing::info_span!(
+        "reconcile",
+        kind = %kind,
+        namespace = %resource.namespace().unwrap_or_default(),
+        name = %resource.name_any(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::crd::connector::Connector;
+
+    /// A log writer into a shared buffer, as the operator's stderr would read.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut b) = self.0.lock() {
+                b.extend_from_slice(buf);
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_line_logged_while_reconciling_names_the_resource() {
+        let conn: Connector = serde_json::from_value(serde_json::json!({
+            "apiVersion": "tributary.dev/v1alpha1",
+            "kind": "Connector",
+            "metadata": {"name": "orders", "namespace": "shop"},
+            "spec": {"clusterRef": {"name": "c"}, "class": "C"}
+        }))
+        .expect("a Connector");
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let _in = reconcile_span("Connector", &conn).entered();
+            // As a client deep in the call would log, knowing nothing of the resource.
+            tracing::warn!("request failed");
+        });
+        let text = String::from_utf8(out.0.lock().expect("log").clone()).expect("utf-8");
+        assert!(
+            text.contains("reconcile{kind=Connector namespace=shop name=orders}: "),
+            "{text}"
+        );
+        assert!(text.contains("request failed"), "{text}");
+    }
+}
