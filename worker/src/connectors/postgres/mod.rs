@@ -258,15 +258,6 @@ type Groups = Arc<Vec<Vec<Row>>>;
 /// A transaction's outcome: the rows refused (their index in the put and why) or why it failed.
 type Written = Result<Vec<(usize, String)>, ConnectError>;
 
-/// A receiver that already holds `outcome` (`None`: closed, as for a write that never ran).
-fn closed_with(outcome: Option<Written>) -> tokio::sync::oneshot::Receiver<Written> {
-    let (done, receiver) = tokio::sync::oneshot::channel();
-    if let Some(outcome) = outcome {
-        let _ = done.send(outcome);
-    }
-    receiver
-}
-
 /// How many `put`s may be unsettled at once: one transaction running and one queued behind
 /// it. With one, every batch the worker was late with (another process had the CPU) left
 /// the database idle; with two, the worker may be up to a batch late without that, as long as
@@ -982,29 +973,42 @@ impl PostgresSinkTask {
     /// `write_now`), then writes what an earlier attempt left pending. After it nothing `put`
     /// so far is unwritten, and the client is back here.
     fn settle(&mut self) -> ConnectResult<()> {
-        if let Some(Writer {
-            jobs,
-            handle,
-            queued,
-        }) = self.writer.take()
-        {
+        self.settle_after(None)
+    }
+
+    /// [`Self::settle`], when the oldest write's outcome was already taken from its queue
+    /// (`first`, ahead of the ones still queued).
+    fn settle_after(
+        &mut self,
+        first: Option<(Option<Written>, Groups, Kept)>,
+    ) -> ConnectResult<()> {
+        if self.writer.is_some() || first.is_some() {
             let rt = self
                 .runtime
                 .as_ref()
                 .ok_or_else(|| ConnectError::fatal("no runtime"))?;
-            // Closing the queue makes the writer give the client back after the last write.
-            drop(jobs);
-            let outcomes: Vec<_> = queued
-                .into_iter()
-                .map(|q| (rt.block_on(q.done).ok(), q.groups, q.records))
-                .collect();
-            self.client = match rt.block_on(handle) {
-                Ok(client) => Some(client),
-                Err(e) => {
-                    tracing::warn!(error = %e, "the PostgreSQL writer stopped; reconnecting");
-                    None
-                }
-            };
+            let mut outcomes: Vec<_> = first.into_iter().collect();
+            if let Some(Writer {
+                jobs,
+                handle,
+                queued,
+            }) = self.writer.take()
+            {
+                // Closing the queue makes the writer give the client back after the last one.
+                drop(jobs);
+                outcomes.extend(
+                    queued
+                        .into_iter()
+                        .map(|q| (rt.block_on(q.done).ok(), q.groups, q.records)),
+                );
+                self.client = match rt.block_on(handle) {
+                    Ok(client) => Some(client),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the PostgreSQL writer stopped; reconnecting");
+                        None
+                    }
+                };
+            }
             self.settle_outcomes(outcomes)?;
         }
         while let Some((groups, records)) = self.pending.pop_front() {
@@ -1067,14 +1071,9 @@ impl PostgresSinkTask {
                 .ok_or_else(|| ConnectError::fatal("no runtime"))?;
             match rt.block_on(oldest.done) {
                 Ok(Ok(_)) => {}
+                // The writer has stopped: take everything back, this one first.
                 outcome => {
-                    // The writer has stopped: take everything back, this one first.
-                    writer.queued.push_front(Queued {
-                        done: closed_with(outcome.ok()),
-                        groups: oldest.groups,
-                        records: oldest.records,
-                    });
-                    return self.settle();
+                    return self.settle_after(Some((outcome.ok(), oldest.groups, oldest.records)));
                 }
             }
         }
